@@ -1,0 +1,1 @@
+"""Command-line tools behind ``seg-ros`` (export, evaluate, benchmark, replay, demo, ...)."""

@@ -1,0 +1,34 @@
+"""``seg-ros info MODEL``: contract check and class list, the first thing to run on a new model."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from seg_ros import contract
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('model', help='.onnx file')
+    parser.add_argument('--json', action='store_true', help='print machine-readable JSON')
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        info = contract.check_onnx(args.model)
+    except (contract.ContractError, FileNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({'classes': list(info.classes), 'palette': info.palette.tolist(),
+                          'has_confidence': info.has_confidence,
+                          'metadata': dict(info.metadata)}, indent=2))
+        return 0
+    print(f'{args.model}: seg_ros contract OK, {info.num_classes} classes, '
+          f'confidence output: {"yes" if info.has_confidence else "no"}')
+    for key in contract.OPTIONAL_KEYS:
+        if key in info.metadata:
+            print(f'  {key}: {info.metadata[key]}')
+    for i, (name, rgb) in enumerate(zip(info.classes, info.palette.tolist())):
+        print(f'  {i:3d} {name:<24s} rgb{tuple(rgb)}')
+    return 0

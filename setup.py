@@ -1,0 +1,46 @@
+"""Build and install seg_ros: colcon (ament_python) on a robot, or ``pip install .`` in a venv."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'seg_ros'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml', 'README.md']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.xml')
+         + glob('config/*.rviz')),
+        ('share/' + package_name + '/config/taxonomy', glob('config/taxonomy/*.yaml')),
+        ('share/' + package_name + '/engines', ['engines/README.md']),
+    ],
+    # ROS 2 packages (rclpy, message packages) come from the robot's ROS install or, in a venv,
+    # from the ros-* wheels; they are not listed here because their PyPI names differ.
+    install_requires=['numpy', 'PyYAML', 'onnx'],
+    extras_require={
+        # Jetson images ship OpenCV and onnxruntime-gpu from their own sources; a plain CPU
+        # machine takes these wheels.
+        'cpu': ['onnxruntime', 'opencv-python-headless'],
+        'export': ['torch', 'onnxscript', 'onnxslim'],
+        'tools': ['matplotlib', 'tqdm', 'rosbags'],
+        # The flake8 plugins ament_flake8 runs on a ROS install (python3-flake8-* packages).
+        'test': ['pytest<9', 'flake8', 'pydocstyle', 'flake8-import-order', 'flake8-quotes',
+                 'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings',
+                 'flake8-blind-except', 'flake8-class-newline', 'flake8-deprecated', 'mypy'],
+    },
+    zip_safe=True,
+    maintainer='seg_ros maintainers',
+    maintainer_email='seg-ros@example.com',
+    description='Onboard semantic segmentation for ROS 2 with a traversability grid for Nav2.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'segmentation_node = seg_ros.node:main',
+            'seg-ros = seg_ros.tools.cli:main',
+        ],
+    },
+)

@@ -45,7 +45,7 @@ os.environ['PYTHONPATH'] = os.pathsep.join(
 
 @pytest.fixture(scope='session')
 def assets() -> Path:
-    """The shared models and data (``$SEG_ROS_ASSETS``, by default ``../shared``)."""
+    """Return the shared models and data (``$SEG_ROS_ASSETS``, by default ``../shared``)."""
     path = Path(os.environ['SEG_ROS_ASSETS'])
     if not (path / 'models').is_dir():
         pytest.skip(f'assets not found at {path}; set SEG_ROS_ASSETS to the shared/ folder')
@@ -54,5 +54,5 @@ def assets() -> Path:
 
 @pytest.fixture(scope='session')
 def camvid_val(assets: Path) -> tuple[Path, Path]:
-    """CamVid val frames and their label maps."""
+    """Return the CamVid val frame folder and its label-map folder."""
     return assets / 'data' / 'camvid' / 'val', assets / 'data' / 'camvid' / 'valannot'

@@ -32,7 +32,7 @@ def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,
 
 
 def per_class_iou(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> np.ndarray:
-    """IoU per scored class; NaN for a class absent from both labels and predictions."""
+    """Return each scored class's IoU; NaN where a class is in neither labels nor output."""
     cm = np.asarray(cm, dtype=np.float64)
     idx = np.arange(cm.shape[0]) if classes is None else np.asarray(classes)
     tp = np.diag(cm)[idx]

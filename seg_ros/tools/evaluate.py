@@ -1,0 +1,438 @@
+"""
+``seg-ros evaluate``: per-class accuracy of a model on a labelled image folder.
+
+An aggregate mIoU hides the failures that matter on a robot (a rare class such as pedestrian or
+pole), and a model must be measured on data from its own domain. This tool runs the model
+through the same backend code as the node, on frames converted the way the node converts them,
+and reports every class on its own next to the summaries, plus the same metrics on functional
+classes (traversable vs obstacle) when a taxonomy is given.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+import json
+import os
+from pathlib import Path
+import sys
+import time
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from seg_ros import metrics
+
+SCHEMA_VERSION = 1
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
+FUNCTIONAL_IGNORE = 255
+
+
+class EvaluationError(ValueError):
+    """Bad input (folders, label files, taxonomy); the message names the file and the fix."""
+
+
+# --- input ---------------------------------------------------------------------------------
+
+
+def pair_files(images: Path, labels: Path, label_suffix: str = '') -> tuple[
+        list[tuple[Path, Path]], list[str], list[str]]:
+    """
+    Pair images and label PNGs by file stem (``label = stem + label_suffix + .png``).
+
+    Returns the pairs (sorted by name) and the stems found only on one side, so the caller can
+    say what was skipped instead of silently scoring a subset.
+    """
+    for what, folder in (('image', images), ('label', labels)):
+        if not folder.is_dir():
+            raise EvaluationError(f'{what} folder not found: {folder}')
+    imgs = {p.stem: p for p in sorted(images.iterdir())
+            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()}
+    labs = {}
+    for p in sorted(labels.iterdir()):
+        if p.suffix.lower() != '.png' or not p.is_file():
+            continue
+        stem = p.stem
+        if label_suffix:
+            if not stem.endswith(label_suffix):
+                continue
+            stem = stem[:-len(label_suffix)]
+        labs[stem] = p
+    pairs = [(imgs[s], labs[s]) for s in sorted(imgs.keys() & labs.keys())]
+    return pairs, sorted(imgs.keys() - labs.keys()), sorted(labs.keys() - imgs.keys())
+
+
+def colours_to_ids(rgb: np.ndarray, palette: np.ndarray, unknown: Optional[int],
+                   source: str = 'label') -> np.ndarray:
+    """
+    Map an RGB label image to class ids through a palette (exact colour match).
+
+    Colours that are in no palette entry become ``unknown`` (the ignore index) or raise, since
+    guessing the nearest colour would silently mislabel pixels.
+    """
+    pal = np.asarray(palette, np.int64)
+    keys = (pal[:, 0] << 16) | (pal[:, 1] << 8) | pal[:, 2]
+    order = np.argsort(keys, kind='stable')        # first class wins on duplicate colours
+    sorted_keys = keys[order]
+    px = rgb[..., :3].astype(np.int64)
+    code = (px[..., 0] << 16) | (px[..., 1] << 8) | px[..., 2]
+    pos = np.clip(np.searchsorted(sorted_keys, code), 0, len(keys) - 1)
+    found = sorted_keys[pos] == code
+    ids = order[pos]
+    if not found.all():
+        if unknown is None:
+            bad = code[~found][0]
+            raise EvaluationError(
+                f'{source}: colour rgb({bad >> 16}, {(bad >> 8) & 255}, {bad & 255}) is not in '
+                'the model palette; pass --ignore-index N to ignore such pixels, or use '
+                'class-id label PNGs')
+        ids = np.where(found, ids, unknown)
+    return ids.astype(np.int64)
+
+
+def read_label(path: Path, palette: np.ndarray, colours: str = 'index',
+               ignore_index: Optional[int] = None) -> np.ndarray:
+    """
+    Read a label PNG as class ids.
+
+    Grey PNGs (8 or 16 bit) hold the ids. Palette PNGs hold an index per pixel and a colour
+    table: ``colours='index'`` takes the index as the id (the PASCAL VOC convention),
+    ``colours='palette'`` maps the index's colour through the model's palette. RGB PNGs are
+    always mapped through the model's palette.
+    """
+    from PIL import Image
+
+    try:
+        img = Image.open(path)
+        img.load()
+    except (OSError, ValueError) as exc:
+        raise EvaluationError(f'{path}: not a readable PNG ({exc})') from exc
+    if img.mode == 'P' and colours == 'index':
+        return np.asarray(img, dtype=np.int64)
+    if img.mode in ('P', 'RGB', 'RGBA', 'PA', 'LA'):
+        return colours_to_ids(np.asarray(img.convert('RGB')), palette, ignore_index,
+                              source=str(path))
+    if img.mode in ('L', 'I', 'I;16', 'I;16B', 'I;16L', '1'):
+        arr = np.asarray(img)
+        return arr.astype(np.int64)
+    raise EvaluationError(f'{path}: unsupported label PNG mode {img.mode}; write class ids as '
+                          'a grey (mode L) or palette PNG')
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a frame as contiguous uint8 RGB, as the node hands frames to the backend."""
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise EvaluationError(f'{path}: OpenCV cannot read this image')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# --- functional classes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionalMap:
+    """Model class id -> functional class id (-1 = not mapped), and the functional names."""
+
+    lut: np.ndarray
+    names: tuple[str, ...]
+
+    def apply(self, labels: np.ndarray, ignore_index: Optional[int] = None) -> np.ndarray:
+        """Map a label image; unmapped, ignored and out-of-range ids become 255 (ignored)."""
+        table = np.full(256 if labels.max(initial=0) < 256 else int(labels.max()) + 1,
+                        FUNCTIONAL_IGNORE, np.uint8)
+        valid = self.lut >= 0
+        table[np.flatnonzero(valid)] = self.lut[valid]
+        if ignore_index is not None and 0 <= ignore_index < table.size:
+            table[ignore_index] = FUNCTIONAL_IGNORE
+        return table[labels]
+
+
+def functional_map_from_groups(groups: dict[str, Sequence[str]],
+                               classes: Sequence[str], source: str) -> FunctionalMap:
+    """Build a map from ``{functional name: [model class names]}`` (names case-insensitive)."""
+    index = {c.lower(): i for i, c in enumerate(classes)}
+    lut = np.full(len(classes), -1, np.int64)
+    names = tuple(groups)
+    for fid, name in enumerate(names):
+        for cls in groups[name]:
+            if str(cls).lower() not in index:
+                raise EvaluationError(f'{source}: class "{cls}" of group "{name}" is not a model '
+                                      f'class; the model has {list(classes)}')
+            lut[index[str(cls).lower()]] = fid
+    return FunctionalMap(lut, names)
+
+
+def load_functional_map(spec: str, classes: Sequence[str]) -> FunctionalMap:
+    """
+    Resolve ``--taxonomy``: the package's taxonomy module when it knows ``spec``, else a JSON.
+
+    The JSON file maps functional names to model class names, e.g.
+    ``{"traversable": ["Road", "Sidewalk"], "obstacle": ["Building", "Car"]}``.
+    """
+    if spec.endswith('.json') and os.path.isfile(spec):
+        try:
+            with open(spec, encoding='utf-8') as f:
+                groups = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise EvaluationError(f'--taxonomy {spec}: cannot read JSON ({exc})') from exc
+        if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
+            raise EvaluationError(f'--taxonomy {spec}: expected {{"name": ["class", ...]}}')
+        return functional_map_from_groups(groups, classes, spec)
+    try:
+        from seg_ros import taxonomy  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise EvaluationError(f'--taxonomy {spec}: not a JSON file, and this install has no '
+                              'taxonomy module') from exc
+    return _from_taxonomy_module(taxonomy, spec, classes)
+
+
+def _from_taxonomy_module(taxonomy: Any, spec: str, classes: Sequence[str]) -> FunctionalMap:
+    """Adapt :mod:`seg_ros.taxonomy` (loaded lazily: it lands on its own branch)."""
+    try:
+        tax = taxonomy.load_taxonomy(spec)
+        lut = np.asarray(tax.lut(classes), np.int64)
+        names = tuple(tax.functional_names)
+    except Exception as exc:  # the module's own errors say what is wrong with the file
+        raise EvaluationError(f'--taxonomy {spec}: {exc}') from exc
+    return FunctionalMap(lut, names)
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+
+@dataclass
+class Accumulator:
+    """Confusion matrix and boundary counts summed over images (O(C^2) memory)."""
+
+    num_classes: int
+    ignore_index: Optional[int]
+    tolerance: float
+    cm: np.ndarray = field(init=False)
+    boundary: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cm = np.zeros((self.num_classes, self.num_classes), np.int64)
+        self.boundary = np.zeros((self.num_classes, 4), np.int64)
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        """Count one image."""
+        self.cm += metrics.confusion_matrix(pred, gt, self.num_classes, self.ignore_index)
+        self.boundary += metrics.boundary_counts(pred, gt, self.num_classes, self.tolerance,
+                                                 self.ignore_index)
+
+
+@dataclass
+class Result:
+    """What one evaluation produced, ready to print, plot and write."""
+
+    classes: tuple[str, ...]
+    scored: list[int]
+    scores: metrics.Scores
+    cm: np.ndarray
+    images: int
+    infer_ms: list[float]
+    functional: Optional[metrics.Scores] = None
+    functional_cm: Optional[np.ndarray] = None
+
+
+def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Optional[int],
+             tolerance: float = 2.0, colours: str = 'index',
+             functional: Optional[FunctionalMap] = None, progress: Optional[bool] = None
+             ) -> Result:
+    """Run ``backend`` over the pairs and score it (the importable core of the command)."""
+    from tqdm import tqdm
+
+    info = backend.info
+    n = info.num_classes
+    if ignore_index is not None and not 0 <= ignore_index <= 255:
+        raise EvaluationError(f'--ignore-index {ignore_index} must be in 0..255')
+    acc = Accumulator(n, ignore_index, tolerance)
+    facc = (Accumulator(len(functional.names), FUNCTIONAL_IGNORE, tolerance)
+            if functional else None)
+    times = []
+    for image_path, label_path in tqdm(pairs, desc='evaluate', unit='img',
+                                       disable=None if progress is None else not progress):
+        rgb = read_image(image_path)
+        gt = read_label(label_path, info.palette, colours, ignore_index)
+        if gt.shape != rgb.shape[:2]:
+            raise EvaluationError(
+                f'{label_path}: label is {gt.shape[1]}x{gt.shape[0]} but image {image_path.name}'
+                f' is {rgb.shape[1]}x{rgb.shape[0]}; labels must match their images pixel '
+                'for pixel')
+        t0 = time.perf_counter()
+        pred = backend.infer(rgb).labels
+        times.append(1e3 * (time.perf_counter() - t0))
+        try:
+            acc.add(pred, gt)
+        except ValueError as exc:
+            raise EvaluationError(f'{label_path}: {exc}') from exc
+        if facc is not None and functional is not None:
+            facc.add(functional.apply(pred), functional.apply(gt, ignore_index))
+    scored = [c for c in range(n) if c != ignore_index]
+    scores = metrics.Scores.from_counts(acc.cm, info.classes, scored, acc.boundary, tolerance)
+    result = Result(info.classes, scored, scores, acc.cm, len(pairs), times)
+    if facc is not None and functional is not None:
+        result.functional = metrics.Scores.from_counts(facc.cm, functional.names, None,
+                                                       facc.boundary, tolerance)
+        result.functional_cm = facc.cm
+    return result
+
+
+# --- output --------------------------------------------------------------------------------
+
+
+def to_json(result: Result, args: argparse.Namespace, backend_desc: str) -> dict:
+    """Return the ``--json`` document (schema in docs/evaluate.md)."""
+    ms = np.asarray(result.infer_ms) if result.infer_ms else np.array([np.nan])
+    out = {
+        'schema_version': SCHEMA_VERSION,
+        'model': str(args.model),
+        'backend': backend_desc,
+        'images_dir': str(args.images),
+        'labels_dir': str(args.labels),
+        'images': result.images,
+        'ignore_index': args.ignore_index,
+        'classes': list(result.classes),
+        'scored_classes': result.scored,
+        'metrics': result.scores.to_dict(),
+        'confusion_matrix': result.cm.tolist(),
+        'infer_ms': {'mean': round(float(np.mean(ms)), 3),
+                     'p50': round(float(np.percentile(ms, 50)), 3)},
+    }
+    if result.functional is not None and result.functional_cm is not None:
+        out['taxonomy'] = args.taxonomy
+        out['functional'] = result.functional.to_dict()
+        out['functional_confusion_matrix'] = result.functional_cm.tolist()
+    return out
+
+
+def write_plots(result: Result, folder: Path, title: str) -> list[Path]:
+    """Write the confusion heat map and the per-class IoU bar chart (PNG, matplotlib Agg)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    idx = result.scored
+    names = [result.classes[i] for i in idx]
+    cm = result.cm[np.ix_(idx, idx)].astype(np.float64)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    size = max(5.0, 0.45 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(norm, cmap='viridis', vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha='right')
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel('predicted')
+    ax.set_ylabel('true')
+    ax.set_title(f'{title}: confusion (row-normalised)')
+    if len(names) <= 25:
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if norm[i, j] >= 0.01:
+                    ax.text(j, i, f'{100 * norm[i, j]:.0f}', ha='center', va='center',
+                            fontsize=7, color='white' if norm[i, j] < 0.5 else 'black')
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    written.append(folder / 'confusion_matrix.png')
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    iou = np.nan_to_num(result.scores.iou, nan=0.0)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(names) + 2), 4.5))
+    bars = ax.bar(range(len(names)), 100 * iou, color='tab:blue')
+    ax.axhline(100 * result.scores.mean_iou, color='tab:red', linestyle='--',
+               label=f'mIoU {100 * result.scores.mean_iou:.1f}')
+    ax.bar_label(bars, [f'{100 * v:.0f}' for v in iou], fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha='right')
+    ax.set_ylabel('IoU (%)')
+    ax.set_ylim(0, 105)
+    ax.set_title(f'{title}: per-class IoU')
+    ax.legend(loc='upper right')
+    fig.tight_layout()
+    written.append(folder / 'per_class_iou.png')
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+    return written
+
+
+# --- command -------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--model', required=True, help='model in the seg_ros contract (.onnx, '
+                        'or .engine with --backend tensorrt)')
+    parser.add_argument('--images', required=True, type=Path, help='folder of frames')
+    parser.add_argument('--labels', required=True, type=Path,
+                        help='folder of label PNGs with the same file stems (class-id grey '
+                        'PNGs, palette PNGs, or RGB PNGs in the model palette)')
+    parser.add_argument('--ignore-index', type=int, default=None, metavar='N',
+                        help='label value that is not scored (CamVid void: 11, Cityscapes: 255)')
+    parser.add_argument('--taxonomy', default=None, metavar='T',
+                        help='also score functional classes: a taxonomy name or file known to '
+                        'seg_ros.taxonomy, or a JSON {"functional": ["class", ...]}')
+    parser.add_argument('--json', default=None, type=Path, metavar='OUT',
+                        help='write all results as JSON')
+    parser.add_argument('--plots', default=None, type=Path, metavar='DIR',
+                        help='write confusion_matrix.png and per_class_iou.png')
+    parser.add_argument('--tolerance', type=float, default=2.0, metavar='PX',
+                        help='boundary F1 distance tolerance in pixels (default 2)')
+    parser.add_argument('--label-colours', choices=('index', 'palette'), default='index',
+                        help='palette PNG labels: take the palette index as the class id '
+                        '(default), or map its colour through the model palette')
+    parser.add_argument('--label-suffix', default='',
+                        help='label file = image stem + this + .png (e.g. _L)')
+    parser.add_argument('--limit', type=int, default=0, metavar='N',
+                        help='evaluate only the first N pairs (0 = all)')
+    parser.add_argument('--backend', default='onnxruntime', help='onnxruntime | tensorrt')
+    parser.add_argument('--device', default='cpu', help='cpu | cuda')
+    parser.add_argument('--threads', type=int, default=0, help='CPU threads (0 = default)')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def run(args: argparse.Namespace) -> int:
+    from seg_ros.backends import BackendError, BackendOptions, create_backend
+
+    try:
+        pairs, only_img, only_lab = pair_files(args.images, args.labels, args.label_suffix)
+        if not pairs:
+            raise EvaluationError(
+                f'no image in {args.images} has a label PNG of the same name in {args.labels}'
+                + (f' (with suffix "{args.label_suffix}")' if args.label_suffix else ''))
+        for what, stems in (('images without a label', only_img),
+                            ('labels without an image', only_lab)):
+            if stems:
+                print(f'warning: {len(stems)} {what} skipped (e.g. {stems[0]})', file=sys.stderr)
+        if args.limit > 0:
+            pairs = pairs[:args.limit]
+        backend = create_backend(args.backend, args.model, BackendOptions(
+            threads=args.threads, device=args.device))
+        functional = (load_functional_map(args.taxonomy, backend.info.classes)
+                      if args.taxonomy else None)
+        t0 = time.perf_counter()
+        result = evaluate(backend, pairs, args.ignore_index, args.tolerance,
+                          args.label_colours, functional,
+                          progress=False if args.no_progress else None)
+        elapsed = time.perf_counter() - t0
+    except (EvaluationError, BackendError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    desc = backend.describe()
+    print(f'{backend.info.name} on {result.images} images ({args.images}), {desc}, '
+          f'{elapsed:.1f} s, {np.mean(result.infer_ms):.1f} ms/frame inference')
+    print(result.scores.table())
+    if result.functional is not None:
+        print(f'\nfunctional classes ({args.taxonomy}):')
+        print(result.functional.table())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(to_json(result, args, desc), indent=2) + '\n')
+        print(f'wrote {args.json}')
+    if args.plots:
+        for path in write_plots(result, args.plots, backend.info.name):
+            print(f'wrote {path}')
+    backend.close()
+    return 0

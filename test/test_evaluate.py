@@ -1,0 +1,147 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""``seg-ros evaluate`` on a passthrough model, where the right answer is known by construction."""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+import pytest
+
+from seg_ros import synthetic
+from seg_ros.tools import cli, evaluate
+
+CLASSES = ['ground', 'wall', 'person', 'void']
+PALETTE = [[128, 64, 128], [70, 70, 70], [220, 20, 60], [0, 0, 0]]
+
+
+def _frames() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Two 10x10 frames: (prediction the passthrough model will make, ground truth)."""
+    gt_a = np.zeros((10, 10), np.uint8)
+    gt_a[5:] = 1
+    pred_a = gt_a.copy()
+    pred_a[9] = 2                      # 10 wall pixels called person
+    gt_b = np.full((10, 10), 2, np.uint8)
+    gt_b[0, :] = 3                     # 10 void pixels, ignored
+    pred_b = np.full((10, 10), 2, np.uint8)
+    return {'a': (pred_a, gt_a), 'b': (pred_b, gt_b)}
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> tuple[Path, Path, Path]:
+    model = synthetic.save_passthrough(str(tmp_path / 'pt.onnx'), CLASSES, palette=PALETTE)
+    images, labels = tmp_path / 'images', tmp_path / 'labels'
+    images.mkdir()
+    labels.mkdir()
+    for stem, (pred, gt) in _frames().items():
+        rgb = np.zeros(pred.shape + (3,), np.uint8)
+        rgb[..., 0] = pred                              # passthrough: class = red channel
+        cv2.imwrite(str(images / f'{stem}.png'), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        Image.fromarray(gt, mode='L').save(labels / f'{stem}.png')
+    (images / 'unlabelled.png').write_bytes((images / 'a.png').read_bytes())
+    return Path(model), images, labels
+
+
+def _run(model: Path, images: Path, labels: Path, tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / 'out.json'
+    rc = cli.main(['evaluate', '--model', str(model), '--images', str(images), '--labels',
+                   str(labels), '--ignore-index', '3', '--json', str(out), '--no-progress',
+                   *extra])
+    assert rc == 0
+    return json.loads(out.read_text())
+
+
+def _check_known_answer(doc: dict) -> None:
+    m = doc['metrics']
+    ious = [c['iou'] for c in m['per_class']]
+    assert [c['name'] for c in m['per_class']] == ['ground', 'wall', 'person']
+    assert ious == pytest.approx([1.0, 0.8, 0.9])
+    assert m['mean_iou'] == pytest.approx(0.9)
+    assert m['pixel_accuracy'] == pytest.approx(180 / 190)
+    assert m['mean_class_accuracy'] == pytest.approx((1 + 0.8 + 1) / 3)
+    assert m['frequency_weighted_iou'] == pytest.approx((50 * 1 + 50 * 0.8 + 90 * 0.9) / 190)
+
+
+def test_evaluate_grey_labels_json_and_plots(dataset, tmp_path, capsys):
+    model, images, labels = dataset
+    doc = _run(model, images, labels, tmp_path, '--plots', str(tmp_path / 'plots'))
+    _check_known_answer(doc)
+    assert doc['schema_version'] == 1 and doc['images'] == 2
+    assert doc['scored_classes'] == [0, 1, 2]
+    assert doc['confusion_matrix'][1] == [0, 40, 10, 0]
+    assert doc['metrics']['boundary_tolerance_px'] == 2.0
+    for name in ('confusion_matrix.png', 'per_class_iou.png'):
+        with Image.open(tmp_path / 'plots' / name) as img:
+            assert img.format == 'PNG' and img.width > 200
+    captured = capsys.readouterr()
+    assert 'mIoU 90.00' in captured.out
+    assert '1 images without a label skipped' in captured.err
+
+
+def test_palette_png_labels_by_index_and_by_colour(dataset, tmp_path):
+    model, images, _ = dataset
+    by_index, by_colour, rgb = (tmp_path / n for n in ('by_index', 'by_colour', 'rgb'))
+    for d in (by_index, by_colour, rgb):
+        d.mkdir()
+    # A colour table in another order than the model's: index k shows the colour of class 3 - k.
+    scrambled = sum((PALETTE[3 - k] for k in range(4)), [])
+    for stem, (_, gt) in _frames().items():
+        p = Image.fromarray(gt, mode='P')
+        p.putpalette(sum(PALETTE, []))
+        p.save(by_index / f'{stem}.png')
+        q = Image.fromarray((3 - gt).astype(np.uint8), mode='P')
+        q.putpalette(scrambled)
+        q.save(by_colour / f'{stem}.png')
+        Image.fromarray(np.asarray(PALETTE, np.uint8)[gt], mode='RGB').save(rgb / f'{stem}.png')
+    _check_known_answer(_run(model, images, by_index, tmp_path))
+    _check_known_answer(_run(model, images, by_colour, tmp_path, '--label-colours', 'palette'))
+    _check_known_answer(_run(model, images, rgb, tmp_path))
+    # Read by index, the scrambled table gives other ids: the option matters.
+    wrong = _run(model, images, by_colour, tmp_path)
+    assert wrong['metrics']['mean_iou'] != pytest.approx(0.9)
+
+
+def test_functional_metrics_from_a_json_taxonomy(dataset, tmp_path):
+    model, images, labels = dataset
+    tax = tmp_path / 'tax.json'
+    tax.write_text(json.dumps({'traversable': ['ground'], 'obstacle': ['Wall', 'person']}))
+    doc = _run(model, images, labels, tmp_path, '--taxonomy', str(tax))
+    f = doc['functional']
+    # Wall called person is still an obstacle: functionally every pixel is right.
+    assert [c['name'] for c in f['per_class']] == ['traversable', 'obstacle']
+    assert [c['iou'] for c in f['per_class']] == pytest.approx([1.0, 1.0])
+    assert doc['functional_confusion_matrix'] == [[50, 0], [0, 140]]
+
+
+def test_unknown_colour_and_size_mismatch_are_clear_errors(dataset, tmp_path, capsys):
+    model, images, _ = dataset
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    Image.fromarray(np.full((10, 10, 3), 7, np.uint8), mode='RGB').save(bad / 'a.png')
+    args = ['evaluate', '--model', str(model), '--images', str(images), '--labels', str(bad),
+            '--no-progress']
+    assert cli.main(args) == 1
+    assert 'rgb(7, 7, 7) is not in the model palette' in capsys.readouterr().err
+    Image.fromarray(np.zeros((5, 10), np.uint8), mode='L').save(bad / 'a.png')
+    assert cli.main(args) == 1
+    assert 'label is 10x5 but image a.png is 10x10' in capsys.readouterr().err
+    assert cli.main(args[:-2] + [str(tmp_path / 'nothing'), '--no-progress']) == 1
+    assert 'label folder not found' in capsys.readouterr().err
+
+
+def test_label_beyond_model_classes_names_the_file(dataset, tmp_path, capsys):
+    model, images, _ = dataset
+    labels = tmp_path / 'l255'
+    labels.mkdir()
+    Image.fromarray(np.full((10, 10), 255, np.uint8), mode='L').save(labels / 'a.png')
+    assert cli.main(['evaluate', '--model', str(model), '--images', str(images), '--labels',
+                     str(labels), '--no-progress']) == 1
+    err = capsys.readouterr().err
+    assert 'a.png' in err and 'ignore-index' in err
+
+
+def test_colours_to_ids_maps_unknown_to_ignore():
+    rgb = np.array([[[0, 0, 0], [220, 20, 60], [1, 2, 3]]], np.uint8)
+    ids = evaluate.colours_to_ids(rgb, np.asarray(PALETTE), unknown=255)
+    assert ids.tolist() == [[3, 2, 255]]

@@ -1,0 +1,328 @@
+"""
+``seg-ros benchmark``: the bare backend, the node over ROS 2, the transport alone and a naive
+baseline, on the same frames, at each size and backend.
+
+The node's overhead over the bare backend (median age at publish minus median inference) is the
+figure to drive down; the transport scenario is its floor, the naive scenario what a typical
+hand-written node costs. Results print as a table and go to JSON (schema in
+:func:`seg_ros.benchmarking.validate` and docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import tempfile
+from typing import Any, IO, Optional
+
+from seg_ros import benchmarking as bm
+
+DEFAULT_SIZES = '640x480,1280x720'
+NODE_MODULE = 'seg_ros.node'
+_domain_lock: Optional[IO[str]] = None
+
+
+def _claim_domain() -> int:
+    """Take a ROS_DOMAIN_ID in 91..101 nobody else on the host holds (lock file)."""
+    global _domain_lock
+    for domain in range(91, 102):
+        f = open(f'/tmp/seg_ros_bench_domain_{domain}.lock', 'w')
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        _domain_lock = f
+        return domain
+    raise RuntimeError('no free ROS_DOMAIN_ID in 91..101; pass --domain-id')
+
+
+def _profile_file() -> Optional[str]:
+    """Find config/fastdds_shm.xml in the source tree or the installed share folder."""
+    here = Path(__file__).resolve().parents[2] / 'config' / 'fastdds_shm.xml'
+    if here.is_file():
+        return str(here)
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        share = Path(get_package_share_directory('seg_ros')) / 'config' / 'fastdds_shm.xml'
+        return str(share) if share.is_file() else None
+    except Exception:  # not installed as a ROS package
+        return None
+
+
+def ros_environment(domain_id: Optional[int]) -> dict[str, str]:
+    """Set this process's ROS environment (before rclpy.init) and return it for children."""
+    os.environ['ROS_DOMAIN_ID'] = str(domain_id if domain_id is not None else _claim_domain())
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    profile = _profile_file()
+    if profile and 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ:
+        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
+        os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
+    root = str(Path(__file__).resolve().parents[2])
+    paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+    if (Path(root) / 'seg_ros').is_dir() and root not in paths:
+        os.environ['PYTHONPATH'] = os.pathsep.join([root] + paths)
+    return dict(os.environ)
+
+
+def _backend_list(spec: str) -> list[tuple[str, str]]:
+    """``auto`` = onnxruntime:cpu plus the GPU backends installed here."""
+    if spec != 'auto':
+        out = []
+        for item in spec.split(','):
+            kind, _, device = item.partition(':')
+            out.append((kind, device or 'cpu'))
+        return out
+    out = [('onnxruntime', 'cpu')]
+    try:
+        import onnxruntime as ort
+        if 'CUDAExecutionProvider' in ort.get_available_providers():
+            out.append(('onnxruntime', 'cuda'))
+    except ImportError:
+        pass
+    try:
+        import tensorrt
+        if hasattr(tensorrt, 'Builder'):   # the PyPI stubs give an empty namespace package
+            out.append(('tensorrt', 'cuda'))
+    except ImportError:
+        pass
+    return out
+
+
+class Process:
+    """A process under test; its output goes to a temporary file for error messages."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+        self.log = tempfile.TemporaryFile(mode='w+')
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def tail(self, n: int = 1500) -> str:
+        self.log.seek(0)
+        return self.log.read()[-n:].strip()
+
+
+def _row(scenario: str, kind: str, device: str, size: tuple[int, int], **values: Any) -> dict:
+    return {'scenario': scenario, 'backend': kind, 'device': device, 'width': size[0],
+            'height': size[1], **values}
+
+
+def _ros_scenario(client: Any, executor: Any, cmd: list[str], env: dict[str, str],
+                  args: argparse.Namespace) -> dict[str, Any]:
+    """Start the process under test, feed it, measure it, stop it."""
+    proc = Process(cmd, env)
+    try:
+        client.wait_for_peer(executor, args.start_timeout, proc.proc)
+        client.warm_up(executor, args.rate, args.warmup, args.start_timeout, proc.proc)
+        # CPU is sampled over the measured window only (not model loading or warm-up).
+        meter = bm.CpuMeter(proc.proc.pid)
+        res = client.measure(executor, args.rate, args.duration, args.frames)
+        cpu = meter.percent()
+        rss = bm.process_peak_rss_mb(proc.proc.pid)
+        if proc.proc.poll() is not None:
+            raise RuntimeError(f'process under test exited with code {proc.proc.returncode}')
+    except (RuntimeError, TimeoutError) as exc:
+        proc.stop()
+        return {'status': 'failed', 'reason': f'{exc}; its output: {proc.tail()}'}
+    proc.stop()
+    return {'status': 'ok', 'frames_in': res['frames_in'], 'frames_out': res['frames_out'],
+            'duration_s': round(res['duration_s'], 3),
+            'fps': round(res['frames_out'] / res['duration_s'], 2) if res['duration_s'] else 0.0,
+            'latency_ms': bm.summarize_ms(res['ages_ms']), 'cpu_percent': cpu,
+            'peak_rss_mb': rss}
+
+
+def _naive_setup(info: Any, model_path: str, workdir: Path) -> tuple[Optional[list[str]], str]:
+    """Arguments for the naive node, or None and why it cannot run for this model."""
+    import onnx
+
+    if info.metadata.get('seg_ros.architecture') == 'passthrough':
+        path = workdir / 'naive_passthrough.onnx'
+        onnx.save(bm.naive_passthrough_model(info.num_classes, bm.IMAGENET_MEAN,
+                                             bm.IMAGENET_STD), str(path))
+        return (['--model', str(path), '--mean', *map(str, bm.IMAGENET_MEAN),
+                 '--std', *map(str, bm.IMAGENET_STD)], '')
+    try:
+        from seg_ros import export  # type: ignore[attr-defined]
+    except ImportError:
+        return None, 'needs seg_ros.export to build the float model of this architecture'
+    raw = getattr(export, 'naive_baseline_model', None)
+    if raw is None:
+        return None, 'seg_ros.export has no naive_baseline_model() for this architecture'
+    try:
+        spec = raw(info, str(workdir))
+    except Exception as exc:  # the exporter names what it cannot do
+        return None, f'no float model for the naive baseline: {exc}'
+    cmd = ['--model', spec['path'], '--mean', *map(str, spec['mean']),
+           '--std', *map(str, spec['std']), '--scale', str(spec.get('scale', 1.0))]
+    if spec.get('bgr'):
+        cmd.append('--bgr')
+    if spec.get('size'):
+        cmd += ['--size', f'{spec["size"][0]}x{spec["size"][1]}']
+    return cmd, ''
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--model', required=True, help='model in the seg_ros contract (.onnx)')
+    parser.add_argument('--scenarios', default=','.join(bm.SCENARIOS),
+                        help='comma list of: ' + '; '.join(f'{k} = {v}' for k, v in
+                                                          bm.SCENARIO_HELP.items()))
+    parser.add_argument('--sizes', default=DEFAULT_SIZES, help='comma list of WIDTHxHEIGHT')
+    parser.add_argument('--backends', default='auto',
+                        help='comma list of backend:device (e.g. onnxruntime:cpu,tensorrt:cuda);'
+                        ' auto = CPU plus the GPU backends installed here')
+    parser.add_argument('--images', type=Path, default=None,
+                        help='frames to use (resized to each size); default: CamVid val from '
+                        '$SEG_ROS_ASSETS if present, else random frames')
+    parser.add_argument('--duration', type=float, default=5.0,
+                        help='seconds measured per scenario (default 5)')
+    parser.add_argument('--frames', type=int, default=0,
+                        help='frames per scenario instead of --duration (0 = use duration)')
+    parser.add_argument('--rate', type=float, default=30.0,
+                        help='camera rate the publisher sends at, Hz (default 30)')
+    parser.add_argument('--warmup', type=float, default=1.0,
+                        help='seconds of frames sent after the first output, before measuring')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='CPU inference threads for every scenario (0 = runtime default)')
+    parser.add_argument('--start-timeout', type=float, default=60.0,
+                        help='seconds to wait for a process to start and answer')
+    parser.add_argument('--domain-id', type=int, default=None,
+                        help='ROS_DOMAIN_ID to use (default: a free one in 91..101)')
+    parser.add_argument('--json', type=Path, default=None, metavar='OUT', help='write JSON')
+
+
+def run(args: argparse.Namespace) -> int:
+    from seg_ros.backends import BackendError, BackendOptions, create_backend
+
+    scenarios = [s.strip() for s in args.scenarios.split(',') if s.strip()]
+    unknown = sorted(set(scenarios) - set(bm.SCENARIOS))
+    if unknown:
+        print(f'error: unknown scenario(s) {unknown}; choose from {", ".join(bm.SCENARIOS)}',
+              file=sys.stderr)
+        return 1
+    try:
+        sizes = [bm.parse_size(s) for s in args.sizes.split(',')]
+        if args.rate <= 0:
+            raise ValueError('--rate must be positive')
+        images = args.images
+        if images is None:
+            default = Path(os.environ.get('SEG_ROS_ASSETS', '../shared')) / 'data/camvid/val'
+            images = default if default.is_dir() else None
+        frames = bm.load_frames(images, 16)
+        base_backend = create_backend('onnxruntime', args.model) \
+            if args.model.endswith('.onnx') else None
+    except (ValueError, BackendError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    info = base_backend.info if base_backend else None
+    if base_backend:
+        base_backend.close()
+    label_range = (info.num_classes if info is not None
+                   and info.metadata.get('seg_ros.architecture') == 'passthrough' else None)
+    backends = _backend_list(args.backends)
+    settings = {'scenarios': scenarios, 'sizes': [f'{w}x{h}' for w, h in sizes],
+                'backends': [f'{k}:{d}' for k, d in backends], 'duration_s': args.duration,
+                'frames': args.frames, 'rate_hz': args.rate, 'warmup_s': args.warmup,
+                'threads': args.threads, 'images': str(images) if images else 'random',
+                'input_qos': 'best_effort depth 1', 'output_qos': 'reliable depth 10'}
+    model = {'path': args.model, 'name': info.name if info else None,
+             'classes': info.num_classes if info else None}
+    doc = bm.new_document(settings, model)
+
+    ros = [s for s in scenarios if s != 'backend']
+    env: dict[str, str] = {}
+    client = executor = node = None
+    if ros:
+        env = ros_environment(args.domain_id)
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        from seg_ros.bench_nodes import Client
+        rclpy.init()
+        node = rclpy.create_node('seg_ros_benchmark_client')
+        client = Client(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        doc['settings']['ros_domain_id'] = int(os.environ['ROS_DOMAIN_ID'])
+    workdir = Path(tempfile.mkdtemp(prefix='seg_ros_bench_'))
+    py = sys.executable
+    try:
+        for size in sizes:
+            sized = bm.resize_frames(frames, size, label_range)
+            if client is not None:
+                client.set_frames(sized)
+            if 'transport' in scenarios:
+                print(f'transport {size[0]}x{size[1]} ...', file=sys.stderr)
+                doc['results'].append(_row('transport', 'none', 'cpu', size, **_ros_scenario(
+                    client, executor, [py, '-m', 'seg_ros.bench_nodes', 'relay'], env, args)))
+            for kind, device in backends:
+                if 'backend' in scenarios:
+                    print(f'backend {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
+                    try:
+                        be = create_backend(kind, args.model, BackendOptions(
+                            threads=args.threads, device=device))
+                        values = {'status': 'ok', **bm.time_backend(
+                            lambda f: be.infer(f), sized, args.duration, args.frames)}
+                        values['backend_description'] = be.describe()
+                        be.close()
+                    except (BackendError, RuntimeError, ValueError) as exc:
+                        values = {'status': 'failed', 'reason': str(exc)}
+                    doc['results'].append(_row('backend', kind, device, size, **values))
+                if 'node' in scenarios:
+                    print(f'node {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
+                    doc['results'].append(_row('node', kind, device, size, **_node_scenario(
+                        client, executor, env, args, kind, device)))
+                if 'naive' in scenarios and kind == 'onnxruntime':
+                    print(f'naive {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
+                    naive_args, why = (_naive_setup(info, args.model, workdir) if info
+                                       else (None, 'needs an .onnx model'))
+                    if naive_args is None:
+                        values = {'status': 'skipped', 'reason': why}
+                    else:
+                        cmd = [py, '-m', 'seg_ros.bench_nodes', 'naive', *naive_args,
+                               '--threads', str(args.threads), '--device', device]
+                        values = _ros_scenario(client, executor, cmd, env, args)
+                    doc['results'].append(_row('naive', kind, device, size, **values))
+    finally:
+        if node is not None:
+            import rclpy
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
+    doc['overhead'] = bm.overhead_rows(doc['results'])
+    problems = bm.validate(doc)
+    if problems:  # a bug here, not the user's: say so rather than write a bad file
+        print('internal error, result does not match its schema: ' + '; '.join(problems),
+              file=sys.stderr)
+        return 2
+    print(bm.format_table(doc))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(doc, indent=2) + '\n')
+        print(f'wrote {args.json}')
+    return 0 if all(r['status'] != 'failed' for r in doc['results']) else 1
+
+
+def _node_scenario(client: Any, executor: Any, env: dict[str, str], args: argparse.Namespace,
+                   kind: str, device: str) -> dict[str, Any]:
+    import importlib.util
+
+    if importlib.util.find_spec(NODE_MODULE) is None:
+        return {'status': 'skipped', 'reason': f'{NODE_MODULE} is not installed'}
+    cmd = [sys.executable, '-m', NODE_MODULE, '--ros-args',
+           '-p', f'model_path:={os.path.abspath(args.model)}', '-p', f'backend:={kind}',
+           '-p', f'device:={device}', '-p', f'threads:={args.threads}']
+    return _ros_scenario(client, executor, cmd, env, args)

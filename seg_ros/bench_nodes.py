@@ -1,6 +1,5 @@
 """
-ROS 2 processes for ``seg-ros benchmark``: the camera-side client, a model-free relay, and the
-naive baseline node.
+ROS 2 processes for ``seg-ros benchmark``: camera-side client, relay, naive node.
 
 The client publishes ready-made frames with ``header.stamp`` = send time and measures the age of
 each output at arrival, so the node, the relay and the naive node are timed by the same code on
@@ -207,7 +206,7 @@ def run_relay(argv: Sequence[str]) -> int:
 
 
 def run_naive(argv: Sequence[str]) -> int:
-    """The naive baseline node: everything in the callback, the common way."""
+    """Run the naive baseline node: everything in the callback, the common way."""
     import cv2
     import onnxruntime as ort
     import rclpy

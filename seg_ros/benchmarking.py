@@ -1,6 +1,8 @@
 """
-Measurement pieces of ``seg-ros benchmark`` that need no ROS: frames, statistics, process
-accounting, the bare-backend loop, the naive baseline's float model, and the JSON schema.
+Measurement pieces of ``seg-ros benchmark`` that need no ROS.
+
+Frames, statistics, process accounting, the bare-backend loop, the naive baseline's float
+model, and the JSON schema.
 
 The benchmark compares the node with the bare backend on the same frames; the difference is
 the node's overhead, the figure to drive down. Everything here is a plain function so that the
@@ -97,7 +99,7 @@ def summarize_ms(values_ms: Sequence[float]) -> dict[str, Optional[float]]:
     """Return mean / p50 / p95 / p99 / max in ms (None when there is no sample)."""
     keys = ('mean', 'p50', 'p95', 'p99', 'max')
     if not len(values_ms):
-        return {k: None for k in keys}
+        return dict.fromkeys(keys)
     v = np.asarray(values_ms, np.float64)
     stats = (v.mean(), *np.percentile(v, [50, 95, 99]), v.max())
     return {k: round(float(s), 3) for k, s in zip(keys, stats)}
@@ -305,8 +307,8 @@ def validate(doc: dict[str, Any]) -> list[str]:
         if status == 'ok':
             for key, kind in MEASURED_KEYS.items():
                 value = row.get(key)
-                if not isinstance(value, kind) and not (kind is float and
-                                                         isinstance(value, int)):
+                number = kind is float and isinstance(value, int)
+                if not isinstance(value, kind) and not number:
                     errors.append(f'results[{i}].{key} missing or not {kind.__name__}')
             lat = row.get('latency_ms') or {}
             for key in LATENCY_KEYS:

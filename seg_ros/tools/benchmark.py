@@ -1,11 +1,11 @@
 """
-``seg-ros benchmark``: the bare backend, the node over ROS 2, the transport alone and a naive
-baseline, on the same frames, at each size and backend.
+``seg-ros benchmark``: bare backend, node, transport alone and a naive node on the same frames.
 
-The node's overhead over the bare backend (median age at publish minus median inference) is the
-figure to drive down; the transport scenario is its floor, the naive scenario what a typical
-hand-written node costs. Results print as a table and go to JSON (schema in
-:func:`seg_ros.benchmarking.validate` and docs/benchmarks.md).
+Each scenario runs at each size and backend. The node's overhead over the bare backend
+(median age at publish minus median inference) is the figure to drive down; the transport
+scenario is its floor, the naive scenario what a typical hand-written node costs. Results
+print as a table and go to JSON (schema in :func:`seg_ros.benchmarking.validate` and
+docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import fcntl
 import json
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 from typing import Any, IO, Optional
+import warnings
 
 from seg_ros import benchmarking as bm
 
@@ -145,8 +147,14 @@ def _ros_scenario(client: Any, executor: Any, cmd: list[str], env: dict[str, str
             'peak_rss_mb': rss}
 
 
-def _naive_setup(info: Any, model_path: str, workdir: Path) -> tuple[Optional[list[str]], str]:
-    """Arguments for the naive node, or None and why it cannot run for this model."""
+def _naive_setup(info: Any, workdir: Path) -> tuple[Optional[list[str]], str]:
+    """
+    Arguments for the naive node, or None and why it cannot run for this model.
+
+    The naive pipeline needs the bare network (normalised float NCHW in, logits out): for the
+    passthrough test model an equivalent 1x1 convolution, for zoo models the network exported
+    without the contract wrapper (needs PyTorch and the weights).
+    """
     import onnx
 
     if info.metadata.get('seg_ros.architecture') == 'passthrough':
@@ -156,30 +164,33 @@ def _naive_setup(info: Any, model_path: str, workdir: Path) -> tuple[Optional[li
         return (['--model', str(path), '--mean', *map(str, bm.IMAGENET_MEAN),
                  '--std', *map(str, bm.IMAGENET_STD)], '')
     try:
-        from seg_ros import export  # type: ignore[attr-defined]
-    except ImportError:
-        return None, 'needs seg_ros.export to build the float model of this architecture'
-    raw = getattr(export, 'naive_baseline_model', None)
-    if raw is None:
-        return None, 'seg_ros.export has no naive_baseline_model() for this architecture'
+        from seg_ros import export, zoo  # type: ignore[attr-defined]
+        entry = zoo.get(info.name)
+    except Exception as exc:  # no exporter installed, or a model that is not in the zoo
+        return None, f'no bare network for "{info.name}" ({exc})'
+    h, w = info.input_size or entry.input_size
+    path = workdir / f'naive_{entry.name}_{w}x{h}.onnx'
     try:
-        spec = raw(info, str(workdir))
-    except Exception as exc:  # the exporter names what it cannot do
-        return None, f'no float model for the naive baseline: {exc}'
-    cmd = ['--model', spec['path'], '--mean', *map(str, spec['mean']),
-           '--std', *map(str, spec['std']), '--scale', str(spec.get('scale', 1.0))]
-    if spec.get('bgr'):
-        cmd.append('--bgr')
-    if spec.get('size'):
-        cmd += ['--size', f'{spec["size"][0]}x{spec["size"][1]}']
-    return cmd, ''
+        import torch
+
+        net = export.build_network(entry)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            torch.onnx.export(net, (torch.zeros(1, 3, h, w),), str(path), dynamo=False,
+                              input_names=['input'], output_names=['logits'], opset_version=17)
+    except Exception as exc:  # torch missing, weights missing: say so in the table
+        return None, f'cannot export the bare network of "{entry.name}": {exc}'
+    norm = entry.normalization
+    cmd = ['--model', str(path), '--mean', *map(str, norm.mean), '--std', *map(str, norm.std),
+           '--scale', str(norm.scale), '--size', f'{h}x{w}']
+    return cmd + (['--bgr'] if norm.bgr else []), ''
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--model', required=True, help='model in the seg_ros contract (.onnx)')
     parser.add_argument('--scenarios', default=','.join(bm.SCENARIOS),
-                        help='comma list of: ' + '; '.join(f'{k} = {v}' for k, v in
-                                                          bm.SCENARIO_HELP.items()))
+                        help='comma list of: ' + '; '.join(
+                            f'{k} = {v}' for k, v in bm.SCENARIO_HELP.items()))
     parser.add_argument('--sizes', default=DEFAULT_SIZES, help='comma list of WIDTHxHEIGHT')
     parser.add_argument('--backends', default='auto',
                         help='comma list of backend:device (e.g. onnxruntime:cpu,tensorrt:cuda);'
@@ -244,21 +255,24 @@ def run(args: argparse.Namespace) -> int:
 
     ros = [s for s in scenarios if s != 'backend']
     env: dict[str, str] = {}
-    client = executor = node = None
+    client = executor = node = context = None
     if ros:
         env = ros_environment(args.domain_id)
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
         from seg_ros.bench_nodes import Client
-        rclpy.init()
-        node = rclpy.create_node('seg_ros_benchmark_client')
+        # An own context: the benchmark can run inside a process that already uses rclpy.
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        node = rclpy.create_node('seg_ros_benchmark_client', context=context)
         client = Client(node)
-        executor = SingleThreadedExecutor()
+        executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         doc['settings']['ros_domain_id'] = int(os.environ['ROS_DOMAIN_ID'])
     workdir = Path(tempfile.mkdtemp(prefix='seg_ros_bench_'))
     py = sys.executable
+    naive: Optional[tuple[Optional[list[str]], str]] = None
     try:
         for size in sizes:
             sized = bm.resize_frames(frames, size, label_range)
@@ -287,8 +301,10 @@ def run(args: argparse.Namespace) -> int:
                         client, executor, env, args, kind, device)))
                 if 'naive' in scenarios and kind == 'onnxruntime':
                     print(f'naive {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
-                    naive_args, why = (_naive_setup(info, args.model, workdir) if info
-                                       else (None, 'needs an .onnx model'))
+                    if naive is None:       # once per run: exporting a network takes time
+                        naive = (_naive_setup(info, workdir) if info
+                                 else (None, 'needs an .onnx model'))
+                    naive_args, why = naive
                     if naive_args is None:
                         values = {'status': 'skipped', 'reason': why}
                     else:
@@ -297,11 +313,11 @@ def run(args: argparse.Namespace) -> int:
                         values = _ros_scenario(client, executor, cmd, env, args)
                     doc['results'].append(_row('naive', kind, device, size, **values))
     finally:
+        shutil.rmtree(workdir, ignore_errors=True)
         if node is not None:
-            import rclpy
             executor.shutdown()
             node.destroy_node()
-            rclpy.try_shutdown()
+            context.try_shutdown()
     doc['overhead'] = bm.overhead_rows(doc['results'])
     problems = bm.validate(doc)
     if problems:  # a bug here, not the user's: say so rather than write a bad file

@@ -1,0 +1,132 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""``seg-ros benchmark``: JSON schema, statistics and the naive baseline, on a tiny model."""
+import copy
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from seg_ros import benchmarking as bm
+from seg_ros import synthetic
+from seg_ros.backends import create_backend
+from seg_ros.tools import cli
+
+CLASSES = [f'c{i}' for i in range(12)]
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> str:
+    return synthetic.save_passthrough(str(tmp_path / 'pt.onnx'), CLASSES)
+
+
+def _bench(model: str, out: Path, *extra: str) -> dict:
+    rc = cli.main(['benchmark', '--model', model, '--sizes', '64x48', '--json', str(out),
+                   *extra])
+    doc = json.loads(out.read_text())
+    assert rc == 0, json.dumps(doc['results'], indent=1)
+    assert bm.validate(doc) == []
+    return doc
+
+
+def test_backend_scenario_json(tiny_model, tmp_path, capsys):
+    doc = _bench(tiny_model, tmp_path / 'b.json', '--scenarios', 'backend', '--frames', '7',
+                 '--backends', 'onnxruntime:cpu')
+    assert doc['schema_version'] == bm.SCHEMA_VERSION
+    assert doc['model']['classes'] == 12
+    assert doc['machine']['cpu_count'] >= 1
+    [row] = doc['results']
+    assert (row['scenario'], row['width'], row['height'], row['status']) == ('backend', 64, 48,
+                                                                             'ok')
+    assert row['frames_in'] == row['frames_out'] == 7
+    lat = row['latency_ms']
+    assert 0 < lat['p50'] <= lat['p95'] <= lat['p99'] <= lat['max']
+    assert 'backend' in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_all_scenarios_over_ros(tiny_model, tmp_path):
+    doc = _bench(tiny_model, tmp_path / 'all.json', '--frames', '10', '--rate', '20',
+                 '--warmup', '0.2', '--backends', 'onnxruntime:cpu',
+                 '--domain-id', os.environ['ROS_DOMAIN_ID'])
+    rows = {r['scenario']: r for r in doc['results']}
+    assert set(rows) == set(bm.SCENARIOS)
+    for name in ('node', 'transport', 'naive'):
+        r = rows[name]
+        assert r['status'] == 'ok', r
+        assert r['frames_in'] == 10 and 0 < r['frames_out'] <= 10
+        assert r['latency_ms']['p50'] > 0
+        assert r['peak_rss_mb'] > 10 and r['cpu_percent'] is not None
+    assert {o['scenario'] for o in doc['overhead']} == {'node', 'naive'}
+
+
+def test_validate_catches_schema_errors():
+    good = {'schema_version': 1, 'created': 'x', 'command': 'seg-ros benchmark',
+            'machine': {}, 'model': {'path': 'm'}, 'settings': {}, 'overhead': [],
+            'results': [
+                {'scenario': 'backend', 'backend': 'onnxruntime', 'device': 'cpu',
+                 'width': 4, 'height': 3, 'status': 'ok', 'frames_in': 1, 'frames_out': 1,
+                 'duration_s': 0.1, 'fps': 10, 'cpu_percent': None, 'peak_rss_mb': None,
+                 'latency_ms': bm.summarize_ms([1.0])},
+                {'scenario': 'node', 'backend': 'onnxruntime', 'device': 'cpu', 'width': 4,
+                 'height': 3, 'status': 'skipped', 'reason': 'no node'}]}
+    assert bm.validate(good) == []
+    bad = copy.deepcopy(good)
+    bad['schema_version'] = 2
+    del bad['results'][0]['latency_ms']['p99']
+    bad['results'][1]['status'] = 'maybe'
+    bad['results'][1]['scenario'] = 'other'
+    problems = bm.validate(bad)
+    assert any('schema_version' in p for p in problems)
+    assert any('latency_ms.p99' in p for p in problems)
+    assert any('results[1].status' in p for p in problems)
+    assert any('results[1].scenario' in p for p in problems)
+
+
+def test_summary_statistics_and_overhead_pairing():
+    s = bm.summarize_ms(list(range(1, 101)))
+    assert s['p50'] == pytest.approx(50.5) and s['max'] == 100 and s['mean'] == 50.5
+    assert s['p99'] == pytest.approx(99.01)
+    assert bm.summarize_ms([])['p50'] is None
+    base = {'backend': 'onnxruntime', 'device': 'cpu', 'width': 4, 'height': 3, 'status': 'ok'}
+    rows = [dict(base, scenario='backend', fps=100.0, latency_ms={'p50': 2.0}),
+            dict(base, scenario='node', fps=50.0, latency_ms={'p50': 5.5}),
+            dict(base, scenario='node', width=8, fps=50.0, latency_ms={'p50': 5.5})]
+    assert bm.overhead_rows(rows) == [dict(
+        scenario='node', backend='onnxruntime', device='cpu', width=4, height=3,
+        p50_over_backend_ms=3.5, fps_ratio=0.5)]
+
+
+def test_naive_pipeline_gives_the_same_labels_as_the_contract_model(tiny_model, tmp_path):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (24, 32, 3), np.uint8)
+    rgb[..., 0] %= len(CLASSES)
+    path = tmp_path / 'naive.onnx'
+    path.write_bytes(bm.naive_passthrough_model(len(CLASSES), bm.IMAGENET_MEAN,
+                                                bm.IMAGENET_STD).SerializeToString())
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    x = bm.naive_normalise(rgb, bm.IMAGENET_MEAN, bm.IMAGENET_STD, 1.0)
+    assert x.dtype == np.float32 and x.shape == (1, 3, 24, 32)
+    naive = np.argmax(session.run(None, {'input': x})[0][0], axis=0)
+    contract = create_backend('onnxruntime', tiny_model).infer(rgb).labels
+    np.testing.assert_array_equal(naive, contract)
+
+
+def test_process_accounting_reads_proc():
+    pid = os.getpid()
+    assert bm.process_cpu_seconds(pid) > 0
+    assert bm.process_peak_rss_mb(pid) > 10
+    meter = bm.CpuMeter(pid)
+    sum(i * i for i in range(200000))
+    assert meter.percent() >= 0
+    assert bm.process_cpu_seconds(2 ** 22 + 12345) is None
+
+
+def test_bad_arguments_are_named(tiny_model, capsys):
+    assert cli.main(['benchmark', '--model', tiny_model, '--scenarios', 'backend,warp']) == 1
+    assert "unknown scenario(s) ['warp']" in capsys.readouterr().err
+    assert cli.main(['benchmark', '--model', tiny_model, '--sizes', '640by480']) == 1
+    assert 'is not WIDTHxHEIGHT' in capsys.readouterr().err

@@ -95,9 +95,9 @@ def test_summary_statistics_and_overhead_pairing():
     rows = [dict(base, scenario='backend', fps=100.0, latency_ms={'p50': 2.0}),
             dict(base, scenario='node', fps=50.0, latency_ms={'p50': 5.5}),
             dict(base, scenario='node', width=8, fps=50.0, latency_ms={'p50': 5.5})]
-    assert bm.overhead_rows(rows) == [dict(
-        scenario='node', backend='onnxruntime', device='cpu', width=4, height=3,
-        p50_over_backend_ms=3.5, fps_ratio=0.5)]
+    assert bm.overhead_rows(rows) == [{
+        'scenario': 'node', 'backend': 'onnxruntime', 'device': 'cpu', 'width': 4, 'height': 3,
+        'p50_over_backend_ms': 3.5, 'fps_ratio': 0.5}]
 
 
 def test_naive_pipeline_gives_the_same_labels_as_the_contract_model(tiny_model, tmp_path):

@@ -10,6 +10,7 @@ from PIL import Image
 import pytest
 
 from seg_ros import synthetic
+from seg_ros.backends import create_backend
 from seg_ros.tools import cli, evaluate
 
 CLASSES = ['ground', 'wall', 'person', 'void']
@@ -74,6 +75,7 @@ def test_evaluate_grey_labels_json_and_plots(dataset, tmp_path, capsys):
     for name in ('confusion_matrix.png', 'per_class_iou.png'):
         with Image.open(tmp_path / 'plots' / name) as img:
             assert img.format == 'PNG' and img.width > 200
+    assert not (tmp_path / 'plots' / 'functional_iou.png').exists()
     captured = capsys.readouterr()
     assert 'mIoU 90.00' in captured.out
     assert '1 images without a label skipped' in captured.err
@@ -102,16 +104,35 @@ def test_palette_png_labels_by_index_and_by_colour(dataset, tmp_path):
     assert wrong['metrics']['mean_iou'] != pytest.approx(0.9)
 
 
-def test_functional_metrics_from_a_json_taxonomy(dataset, tmp_path):
+def test_functional_metrics_from_a_lookup_table(dataset):
     model, images, labels = dataset
-    tax = tmp_path / 'tax.json'
-    tax.write_text(json.dumps({'traversable': ['ground'], 'obstacle': ['Wall', 'person']}))
-    doc = _run(model, images, labels, tmp_path, '--taxonomy', str(tax))
-    f = doc['functional']
+    backend = create_backend('onnxruntime', str(model))
+    pairs, _, _ = evaluate.pair_files(images, labels)
+    # ground -> traversable, wall and person -> obstacle, void -> not mapped.
+    fmap = evaluate.FunctionalMap(np.array([0, 1, 1, -1]), ('traversable', 'obstacle'))
+    result = evaluate.evaluate(backend, pairs, ignore_index=3, functional=fmap, progress=False)
     # Wall called person is still an obstacle: functionally every pixel is right.
-    assert [c['name'] for c in f['per_class']] == ['traversable', 'obstacle']
-    assert [c['iou'] for c in f['per_class']] == pytest.approx([1.0, 1.0])
-    assert doc['functional_confusion_matrix'] == [[50, 0], [0, 140]]
+    assert result.scores.mean_iou == pytest.approx(0.9)
+    np.testing.assert_array_equal(result.functional_cm, [[50, 0], [0, 140]])
+    assert result.functional.iou == pytest.approx([1.0, 1.0])
+    assert result.functional.names == ('traversable', 'obstacle')
+
+
+def test_functional_metrics_from_a_taxonomy_file(dataset, tmp_path):
+    pytest.importorskip('seg_ros.taxonomy')
+    model, images, labels = dataset
+    tax = tmp_path / 'tax.yaml'
+    tax.write_text('mapping: {ground: traversable, Wall: obstacle, person: dynamic_obstacle}\n'
+                   'default: unknown\n')
+    doc = _run(model, images, labels, tmp_path, '--taxonomy', str(tax), '--plots',
+               str(tmp_path / 'plots'))
+    assert (tmp_path / 'plots' / 'functional_iou.png').stat().st_size > 1000
+    f = {c['name']: c for c in doc['functional']['per_class']}
+    assert f['traversable']['iou'] == pytest.approx(1.0)
+    # 10 wall pixels called person: obstacle 40/50, dynamic obstacle 90/100.
+    assert f['obstacle']['iou'] == pytest.approx(0.8)
+    assert f['dynamic_obstacle']['iou'] == pytest.approx(0.9)
+    assert f['unknown']['iou'] is None                  # void is ignored, nothing else maps
 
 
 def test_unknown_colour_and_size_mismatch_are_clear_errors(dataset, tmp_path, capsys):

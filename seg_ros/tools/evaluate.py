@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 import json
-import os
 from pathlib import Path
 import sys
 import time
@@ -149,54 +148,24 @@ class FunctionalMap:
         return table[labels]
 
 
-def functional_map_from_groups(groups: dict[str, Sequence[str]],
-                               classes: Sequence[str], source: str) -> FunctionalMap:
-    """Build a map from ``{functional name: [model class names]}`` (names case-insensitive)."""
-    index = {c.lower(): i for i, c in enumerate(classes)}
-    lut = np.full(len(classes), -1, np.int64)
-    names = tuple(groups)
-    for fid, name in enumerate(names):
-        for cls in groups[name]:
-            if str(cls).lower() not in index:
-                raise EvaluationError(f'{source}: class "{cls}" of group "{name}" is not a model '
-                                      f'class; the model has {list(classes)}')
-            lut[index[str(cls).lower()]] = fid
-    return FunctionalMap(lut, names)
-
-
 def load_functional_map(spec: str, classes: Sequence[str]) -> FunctionalMap:
     """
-    Resolve ``--taxonomy``: the package's taxonomy module when it knows ``spec``, else a JSON.
+    Resolve ``--taxonomy`` as the node's ``taxonomy`` parameter: a preset name or a YAML file.
 
-    The JSON file maps functional names to model class names, e.g.
-    ``{"traversable": ["Road", "Sidewalk"], "obstacle": ["Building", "Car"]}``.
+    Functional ids and names come from :mod:`seg_ros.taxonomy`, so the evaluation scores the
+    very classes the node projects into the grid.
     """
-    if spec.endswith('.json') and os.path.isfile(spec):
-        try:
-            with open(spec, encoding='utf-8') as f:
-                groups = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
-            raise EvaluationError(f'--taxonomy {spec}: cannot read JSON ({exc})') from exc
-        if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
-            raise EvaluationError(f'--taxonomy {spec}: expected {{"name": ["class", ...]}}')
-        return functional_map_from_groups(groups, classes, spec)
     try:
         from seg_ros import taxonomy  # type: ignore[attr-defined]
     except ImportError as exc:
-        raise EvaluationError(f'--taxonomy {spec}: not a JSON file, and this install has no '
-                              'taxonomy module') from exc
-    return _from_taxonomy_module(taxonomy, spec, classes)
-
-
-def _from_taxonomy_module(taxonomy: Any, spec: str, classes: Sequence[str]) -> FunctionalMap:
-    """Adapt :mod:`seg_ros.taxonomy` (loaded lazily: it lands on its own branch)."""
+        raise EvaluationError(f'--taxonomy {spec}: this install has no seg_ros.taxonomy '
+                              'module') from exc
     try:
-        tax = taxonomy.load_taxonomy(spec)
-        lut = np.asarray(tax.lut(classes), np.int64)
-        names = tuple(tax.functional_names)
-    except Exception as exc:  # the module's own errors say what is wrong with the file
+        tax = taxonomy.load(taxonomy.resolve(spec), classes)
+    except taxonomy.TaxonomyError as exc:  # its message names the entry and the valid names
         raise EvaluationError(f'--taxonomy {spec}: {exc}') from exc
-    return FunctionalMap(lut, names)
+    lut = np.asarray(tax.lut, np.int64)[:len(classes)]
+    return FunctionalMap(lut, tuple(tax.names))
 
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -309,7 +278,7 @@ def to_json(result: Result, args: argparse.Namespace, backend_desc: str) -> dict
 
 
 def write_plots(result: Result, folder: Path, title: str) -> list[Path]:
-    """Write the confusion heat map and the per-class IoU bar chart (PNG, matplotlib Agg)."""
+    """Write the confusion heat map and IoU bar charts (PNG, matplotlib Agg)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -318,20 +287,23 @@ def write_plots(result: Result, folder: Path, title: str) -> list[Path]:
     written = []
     idx = result.scored
     names = [result.classes[i] for i in idx]
-    cm = result.cm[np.ix_(idx, idx)].astype(np.float64)
+    # Rows: scored classes; columns: every class the model can predict, so a prediction of an
+    # unscored class (void) shows where it costs, and each row sums to 100 %.
+    cols = [f'{c} (not scored)' if i not in idx else c for i, c in enumerate(result.classes)]
+    cm = result.cm[idx].astype(np.float64)
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    size = max(5.0, 0.45 * len(names) + 2)
+    size = max(5.0, 0.45 * len(cols) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     im = ax.imshow(norm, cmap='viridis', vmin=0, vmax=1)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha='right')
+    ax.set_xticks(range(len(cols)), cols, rotation=60, ha='right')
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel('predicted')
     ax.set_ylabel('true')
     ax.set_title(f'{title}: confusion (row-normalised)')
-    if len(names) <= 25:
+    if len(cols) <= 25:
         for i in range(len(names)):
-            for j in range(len(names)):
+            for j in range(len(cols)):
                 if norm[i, j] >= 0.01:
                     ax.text(j, i, f'{100 * norm[i, j]:.0f}', ha='center', va='center',
                             fontsize=7, color='white' if norm[i, j] < 0.5 else 'black')
@@ -341,22 +313,33 @@ def write_plots(result: Result, folder: Path, title: str) -> list[Path]:
     fig.savefig(written[-1], dpi=120)
     plt.close(fig)
 
-    iou = np.nan_to_num(result.scores.iou, nan=0.0)
+    charts = [(result.scores, 'per_class_iou.png', 'per-class IoU')]
+    if result.functional is not None:
+        charts.append((result.functional, 'functional_iou.png', 'functional-class IoU'))
+    for scores, name, what in charts:
+        written.append(folder / name)
+        _iou_bars(plt, scores, written[-1], f'{title}: {what}')
+    return written
+
+
+def _iou_bars(plt: Any, scores: metrics.Scores, path: Path, title: str) -> None:
+    """Draw a bar per class with its IoU and the mean as a line; n/a marks unscorable ones."""
+    iou = np.nan_to_num(scores.iou, nan=0.0)
+    names = list(scores.names)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(names) + 2), 4.5))
     bars = ax.bar(range(len(names)), 100 * iou, color='tab:blue')
-    ax.axhline(100 * result.scores.mean_iou, color='tab:red', linestyle='--',
-               label=f'mIoU {100 * result.scores.mean_iou:.1f}')
-    ax.bar_label(bars, [f'{100 * v:.0f}' for v in iou], fontsize=8)
+    ax.axhline(100 * scores.mean_iou, color='tab:red', linestyle='--',
+               label=f'mIoU {100 * scores.mean_iou:.1f}')
+    ax.bar_label(bars, [f'{100 * v:.0f}' if np.isfinite(v) else 'n/a' for v in scores.iou],
+                 fontsize=8)
     ax.set_xticks(range(len(names)), names, rotation=60, ha='right')
     ax.set_ylabel('IoU (%)')
     ax.set_ylim(0, 105)
-    ax.set_title(f'{title}: per-class IoU')
+    ax.set_title(title)
     ax.legend(loc='upper right')
     fig.tight_layout()
-    written.append(folder / 'per_class_iou.png')
-    fig.savefig(written[-1], dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return written
 
 
 # --- command -------------------------------------------------------------------------------
@@ -372,8 +355,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--ignore-index', type=int, default=None, metavar='N',
                         help='label value that is not scored (CamVid void: 11, Cityscapes: 255)')
     parser.add_argument('--taxonomy', default=None, metavar='T',
-                        help='also score functional classes: a taxonomy name or file known to '
-                        'seg_ros.taxonomy, or a JSON {"functional": ["class", ...]}')
+                        help='also score functional classes: a taxonomy preset name (e.g. '
+                        'camvid) or YAML file, as the node\'s "taxonomy" parameter')
     parser.add_argument('--json', default=None, type=Path, metavar='OUT',
                         help='write all results as JSON')
     parser.add_argument('--plots', default=None, type=Path, metavar='DIR',

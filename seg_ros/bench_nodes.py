@@ -251,11 +251,14 @@ def run_naive(argv: Sequence[str]) -> int:
         if net_size is not None and net_size != (msg.width, msg.height):
             img = cv2.resize(img, net_size, interpolation=cv2.INTER_LINEAR)
         x = naive_normalise(img, args.mean, args.std, args.scale)
-        logits = session.run(None, {in_name: x})[0]
-        labels = np.argmax(logits[0], axis=0).astype(np.uint8)
-        if labels.shape != (msg.height, msg.width):
-            labels = cv2.resize(labels, (msg.width, msg.height),
-                                interpolation=cv2.INTER_NEAREST)
+        logits = session.run(None, {in_name: x})[0][0]
+        if logits.shape[1:] != (msg.height, msg.width):
+            # Same job as the contract graph: bilinear logits at frame size, then argmax.
+            hwc = cv2.resize(logits.transpose(1, 2, 0), (msg.width, msg.height),
+                             interpolation=cv2.INTER_LINEAR)
+            labels = np.argmax(hwc, axis=2).astype(np.uint8)
+        else:
+            labels = np.argmax(logits, axis=0).astype(np.uint8)
         # cv2_to_imgmsg, then the list assignment seen in most examples.
         out = Image()
         out.header = msg.header

@@ -352,7 +352,7 @@ def overhead_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def format_table(doc: dict[str, Any]) -> str:
     """Return the results as a fixed-width text table (also pasted into BENCHMARKS.md)."""
     head = (f'{"scenario":<10s} {"backend":<18s} {"size":>9s} {"fps":>7s} {"p50 ms":>8s} '
-            f'{"p95 ms":>8s} {"p99 ms":>8s} {"out/in":>9s} {"CPU %":>6s} {"RSS MB":>7s}')
+            f'{"p95 ms":>8s} {"p99 ms":>8s} {"out/in":>11s} {"CPU %":>6s} {"RSS MB":>7s}')
     lines = [head, '-' * len(head)]
 
     def f(v: Optional[float], fmt: str = '8.1f') -> str:
@@ -368,7 +368,7 @@ def format_table(doc: dict[str, Any]) -> str:
         lat = r['latency_ms']
         lines.append(f'{r["scenario"]:<10s} {be:<18s} {size:>9s} {f(r["fps"], "7.1f")} '
                      f'{f(lat["p50"])} {f(lat["p95"])} {f(lat["p99"])} '
-                     f'{r["frames_out"]:>4d}/{r["frames_in"]:<4d} '
+                     f'{r["frames_out"]:>5d}/{r["frames_in"]:<5d} '
                      f'{f(r["cpu_percent"], "6.0f")} {f(r["peak_rss_mb"], "7.0f")}')
     if doc.get('overhead'):
         lines.append('')

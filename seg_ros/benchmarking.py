@@ -263,12 +263,17 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def _program() -> str:
+    name = os.path.basename(sys.argv[0])
+    return 'seg-ros' if name in ('cli.py', '__main__.py', 'seg-ros') else name
+
+
 def new_document(settings: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     """Start a result document (see ``validate``)."""
     return {'schema_version': SCHEMA_VERSION,
             'created': datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec='seconds'),
-            'command': ' '.join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+            'command': ' '.join([_program()] + sys.argv[1:]),
             'machine': machine_info(), 'model': model, 'settings': settings,
             'results': [], 'overhead': []}
 

@@ -319,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
             node.destroy_node()
             context.try_shutdown()
     doc['overhead'] = bm.overhead_rows(doc['results'])
+    doc['machine']['load_average_end'] = [round(v, 2) for v in os.getloadavg()]
     problems = bm.validate(doc)
     if problems:  # a bug here, not the user's: say so rather than write a bad file
         print('internal error, result does not match its schema: ' + '; '.join(problems),

@@ -166,3 +166,14 @@ def test_colours_to_ids_maps_unknown_to_ignore():
     rgb = np.array([[[0, 0, 0], [220, 20, 60], [1, 2, 3]]], np.uint8)
     ids = evaluate.colours_to_ids(rgb, np.asarray(PALETTE), unknown=255)
     assert ids.tolist() == [[3, 2, 255]]
+
+
+def test_camvid_preset_fits_the_camvid_model_classes():
+    """``seg-ros evaluate --taxonomy camvid`` on the exported espnet_camvid must load."""
+    pytest.importorskip('seg_ros.taxonomy')
+    from seg_ros import zoo
+
+    fmap = evaluate.load_functional_map('camvid', zoo.get('espnet_camvid').classes)
+    names = dict(zip(zoo.get('espnet_camvid').classes, (fmap.names[i] for i in fmap.lut)))
+    assert names['sidewalk'] == 'traversable' and names['pedestrian'] == 'dynamic_obstacle'
+    assert names['pole'] == 'obstacle'

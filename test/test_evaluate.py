@@ -177,3 +177,20 @@ def test_camvid_preset_fits_the_camvid_model_classes():
     names = dict(zip(zoo.get('espnet_camvid').classes, (fmap.names[i] for i in fmap.lut)))
     assert names['sidewalk'] == 'traversable' and names['pedestrian'] == 'dynamic_obstacle'
     assert names['pole'] == 'obstacle'
+
+
+@pytest.mark.parametrize('mode', ['L', 'LA', 'I;16', 'P', 'RGB', 'RGBA'])
+def test_read_label_modes(tmp_path, mode):
+    ids = np.array([[0, 1], [2, 3]], np.uint8)
+    rgb = np.asarray(PALETTE, np.uint8)[ids]
+    path = tmp_path / f'{mode.replace(";", "")}.png'
+    if mode == 'P':
+        img = Image.fromarray(ids, mode='P')
+        img.putpalette(sum(PALETTE, []))
+    elif mode in ('RGB', 'RGBA'):
+        img = Image.fromarray(rgb, mode='RGB').convert(mode)
+    else:
+        img = Image.fromarray(ids, mode='L').convert(mode)
+    img.save(path)
+    got = evaluate.read_label(path, np.asarray(PALETTE, np.uint8))
+    np.testing.assert_array_equal(got, ids)

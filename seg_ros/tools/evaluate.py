@@ -106,13 +106,13 @@ def read_label(path: Path, palette: np.ndarray, colours: str = 'index',
     except (OSError, ValueError) as exc:
         raise EvaluationError(f'{path}: not a readable PNG ({exc})') from exc
     if img.mode == 'P' and colours == 'index':
-        return np.asarray(img, dtype=np.int64)
-    if img.mode in ('P', 'RGB', 'RGBA', 'PA', 'LA'):
+        return np.asarray(img).astype(np.int64)
+    if img.mode in ('P', 'RGB', 'RGBA'):
         return colours_to_ids(np.asarray(img.convert('RGB')), palette, ignore_index,
                               source=str(path))
-    if img.mode in ('L', 'I', 'I;16', 'I;16B', 'I;16L', '1'):
-        arr = np.asarray(img)
-        return arr.astype(np.int64)
+    if img.mode in ('L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', '1'):
+        arr = np.asarray(img)        # an alpha channel (LA) is not part of the label
+        return (arr[..., 0] if arr.ndim == 3 else arr).astype(np.int64)
     raise EvaluationError(f'{path}: unsupported label PNG mode {img.mode}; write class ids as '
                           'a grey (mode L) or palette PNG')
 

@@ -130,3 +130,5 @@ def test_bad_arguments_are_named(tiny_model, capsys):
     assert "unknown scenario(s) ['warp']" in capsys.readouterr().err
     assert cli.main(['benchmark', '--model', tiny_model, '--sizes', '640by480']) == 1
     assert 'is not WIDTHxHEIGHT' in capsys.readouterr().err
+    assert cli.main(['benchmark', '--model', 'missing.onnx']) == 1
+    assert 'model file not found: missing.onnx' in capsys.readouterr().err

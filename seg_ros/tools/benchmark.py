@@ -23,6 +23,7 @@ from typing import Any, IO, Optional
 import warnings
 
 from seg_ros import benchmarking as bm
+from seg_ros import contract, zoo
 
 DEFAULT_SIZES = '640x480,1280x720'
 NODE_MODULE = 'seg_ros.node'
@@ -139,7 +140,8 @@ def _ros_scenario(client: Any, executor: Any, cmd: list[str], env: dict[str, str
     except (RuntimeError, TimeoutError) as exc:
         proc.stop()
         return {'status': 'failed', 'reason': f'{exc}; its output: {proc.tail()}'}
-    proc.stop()
+    finally:
+        proc.stop()                  # also on Ctrl-C: never leave a process behind
     return {'status': 'ok', 'frames_in': res['frames_in'], 'frames_out': res['frames_out'],
             'duration_s': round(res['duration_s'], 3),
             'fps': round(res['frames_out'] / res['duration_s'], 2) if res['duration_s'] else 0.0,
@@ -230,17 +232,17 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError('--rate must be positive')
         images = args.images
         if images is None:
-            default = Path(os.environ.get('SEG_ROS_ASSETS', '../shared')) / 'data/camvid/val'
-            images = default if default.is_dir() else None
+            assets = zoo.assets_dir()
+            default = assets / 'data' / 'camvid' / 'val' if assets else None
+            images = default if default and default.is_dir() else None
         frames = bm.load_frames(images, 16)
-        base_backend = create_backend('onnxruntime', args.model) \
-            if args.model.endswith('.onnx') else None
-    except (ValueError, BackendError) as exc:
+        if not os.path.isfile(args.model):
+            raise ValueError(f'model file not found: {args.model}')
+        # Classes and metadata without a runtime (an .engine has none to read here).
+        info = contract.check_onnx(args.model) if args.model.endswith('.onnx') else None
+    except (ValueError, contract.ContractError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    info = base_backend.info if base_backend else None
-    if base_backend:
-        base_backend.close()
     label_range = (info.num_classes if info is not None
                    and info.metadata.get('seg_ros.architecture') == 'passthrough' else None)
     backends = _backend_list(args.backends)
@@ -289,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
                         be = create_backend(kind, args.model, BackendOptions(
                             threads=args.threads, device=device))
                         values = {'status': 'ok', **bm.time_backend(
-                            lambda f: be.infer(f), sized, args.duration, args.frames)}
+                            be.infer, sized, args.duration, args.frames)}
                         values['backend_description'] = be.describe()
                         be.close()
                     except (BackendError, RuntimeError, ValueError) as exc:

@@ -85,7 +85,7 @@ def resize_frames(frames: Sequence[np.ndarray], size: tuple[int, int],
 
     out = []
     for f in frames:
-        r = cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
+        r = np.asarray(cv2.resize(f, size, interpolation=cv2.INTER_LINEAR), np.uint8)
         if label_range:
             r[..., 0] %= label_range
         out.append(np.ascontiguousarray(r))
@@ -220,9 +220,8 @@ def naive_normalise(img: np.ndarray, mean: Sequence[float], std: Sequence[float]
                     scale: float) -> np.ndarray:
     """Per-frame CPU normalisation as hobby nodes write it: float copies, then NCHW."""
     x = img.astype(np.float32)
-    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32) * scale
-    x = x.transpose(2, 0, 1)
-    return np.expand_dims(x, 0).astype(np.float32)
+    norm = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32) * np.float32(scale)
+    return np.expand_dims(norm.transpose(2, 0, 1), 0).astype(np.float32)
 
 
 # --- machine and schema --------------------------------------------------------------------
@@ -278,10 +277,10 @@ def new_document(settings: dict[str, Any], model: dict[str, Any]) -> dict[str, A
             'results': [], 'overhead': []}
 
 
-RESULT_KEYS = {'scenario': str, 'backend': str, 'device': str, 'width': int, 'height': int,
-               'status': str}
-MEASURED_KEYS = {'frames_in': int, 'frames_out': int, 'duration_s': float, 'fps': float,
-                 'latency_ms': dict}
+RESULT_KEYS: dict[str, type] = {'scenario': str, 'backend': str, 'device': str, 'width': int,
+                                'height': int, 'status': str}
+MEASURED_KEYS: dict[str, type] = {'frames_in': int, 'frames_out': int, 'duration_s': float,
+                                  'fps': float, 'latency_ms': dict}
 LATENCY_KEYS = ('mean', 'p50', 'p95', 'p99', 'max')
 
 
@@ -298,8 +297,9 @@ def validate(doc: dict[str, Any]) -> list[str]:
     errors = []
     if doc.get('schema_version') != SCHEMA_VERSION:
         errors.append(f'schema_version is {doc.get("schema_version")!r}, not {SCHEMA_VERSION}')
-    for key, kind in (('created', str), ('command', str), ('machine', dict), ('model', dict),
-                      ('settings', dict), ('results', list), ('overhead', list)):
+    top: dict[str, type] = {'created': str, 'command': str, 'machine': dict, 'model': dict,
+                            'settings': dict, 'results': list, 'overhead': list}
+    for key, kind in top.items():
         if not isinstance(doc.get(key), kind):
             errors.append(f'{key} missing or not {kind.__name__}')
     for i, row in enumerate(doc.get('results') or []):

@@ -10,9 +10,12 @@ agrees with every other on the same pixels. A model may predict classes that are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
+
+# Scored class ids: a list, a range or an index array.
+Classes = Optional[Union[Sequence[int], np.ndarray]]
 
 
 def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,
@@ -32,7 +35,7 @@ def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,
     return cm.reshape(num_classes, num_classes)
 
 
-def per_class_iou(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> np.ndarray:
+def per_class_iou(cm: np.ndarray, classes: Classes = None) -> np.ndarray:
     """Return each scored class's IoU; NaN where a class is in neither labels nor output."""
     cm = np.asarray(cm, dtype=np.float64)
     idx = np.arange(cm.shape[0]) if classes is None else np.asarray(classes)
@@ -42,7 +45,7 @@ def per_class_iou(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> np
         return np.where(denom > 0, tp / np.maximum(denom, 1), np.nan)
 
 
-def mean_iou(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> float:
+def mean_iou(cm: np.ndarray, classes: Classes = None) -> float:
     """Mean of the per-class IoUs over scored classes that occur (NaNs skipped)."""
     iou = per_class_iou(cm, classes)
     return float(np.nanmean(iou)) if np.isfinite(iou).any() else float('nan')
@@ -54,11 +57,11 @@ def pixel_accuracy(cm: np.ndarray) -> float:
     return float(np.trace(np.asarray(cm))) / total if total else float('nan')
 
 
-def _scored(cm: np.ndarray, classes: Optional[Sequence[int]]) -> np.ndarray:
+def _scored(cm: np.ndarray, classes: Classes) -> np.ndarray:
     return np.arange(np.asarray(cm).shape[0]) if classes is None else np.asarray(classes, int)
 
 
-def class_accuracy(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> np.ndarray:
+def class_accuracy(cm: np.ndarray, classes: Classes = None) -> np.ndarray:
     """
     Return each scored class's recall (right pixels / its labelled pixels).
 
@@ -72,13 +75,13 @@ def class_accuracy(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> n
         return np.where(gt > 0, np.diag(cm)[idx] / np.maximum(gt, 1), np.nan)
 
 
-def mean_class_accuracy(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> float:
+def mean_class_accuracy(cm: np.ndarray, classes: Classes = None) -> float:
     """Mean recall over scored classes that occur in the labels (rare classes weigh as much)."""
     acc = class_accuracy(cm, classes)
     return float(np.nanmean(acc)) if np.isfinite(acc).any() else float('nan')
 
 
-def frequency_weighted_iou(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> float:
+def frequency_weighted_iou(cm: np.ndarray, classes: Classes = None) -> float:
     """
     Return the IoU averaged with each class weighted by its share of labelled pixels.
 
@@ -95,7 +98,7 @@ def frequency_weighted_iou(cm: np.ndarray, classes: Optional[Sequence[int]] = No
     return float((freq[present] * iou[present]).sum() / freq[present].sum())
 
 
-def scored_pixel_accuracy(cm: np.ndarray, classes: Optional[Sequence[int]] = None) -> float:
+def scored_pixel_accuracy(cm: np.ndarray, classes: Classes = None) -> float:
     """Pixel accuracy over pixels whose true class is scored (``pixel_accuracy`` counts all)."""
     cm = np.asarray(cm, dtype=np.float64)
     idx = _scored(cm, classes)
@@ -111,14 +114,14 @@ def collapse(cm: np.ndarray, lut: Sequence[int], num_groups: int) -> np.ndarray:
     per-class ones: confusing road with sidewalk costs nothing when both are traversable.
     """
     cm = np.asarray(cm)
-    lut = np.asarray(lut, dtype=np.int64)
-    if lut.shape != (cm.shape[0],):
-        raise ValueError(f'group table has {lut.size} entries for {cm.shape[0]} classes')
-    if lut.max(initial=-1) >= num_groups:
-        raise ValueError(f'group id {int(lut.max())} outside 0..{num_groups - 1}')
+    table = np.asarray(lut, dtype=np.int64)
+    if table.shape != (cm.shape[0],):
+        raise ValueError(f'group table has {table.size} entries for {cm.shape[0]} classes')
+    if table.max(initial=-1) >= num_groups:
+        raise ValueError(f'group id {int(table.max())} outside 0..{num_groups - 1}')
     onehot = np.zeros((cm.shape[0], num_groups), np.int64)
-    keep = lut >= 0
-    onehot[np.flatnonzero(keep), lut[keep]] = 1
+    keep = table >= 0
+    onehot[np.flatnonzero(keep), table[keep]] = 1
     return onehot.T @ cm.astype(np.int64) @ onehot
 
 
@@ -193,7 +196,7 @@ def boundary_counts(pred: np.ndarray, gt: np.ndarray, num_classes: int, toleranc
     return out
 
 
-def boundary_f1(counts: np.ndarray, classes: Optional[Sequence[int]] = None) -> np.ndarray:
+def boundary_f1(counts: np.ndarray, classes: Classes = None) -> np.ndarray:
     """
     Return each scored class's boundary F1 from summed ``boundary_counts``.
 
@@ -237,14 +240,15 @@ class Scores:
 
     @classmethod
     def from_counts(cls, cm: np.ndarray, names: Sequence[str],
-                    classes: Optional[Sequence[int]] = None,
+                    classes: Classes = None,
                     boundary: Optional[np.ndarray] = None,
                     boundary_tolerance: float = float('nan')) -> 'Scores':
         """Summarise ``cm`` (and summed ``boundary_counts``) over ``classes`` (default: all)."""
         cm = np.asarray(cm)
         idx = _scored(cm, classes)
         bf = boundary_f1(boundary, idx) if boundary is not None else None
-        finite_bf = bf is not None and np.isfinite(bf).any()
+        mean_bf = (float(np.nanmean(bf)) if bf is not None and np.isfinite(bf).any()
+                   else float('nan'))
         return cls(
             names=tuple(names[i] for i in idx),
             iou=per_class_iou(cm, idx),
@@ -255,7 +259,7 @@ class Scores:
             mean_class_accuracy=mean_class_accuracy(cm, idx),
             pixels=np.asarray(cm).sum(axis=1)[idx].astype(np.int64),
             boundary_f1=bf,
-            mean_boundary_f1=float(np.nanmean(bf)) if finite_bf else float('nan'),
+            mean_boundary_f1=mean_bf,
             boundary_tolerance=float(boundary_tolerance))
 
     def to_dict(self) -> dict:
@@ -282,7 +286,8 @@ class Scores:
 
     def table(self) -> str:
         """Return a per-class text table followed by the summary lines."""
-        has_bf = self.boundary_f1 is not None
+        bfs = self.boundary_f1
+        has_bf = bfs is not None
         head = f'{"class":<20s} {"IoU":>7s} {"acc":>7s} ' + (f'{"BF":>7s} ' if has_bf else '')
         lines = [head + f'{"pixels":>12s}', '-' * len(head + ' ' * 12)]
 
@@ -290,7 +295,7 @@ class Scores:
             return f'{100 * x:7.2f}' if np.isfinite(x) else f'{"-":>7s}'
 
         for i, name in enumerate(self.names):
-            bf = (pct(self.boundary_f1[i]) + ' ') if has_bf else ''
+            bf = (pct(bfs[i]) + ' ') if bfs is not None else ''
             lines.append(f'{name:<20s} {pct(self.iou[i])} {pct(self.accuracy[i])} {bf}'
                          f'{int(self.pixels[i]):12d}')
         lines.append('-' * len(lines[1]))

@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
                     doc['results'].append(_row('naive', kind, device, size, **values))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        if node is not None:
+        if node is not None and executor is not None and context is not None:
             executor.shutdown()
             node.destroy_node()
             context.try_shutdown()

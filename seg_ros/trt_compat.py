@@ -25,7 +25,7 @@ from onnx import TensorProto
 TABLE_NAME = 'tensorrt10_onnx_ops.json'
 
 # ONNX element types as the table spells them (the table has one "INF64" typo for INT64).
-_TYPE_NAMES = {
+_TYPE_NAMES: dict[int, str] = {
     TensorProto.FLOAT: 'FP32', TensorProto.FLOAT16: 'FP16', TensorProto.BFLOAT16: 'BF16',
     TensorProto.INT32: 'INT32', TensorProto.INT64: 'INT64', TensorProto.UINT8: 'UINT8',
     TensorProto.INT8: 'INT8', TensorProto.BOOL: 'BOOL', TensorProto.INT4: 'INT4',
@@ -176,13 +176,13 @@ def _uint8_problems(model: onnx.ModelProto, types: Mapping[str, int]) -> list[st
     for name in sorted(outputs):
         if types.get(name) != u8:
             continue
-        node = producers.get(name)
-        if node is None and name in inputs:
+        producer = producers.get(name)
+        if producer is None and name in inputs:
             problems.append(f'output "{name}" is the uint8 input itself; TensorRT needs a Cast '
                             'between a uint8 input and a uint8 output')
-        elif node is not None and node.op_type != 'Cast':
-            problems.append(f'uint8 output "{name}" comes from {node.op_type}, not Cast; make '
-                            'the last node before it Cast(to=UINT8)')
+        elif producer is not None and producer.op_type != 'Cast':
+            problems.append(f'uint8 output "{name}" comes from {producer.op_type}, not Cast; '
+                            'make the last node before it Cast(to=UINT8)')
     return problems
 
 

@@ -191,6 +191,20 @@ def build_engine(onnx_path: str, engine_path: str, settings: engine_cache.BuildS
         pass  # the table is a development aid; the parser below has the last word
     trt_module = import_tensorrt()
     platform = _gpu_platform(trt_module, device_id)
+    # pycuda (the calibrator's buffer) needs a current context; the primary one is TensorRT's.
+    context = import_pycuda().Device(device_id).retain_primary_context()
+    context.push()
+    try:
+        return _build(trt_module, platform, onnx_path, engine_path, settings, info,
+                      calib_limit, calib_cache, log)
+    finally:
+        context.pop()
+        context.detach()
+
+
+def _build(trt_module: Any, platform: engine_cache.Platform, onnx_path: str, engine_path: str,
+           settings: engine_cache.BuildSettings, info: contract.ModelInfo, calib_limit: int,
+           calib_cache: str, log: Callable[[str], None]) -> dict[str, Any]:
     onnx_sha = engine_cache.sha256_file(onnx_path)
     logger: trt.ILogger = trt_module.Logger(trt_module.Logger.WARNING)
     builder: trt.Builder = trt_module.Builder(logger)

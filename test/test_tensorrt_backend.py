@@ -298,3 +298,11 @@ def test_real_cli_builds_int8_with_calibration_and_timing_cache(tmp_path, assets
     assert (tmp_path / 'm.timing').stat().st_size > 0
     assert cli.main(argv) == 0
     assert 'is up to date' in capsys.readouterr().out
+
+
+def test_unwritable_cache_dir_says_which_parameter_to_set(tmp_path):
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    blocker = tmp_path / 'cache'
+    blocker.write_bytes(b'a file where the cache folder should be')
+    with pytest.raises(BackendError, match='set engine_cache_dir to a writable folder'):
+        resolve_engine(model, BackendOptions(engine_cache_dir=str(blocker)), ORIN, _Builds())

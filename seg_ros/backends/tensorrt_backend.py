@@ -76,6 +76,9 @@ def resolve_engine(model_path: str, options: BackendOptions, platform: engine_ca
             build(model_path, engine_path, settings)
         except engine_builder.EngineBuildError as exc:
             raise BackendError(str(exc)) from exc
+        except OSError as exc:
+            raise BackendError(f'cannot write the engine {engine_path} ({exc}); set '
+                               'engine_cache_dir to a writable folder') from exc
     else:
         LOG.info('reusing TensorRT engine %s', engine_path)
     try:

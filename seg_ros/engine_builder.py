@@ -209,7 +209,8 @@ def _build(trt_module: Any, platform: engine_cache.Platform, onnx_path: str, eng
     logger: trt.ILogger = trt_module.Logger(trt_module.Logger.WARNING)
     builder: trt.Builder = trt_module.Builder(logger)
     network = builder.create_network(0)   # TensorRT 10: explicit batch is the only mode
-    _parse(trt_module, network, logger, onnx_path)
+    # The parser owns the weights the network points to: it must outlive the build.
+    parser = _parse(trt_module, network, logger, onnx_path)
     config = builder.create_builder_config()
     if settings.workspace_mb:
         config.set_memory_pool_limit(trt_module.MemoryPoolType.WORKSPACE,
@@ -237,7 +238,7 @@ def _build(trt_module: Any, platform: engine_cache.Platform, onnx_path: str, eng
         if builder.num_DLA_cores <= settings.dla_core:
             raise EngineBuildError(
                 f'--dla {settings.dla_core}: {platform.gpu_name} has {builder.num_DLA_cores} '
-                'DLA core(s) (Jetson AGX Orin and Orin NX have 2 or 1; Orin Nano has none); '
+                'DLA core(s) (Jetson AGX Orin: 2, Orin NX: 1 or 2, Orin Nano: none); '
                 'omit --dla to build for the GPU')
         config.default_device_type = trt_module.DeviceType.DLA
         config.DLA_core = settings.dla_core
@@ -248,6 +249,7 @@ def _build(trt_module: Any, platform: engine_cache.Platform, onnx_path: str, eng
         f'{onnx_path}; this takes minutes on a Jetson')
     start = time.monotonic()
     plan = builder.build_serialized_network(network, config)
+    del parser
     if settings.precision == 'int8':
         log(f'calibrated on {calibrator.count} frames from {settings.calib_dir}')
     if plan is None:

@@ -306,3 +306,15 @@ def test_unwritable_cache_dir_says_which_parameter_to_set(tmp_path):
     blocker.write_bytes(b'a file where the cache folder should be')
     with pytest.raises(BackendError, match='set engine_cache_dir to a writable folder'):
         resolve_engine(model, BackendOptions(engine_cache_dir=str(blocker)), ORIN, _Builds())
+
+
+def test_confidence_is_fetched_only_when_asked(tmp_path):
+    """The node passes publish_confidence as BackendOptions.confidence (ONNX Runtime here)."""
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    frame = np.full((4, 6, 3), 3, np.uint8)
+    with_conf = create_backend('onnxruntime', model).infer(frame)
+    np.testing.assert_allclose(with_conf.confidence, 0.75)
+    without = create_backend('onnxruntime', model, BackendOptions(confidence=False))
+    assert without.info.has_confidence
+    result = without.infer(frame)
+    assert result.confidence is None and (result.labels == 3).all()

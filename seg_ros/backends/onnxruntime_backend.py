@@ -70,7 +70,8 @@ class OnnxRuntimeBackend(Backend):
         except contract.ContractError as exc:
             raise BackendError(str(exc)) from exc
         super().__init__(info, model_path)
-        self._outputs = [contract.LABELS] + ([contract.CONFIDENCE] if info.has_confidence else [])
+        fetch_confidence = info.has_confidence and options.confidence
+        self._outputs = [contract.LABELS] + ([contract.CONFIDENCE] if fetch_confidence else [])
 
     def infer(self, rgb: np.ndarray) -> Segmentation:
         batch = check_frame(rgb)

@@ -112,8 +112,7 @@ class TensorRTBackend(Backend):
         try:
             trt_module = engine_builder.import_tensorrt()
             cuda = engine_builder.import_pycuda()
-            cuda.init()
-            platform = engine_builder.current_platform(options.device_id)
+            platform = engine_builder.current_platform(options.device_id)   # also cuda.init()
         except engine_builder.EngineBuildError as exc:
             raise BackendError(str(exc)) from exc
         self._trt = trt_module
@@ -155,8 +154,10 @@ class TensorRTBackend(Backend):
         super().__init__(info, model_path)
         self.engine_path = engine_path
         self.sidecar = sidecar
-        self._outputs = [contract.LABELS] + ([contract.CONFIDENCE] if info.has_confidence
-                                             else [])
+        # Every output needs a device buffer; only the ones the node uses are copied back.
+        self._outputs = [t.name for t in outputs]
+        self._fetch = [contract.LABELS] + (
+            [contract.CONFIDENCE] if info.has_confidence and options.confidence else [])
         self._dtypes = {t.name: np.dtype(trt_module.nptype(engine.get_tensor_dtype(t.name)))
                         for t in inputs + outputs}
         self._context: 'trt.IExecutionContext' = engine.create_execution_context()
@@ -208,7 +209,7 @@ class TensorRTBackend(Backend):
             if not self._context.execute_async_v3(stream.handle):
                 raise BackendError(f'TensorRT failed to run {self.engine_path} (see its '
                                    'message above)')
-            for name in self._outputs:
+            for name in self._fetch:
                 cuda.memcpy_dtoh_async(self._views[name], self._device[name], stream)
             stream.synchronize()
         finally:
@@ -216,7 +217,7 @@ class TensorRTBackend(Backend):
         # Copies: the pinned buffers are overwritten by the next frame.
         labels = self._views[contract.LABELS][0].astype(np.uint8, copy=True)
         confidence = None
-        if self.info.has_confidence:
+        if contract.CONFIDENCE in self._fetch:
             confidence = self._views[contract.CONFIDENCE][0].astype(np.float32, copy=True)
         return Segmentation(labels=labels, confidence=confidence)
 

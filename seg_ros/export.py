@@ -18,7 +18,6 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
-import io
 import json
 import os
 from pathlib import Path
@@ -199,16 +198,17 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     wrapper = build_wrapper(entry, size, confidence, str(weights_path))
     dyn = {1: 'height', 2: 'width'}
     names = wrapper.output_names()
-    buf = io.BytesIO()
     example = torch.zeros(1, size[0], size[1], 3, dtype=torch.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
-        with torch.no_grad():
-            torch.onnx.export(wrapper, (example,), buf, input_names=[contract.INPUT],
-                              output_names=names, opset_version=opset, dynamo=False,
-                              do_constant_folding=True,
-                              dynamic_axes={n: dyn for n in [contract.INPUT] + names})
-    model = onnx.load_from_string(buf.getvalue())
+    with tempfile.TemporaryDirectory(prefix='seg_ros_export_') as tmp:
+        traced = os.path.join(tmp, 'traced.onnx')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
+            with torch.no_grad():
+                torch.onnx.export(wrapper, (example,), traced, input_names=[contract.INPUT],
+                                  output_names=names, opset_version=opset, dynamo=False,
+                                  do_constant_folding=True,
+                                  dynamic_axes={n: dyn for n in [contract.INPUT] + names})
+        model = onnx.load(traced)
     _fix_batch_dim(model)
     model.producer_name = 'seg_ros'
     model.doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'

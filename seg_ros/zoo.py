@@ -241,10 +241,9 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> Path:
                         h.update(chunk)
                         out.write(chunk)
             except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason: object = getattr(exc, 'reason', None) or exc
                 if isinstance(exc, urllib.error.HTTPError):
                     reason = f'HTTP {exc.code} {exc.reason}'
-                else:
-                    reason = getattr(exc, 'reason', None) or exc
                 raise ZooError(f'download of {url} failed ({reason}); download it by hand and '
                                f'put it at {dest}') from exc
         got = h.hexdigest()

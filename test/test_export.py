@@ -295,3 +295,6 @@ def test_export_cli(tmp_path, capsys):
     assert 'multiples of 8' in capsys.readouterr().err
     assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--input-size', 'big']) == 1
     assert 'WIDTHxHEIGHT' in capsys.readouterr().err
+    city = zoo.resolve_weights('espnet_cityscapes')
+    assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--weights', str(city)]) == 1
+    assert 'do not fit EspNet' in capsys.readouterr().err

@@ -41,6 +41,9 @@ class ContractWrapper(nn.Module):
     wrapping: with ``fast_prelu`` the net's PReLUs are swapped for :class:`SplitPReLU`.
     """
 
+    norm_weight: torch.Tensor
+    norm_bias: torch.Tensor
+
     def __init__(self, net: nn.Module, input_size: Sequence[int],
                  normalization: Normalization, confidence: bool = True,
                  align_corners: bool = False, fast_prelu: bool = True) -> None:

@@ -261,6 +261,7 @@ def test_export_options_and_errors(tmp_path):
         export.export_onnx('nope', tmp_path / 'x.onnx')
 
 
+@pytest.mark.slow
 def test_cached_export_reuses_and_refreshes(tmp_path):
     first = export.cached_export('espnet_camvid', tmp_path, input_size=(120, 160))
     stamp = os.stat(first).st_mtime_ns

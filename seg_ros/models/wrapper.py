@@ -17,7 +17,18 @@ the smaller tensor is cheaper. Folding channel order, mean, std and scale into a
 keeps it to one fused kernel on every runtime (no Gather/Slice for the channel flip).
 
 Reading H and W from the float tensor rather than from the uint8 input keeps the uint8 tensor's
-only consumer the Cast.
+only consumer the Cast. Because the network always runs at one fixed size, every shape inside
+it is static when traced (adaptive pooling with non-divisible sizes, for instance, exports as
+plain pooling); only the first and last resize depend on the frame.
+
+Wrapping another network (load its weights first; adapt outputs that are not a plain tensor)::
+
+    net = MyNet(num_classes=19)
+    net.load_state_dict(torch.load(path, map_location='cpu'), strict=True)
+    model = wrap(net, input_size=(512, 1024), normalization=Normalization.imagenet())
+    labels, confidence = model(torch.from_numpy(rgb)[None])   # rgb: (H, W, 3) uint8
+
+then register a :class:`seg_ros.zoo.ZooEntry` so ``seg-ros export`` knows it.
 """
 from __future__ import annotations
 

@@ -219,7 +219,21 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
         raise ExportError(f'{entry.name}: exported graph fails the ONNX checker: {exc}') from exc
     if simplify:
         model = _simplify(model) or model
+    _warn_tensorrt(model, entry.name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
+
+
+def _warn_tensorrt(model: Any, name: str) -> None:
+    """Warn about anything TensorRT's parser would refuse, when its table is at hand."""
+    from seg_ros import trt_compat
+
+    try:
+        table = trt_compat.load_table()
+    except (OSError, ValueError):
+        return  # no assets here: the robot's engine build will tell
+    problems = trt_compat.check_model(model, table)
+    if problems:
+        warnings.warn(f'{name}: TensorRT 10 would refuse this export: ' + '; '.join(problems))
 
 
 def _write_atomic(data: bytes, out: Path) -> str:

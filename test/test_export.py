@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from seg_ros import contract, export, zoo
+from seg_ros import contract, export, trt_compat, zoo
 from seg_ros.backends import BackendOptions, create_backend
 from seg_ros.models import Normalization
 
@@ -100,6 +100,7 @@ def test_graph_is_tensorrt_friendly(which, request):
     uint8 = [v.name for v in g.value_info
              if v.type.tensor_type.elem_type == onnx.TensorProto.UINT8]
     assert uint8 == [], f'uint8 tensors inside the graph: {uint8}'
+    assert trt_compat.check_model(model, table) == []   # types, constant axes, edges
 
 
 @pytest.mark.parametrize('h,w', SIZES)

@@ -1,0 +1,1 @@
+"""Network definitions and the wrappers that put them into the seg_ros contract."""

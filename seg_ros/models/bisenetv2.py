@@ -207,9 +207,9 @@ def inference_parameter_count(model: BiSeNetV2) -> int:
     return sum(p.numel() for n, p in model.named_parameters() if not n.startswith('aux'))
 
 
-def build(n_classes: int = 19) -> BiSeNetV2:
-    """Build the network with the auxiliary heads, as the released checkpoints store it."""
-    return BiSeNetV2(n_classes, aux=True)
+def bisenetv2(n_classes: int = 19, aux: bool = True) -> BiSeNetV2:
+    """Build BiSeNetV2 (zoo factory), by default with the aux heads the released files hold."""
+    return BiSeNetV2(n_classes, aux=aux)
 
 
 def load_state_dict(model: BiSeNetV2, state: dict) -> None:

@@ -314,8 +314,8 @@ class ESPNetv2(nn.Module):
         return F.interpolate(y, size=x.shape[2:], mode='bilinear', align_corners=True)
 
 
-def build(classes: int = 20, s: float = 2.0) -> ESPNetv2:
-    """Build ESPNetv2 for Cityscapes (19 train ids + background) at width scale ``s``."""
+def espnetv2(classes: int = 20, s: float = 2.0) -> ESPNetv2:
+    """Build ESPNetv2 (zoo factory); Cityscapes: 19 train ids + background, ``s`` = 2.0."""
     return ESPNetv2(classes, s, dec_base=16)
 
 

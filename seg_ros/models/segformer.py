@@ -220,7 +220,13 @@ class DecodeHead(nn.Module):
 
 
 class SegFormer(nn.Module):
-    """SegFormer returning full-resolution logits ``(N, n_classes, H, W)``; H, W in 32s."""
+    """
+    SegFormer returning logits at 1/4 of the input, ``(N, n_classes, H/4, W/4)``, as HF does.
+
+    The contract wrapper resizes them straight to the frame size, which is what HF's
+    ``post_process_semantic_segmentation`` does too (one resize, not two). H and W should be
+    multiples of 32.
+    """
 
     def __init__(self, n_classes: int = 150, cfg: MiTConfig = B0):
         super().__init__()
@@ -228,12 +234,11 @@ class SegFormer(nn.Module):
         self.decode_head = DecodeHead(cfg, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.decode_head(self.segformer.encoder(x))
-        return F.interpolate(logits, size=x.shape[2:], mode='bilinear', align_corners=False)
+        return self.decode_head(self.segformer.encoder(x))
 
 
-def build(n_classes: int = 150) -> SegFormer:
-    """Build SegFormer-B0 (ADE20K-150 by default)."""
+def segformer_b0(n_classes: int = 150) -> SegFormer:
+    """Build SegFormer-B0 (zoo factory; ADE20K-150 by default)."""
     return SegFormer(n_classes, B0)
 
 

@@ -249,3 +249,40 @@ def test_segformer_onnx_parity_and_tensorrt_ops():
     ref, got, model = _parity(net, (1, 3, 64, 64))
     _assert_close(ref, got)
     assert _trt_problems(model) == []
+
+
+def _write_safetensors(path, tensors, bf16=()):
+    """Write the documented safetensors layout by hand (the package is not a dependency)."""
+    import json
+
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        a = t.numpy()
+        if name in bf16:
+            data = (a.astype('<f4').view('<u4') >> 16).astype('<u2').tobytes()
+            dtype = 'BF16'
+        else:
+            dtype = {'float32': 'F32', 'int64': 'I64'}[str(a.dtype)]
+            data = a.astype(a.dtype.newbyteorder('<')).tobytes()
+        header[name] = {'dtype': dtype, 'shape': list(a.shape),
+                        'data_offsets': [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header).encode()
+    path.write_bytes(len(head).to_bytes(8, 'little') + head + b''.join(blobs))
+
+
+def test_segformer_loads_hf_safetensors_and_bin(tmp_path):
+    ref = segformer.segformer_b0(150)
+    sd = ref.state_dict()
+    bf16 = 'decode_head.classifier.bias'
+    sd[bf16] = torch.tensor([1.5, -2.25] * 75)  # exactly representable in bfloat16
+    dropped = {k: v for k, v in sd.items() if not k.endswith('num_batches_tracked')}
+    _write_safetensors(tmp_path / 'model.safetensors', dropped, bf16={bf16})
+    net = segformer.load_checkpoint(segformer.segformer_b0(150), tmp_path / 'model.safetensors')
+    for key, value in net.state_dict().items():
+        if not key.endswith('num_batches_tracked'):
+            assert torch.equal(value, sd[key]), key
+    torch.save(sd, tmp_path / 'pytorch_model.bin')
+    net = segformer.load_checkpoint(segformer.segformer_b0(150), tmp_path / 'pytorch_model.bin')
+    assert torch.equal(net.state_dict()[bf16], sd[bf16])

@@ -226,3 +226,9 @@ def load_state_dict(model: BiSeNetV2, state: dict) -> None:
             delattr(model, name)
         model.aux = False
     model.load_state_dict(state, strict=True)
+
+
+def load_checkpoint(model: BiSeNetV2, path: str) -> BiSeNetV2:
+    """Load a released ``.pth`` state_dict file strictly (see :func:`load_state_dict`); eval."""
+    load_state_dict(model, torch.load(str(path), map_location='cpu', weights_only=True))
+    return model.eval()

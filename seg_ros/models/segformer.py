@@ -19,8 +19,10 @@ does not emit a fused op a runtime might lack.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
 import math
 
+import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -246,8 +248,10 @@ def load_state_dict(model: SegFormer, state: dict) -> None:
     """
     Load a Hugging Face SegFormer state_dict strictly.
 
-    An mmseg checkpoint (keys ``backbone.layers.*``) is refused with a message, since its head
-    differs in structure and a partial load would give silently wrong labels.
+    Only ``num_batches_tracked`` counters may be absent (they do not affect inference and some
+    converted files drop them). An mmseg checkpoint (keys ``backbone.layers.*``) is refused with
+    a message, since its head differs in structure and a partial load would give silently wrong
+    labels.
     """
     if 'state_dict' in state and isinstance(state['state_dict'], dict):
         state = state['state_dict']
@@ -256,4 +260,56 @@ def load_state_dict(model: SegFormer, state: dict) -> None:
                          'Hugging Face / NVlabs layout: use the weights of '
                          'nvidia/segformer-b0-finetuned-ade-512-512 (model.safetensors or '
                          'pytorch_model.bin)')
+    state = dict(state)
+    for key, value in model.state_dict().items():
+        if key.endswith('num_batches_tracked') and key not in state:
+            state[key] = torch.zeros_like(value)
     model.load_state_dict(state, strict=True)
+
+
+_SAFETENSORS_DTYPES = {'F32': np.float32, 'F16': np.float16, 'F64': np.float64,
+                       'I64': np.int64, 'I32': np.int32, 'BF16': None}
+
+
+def read_safetensors(path: str) -> dict:
+    """
+    Read a ``.safetensors`` file into a dict of CPU tensors, without the safetensors package.
+
+    The format is an 8-byte little-endian header length, a JSON header naming each tensor's
+    dtype, shape and byte range, then the raw little-endian data.
+    """
+    with open(path, 'rb') as f:
+        raw = f.read()
+    n = int.from_bytes(raw[:8], 'little')
+    try:
+        header = json.loads(raw[8:8 + n])
+    except ValueError as exc:
+        raise ValueError(f'{path}: not a safetensors file ({exc})') from exc
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == '__metadata__':
+            continue
+        begin, end = info['data_offsets']
+        chunk = raw[base + begin:base + end]
+        dtype = info['dtype']
+        if dtype not in _SAFETENSORS_DTYPES:
+            raise ValueError(f'{path}: tensor {name} has unsupported dtype {dtype}')
+        if dtype == 'BF16':  # bfloat16 is the top half of a float32
+            bits = np.frombuffer(chunk, '<u2').astype(np.uint32) << 16
+            arr = bits.view(np.float32)
+        else:
+            arr = np.frombuffer(chunk, np.dtype(_SAFETENSORS_DTYPES[dtype]).newbyteorder('<'))
+        out[name] = torch.from_numpy(arr.astype(arr.dtype.newbyteorder('='))
+                                     .reshape(info['shape']).copy())
+    return out
+
+
+def load_checkpoint(model: SegFormer, path: str) -> SegFormer:
+    """Load ``model.safetensors`` or ``pytorch_model.bin`` (HF naming) strictly; eval mode."""
+    if str(path).endswith('.safetensors'):
+        state = read_safetensors(str(path))
+    else:
+        state = torch.load(str(path), map_location='cpu', weights_only=True)
+    load_state_dict(model, state)
+    return model.eval()

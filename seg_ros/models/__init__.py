@@ -1,1 +1,0 @@
-"""Network definitions and the wrappers that put them into the seg_ros contract."""

@@ -230,5 +230,8 @@ def load_state_dict(model: BiSeNetV2, state: dict) -> None:
 
 def load_checkpoint(model: BiSeNetV2, path: str) -> BiSeNetV2:
     """Load a released ``.pth`` state_dict file strictly (see :func:`load_state_dict`); eval."""
-    load_state_dict(model, torch.load(str(path), map_location='cpu', weights_only=True))
+    try:
+        load_state_dict(model, torch.load(str(path), map_location='cpu', weights_only=True))
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ValueError(f'{path}: weights do not fit {type(model).__name__} ({exc})') from exc
     return model.eval()

@@ -307,9 +307,12 @@ def read_safetensors(path: str) -> dict:
 
 def load_checkpoint(model: SegFormer, path: str) -> SegFormer:
     """Load ``model.safetensors`` or ``pytorch_model.bin`` (HF naming) strictly; eval mode."""
-    if str(path).endswith('.safetensors'):
-        state = read_safetensors(str(path))
-    else:
-        state = torch.load(str(path), map_location='cpu', weights_only=True)
-    load_state_dict(model, state)
+    try:
+        if str(path).endswith('.safetensors'):
+            state = read_safetensors(str(path))
+        else:
+            state = torch.load(str(path), map_location='cpu', weights_only=True)
+        load_state_dict(model, state)
+    except (RuntimeError, ValueError, OSError, KeyError) as exc:
+        raise ValueError(f'{path}: weights do not fit SegFormer-B0 ({exc})') from exc
     return model.eval()

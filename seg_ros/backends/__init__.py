@@ -40,6 +40,8 @@ class BackendOptions:
     device_id: int = 0
     fp16: bool = True                    # TensorRT / ORT-TensorRT precision
     engine_cache_dir: str = ''           # where TensorRT engines are cached; '' = next to model
+    dla_core: int = -1                   # Jetson Orin DLA core for TensorRT (GPU fallback); -1 off
+    confidence: bool = True              # fetch the model's confidence output (4 B/pixel more)
 
 
 class Backend(abc.ABC):

@@ -125,11 +125,29 @@ def test_pool_matrix_rows_are_adaptive_bins(n_in, n_out):
     ((6, 10), (5, 5)),        # the 0.1x level clamped to 5
     ((13, 7), (7, 4)),        # 0.5x of odd sizes
     ((3, 4), (5, 5)),         # pooling "up": bins overlap
+    ((8, 9), (4, 5)),         # one axis divides, the other does not
+    ((64, 128), (7, 13)),     # the 0.1x level: wide bins, MatMul path
+    ((384, 768), (256, 512)),  # the 1.5x level at 1024x512 input: narrow bins, Gather path
 ])
 def test_exportable_pool_equals_adaptive_avg_pool(size_in, size_out):
     x = torch.randn(2, 3, *size_in)
     got = espnetv2.adaptive_avg_pool2d(x, size_out)
     torch.testing.assert_close(got, F.adaptive_avg_pool2d(x, size_out), rtol=1e-5, atol=1e-6)
+
+
+def test_exportable_pool_graph_has_no_quadratic_matmul():
+    class Pool(torch.nn.Module):
+
+        def forward(self, x):
+            return espnetv2.adaptive_avg_pool2d(x, (256, 512))
+
+    model = _export(Pool(), (1, 2, 384, 768))
+    ops = [n.op_type for n in model.graph.node]
+    assert 'MatMul' not in ops and 'Gather' in ops
+    assert sum(onnx.numpy_helper.to_array(i).size for i in model.graph.initializer) < 10000
+    x = np.random.default_rng(0).standard_normal((1, 2, 384, 768)).astype(np.float32)
+    ref = F.adaptive_avg_pool2d(torch.from_numpy(x), (256, 512)).numpy()
+    np.testing.assert_allclose(_ort(model, x), ref, rtol=1e-5, atol=1e-6)
 
 
 def test_espnetv2_equals_builtin_pool_with_real_weights(espnetv2_net, monkeypatch):

@@ -9,9 +9,10 @@ The reference pools with ``adaptive_avg_pool2d`` to sizes that rarely divide the
 pyramid level at 1.5x is pooled back to 1x, levels at 0.5x and 0.1x pool down). The TorchScript
 ONNX exporter refuses that, and TensorRT has no adaptive pooling. :func:`adaptive_avg_pool2d`
 here gives the same numbers with ops every runtime has: a plain ``AvgPool`` when the sizes divide,
-otherwise two MatMuls with constant averaging matrices (adaptive average pooling is separable:
-each output cell is the mean of a rectangle ``rows[i] x cols[j]``). The matrices depend only on
-the shapes, which are fixed once the network input size is chosen for export.
+otherwise, axis by axis (adaptive average pooling is separable: each output cell is the mean of
+a rectangle ``rows[i] x cols[j]``), a weighted sum of shifted Gathers or a MatMul with a constant
+averaging matrix. Indices, weights and matrices depend only on the shapes, which are fixed once
+the network input size is chosen for export.
 """
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ BRANCHES = 4
 INPUT_REINFORCEMENT_CHANNELS = 3
 
 
+def pool_bins(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the [start, end) input range of every adaptive-pool output cell along one axis."""
+    i = np.arange(n_out)
+    return (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)  # floor, ceil
+
+
 def pool_matrix(n_in: int, n_out: int) -> np.ndarray:
     """
     Return the (n_out, n_in) matrix whose row i averages adaptive-pool bin i.
@@ -39,15 +46,51 @@ def pool_matrix(n_in: int, n_out: int) -> np.ndarray:
     Built in NumPy so an exporter sees one constant, not the ops that would fill it.
     """
     m = np.zeros((n_out, n_in), np.float32)
-    for i in range(n_out):
-        start = (i * n_in) // n_out
-        end = -((-(i + 1) * n_in) // n_out)  # ceil((i + 1) * n_in / n_out)
+    for i, (start, end) in enumerate(zip(*pool_bins(n_in, n_out))):
         m[i, start:end] = 1.0 / (end - start)
     return m
 
 
+# Bins at most this wide are summed from shifted Gathers; wider ones use a MatMul. A 1.5x
+# pyramid level pooled back has 2-wide bins on maps of up to 768 cells: as a MatMul that would be
+# O(n^2) (about 1.7 GMAC at 1024x512 input, more than the rest of the network), as Gathers O(n).
+MAX_GATHER_WIDTH = 4
+
+
+def _pool_axis(x: torch.Tensor, axis: int, n_out: int) -> torch.Tensor:
+    """Adaptive average pooling of ``x`` along ``axis`` (2 or 3) with static, exportable ops."""
+    n_in = int(x.shape[axis])
+    if n_in == n_out:
+        return x
+    if n_in % n_out == 0:
+        k = n_in // n_out
+        kernel = (k, 1) if axis == 2 else (1, k)
+        return F.avg_pool2d(x, kernel, kernel)
+    starts, ends = pool_bins(n_in, n_out)
+    widths = ends - starts
+    shape = [1, 1, 1, 1]
+    shape[axis] = n_out
+    if widths.max() <= MAX_GATHER_WIDTH:
+        out = None
+        for j in range(int(widths.max())):
+            index = torch.from_numpy(np.minimum(starts + j, n_in - 1).astype(np.int64))
+            weight = np.where(starts + j < ends, 1.0 / widths, 0.0).astype(np.float32)
+            term = torch.index_select(x, axis, index) * torch.from_numpy(
+                weight.reshape(shape)).to(x.dtype)
+            out = term if out is None else out + term
+        return out
+    m = torch.from_numpy(pool_matrix(n_in, n_out)).to(x.dtype)
+    return torch.matmul(m, x) if axis == 2 else torch.matmul(x, m.t())
+
+
 def adaptive_avg_pool2d(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Average-pool to ``size`` exactly as PyTorch's adaptive pool does, with exportable ops."""
+    """
+    Average-pool to ``size`` exactly as PyTorch's adaptive pool does, with exportable ops.
+
+    Adaptive average pooling is separable, so each axis is pooled on its own: AvgPool when the
+    sizes divide, else a weighted sum of a few shifted Gathers (narrow bins) or a MatMul with a
+    constant averaging matrix (wide bins on small maps).
+    """
     h_in, w_in = int(x.shape[2]), int(x.shape[3])
     h_out, w_out = int(size[0]), int(size[1])
     if h_in % h_out == 0 and w_in % w_out == 0:
@@ -55,9 +98,7 @@ def adaptive_avg_pool2d(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if kh == 1 and kw == 1:
             return x
         return F.avg_pool2d(x, (kh, kw), (kh, kw))
-    ph = torch.from_numpy(pool_matrix(h_in, h_out)).to(x.dtype)             # (h_out, h_in)
-    pw = torch.from_numpy(np.ascontiguousarray(pool_matrix(w_in, w_out).T)).to(x.dtype)
-    return torch.matmul(torch.matmul(ph, x), pw)
+    return _pool_axis(_pool_axis(x, 2, h_out), 3, w_out)
 
 
 # --- building blocks; class and attribute names are state_dict keys --------------------------

@@ -319,13 +319,18 @@ def test_zoo_entries(assets):
     assert len(b.classes) == 19 and not b.normalization.bgr
     np.testing.assert_allclose(b.normalization.mean, np.array([0.3257, 0.3690, 0.3223]) * 255)
     np.testing.assert_allclose(b.normalization.std, np.array([0.2112, 0.2148, 0.2115]) * 255)
+    c = zoo.get('bisenetv2_cocostuff')
+    assert len(c.classes) == 171 and c.classes[:2] == ('person', 'bicycle')
+    assert c.classes[79:81] == ('toothbrush', 'banner') and c.classes[-1] == 'wood'
+    contract.encode_metadata(c.classes, c.palette)
     s = zoo.get('segformer_b0_ade20k')
     assert s.classes == ADE20K_CLASSES and len(s.classes) == 150 and s.input_size == (512, 512)
     assert s.classes[:4] == ('wall', 'building', 'sky', 'floor') and s.classes[-1] == 'flag'
     contract.encode_metadata(s.classes, s.palette)  # unique names, valid colours
 
 
-@pytest.mark.parametrize('name', ['bisenetv2_cityscapes', 'segformer_b0_ade20k'])
+@pytest.mark.parametrize('name', ['bisenetv2_cityscapes', 'bisenetv2_cocostuff',
+                                  'segformer_b0_ade20k'])
 def test_entries_without_sha_need_weights(name):
     with pytest.raises(zoo.ZooError, match='--weights'):
         zoo.resolve_weights(name)

@@ -9,8 +9,10 @@ be fetched to compute one, so their entries carry an empty ``sha256`` and the ex
 ``--weights PATH`` (the file the user downloaded from ``url``) instead of downloading
 unverified bytes.
 """
+from seg_ros.contract import default_palette
 from seg_ros.models import Normalization
 from seg_ros.models.ade20k import ADE20K_CLASSES, ADE20K_PALETTE
+from seg_ros.models.cocostuff import COCO_STUFF_171
 from seg_ros.zoo import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, register, ZooEntry
 
 EDGENETS_COMMIT = '2b232d3f7fb60658755dad1ebca0ffc895cc795e'
@@ -52,6 +54,20 @@ register(ZooEntry(
     sha256='', licence='MIT', attribution=BISENET_ATTRIBUTION, size_multiple=32,
     notes='74.95 mIoU (val, single scale) published at 1024x2048 input; no sha256 published, '
           'pass the downloaded file with --weights'))
+
+register(ZooEntry(
+    name='bisenetv2_cocostuff', architecture='BiSeNetV2 (CoinCheung implementation)',
+    factory='seg_ros.models.bisenetv2:bisenetv2', factory_kwargs={'n_classes': 171},
+    dataset='COCO-Stuff 2017 (171 classes: 80 things + 91 stuff)',
+    classes=COCO_STUFF_171,
+    palette=tuple(tuple(int(v) for v in rgb) for rgb in default_palette(171)),
+    normalization=Normalization(mean=(255 * 0.46962251, 255 * 0.4464104, 255 * 0.40718787),
+                                std=(255 * 0.27469736, 255 * 0.27012361, 255 * 0.28515933)),
+    input_size=(640, 640), weights_file='model_final_v2_coco.pth',
+    url='https://github.com/CoinCheung/BiSeNet/releases/download/0.0.0/model_final_v2_coco.pth',
+    sha256='', licence='MIT', attribution=BISENET_ATTRIBUTION, size_multiple=32,
+    notes='30.49 mIoU (COCO-Stuff val2017, single scale, 640x640 crops) published; no sha256 '
+          'published, pass the downloaded file with --weights'))
 
 register(ZooEntry(
     name='segformer_b0_ade20k', architecture='SegFormer-B0 (MiT-B0 + all-MLP decoder)',

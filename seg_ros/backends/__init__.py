@@ -33,7 +33,7 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Runtime knobs shared by all backends (node parameters ``backend_options.*``)."""
+    """Runtime knobs shared by all backends (the node's parameters of the same names)."""
 
     threads: int = 0                     # intra-op threads for CPU execution; 0 = runtime default
     device: str = 'cpu'                  # 'cpu', 'cuda' (ONNX Runtime CUDA/TensorRT providers)

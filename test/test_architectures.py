@@ -420,3 +420,12 @@ def test_export_segformer_from_user_safetensors(tmp_path):
     wrapper = export.build_wrapper('segformer_b0_ade20k', (64, 64), weights=str(weights))
     info = _check_export(path, wrapper, _frames())
     assert info.num_classes == 150
+
+
+def test_download_all_skips_entries_without_sha(assets, capsys):
+    from seg_ros.tools import cli
+
+    assert cli.main(['download', 'all']) == 0
+    out = capsys.readouterr().out
+    assert 'segformer_b0_ade20k: skipped' in out and 'bisenetv2_cityscapes: skipped' in out
+    assert f'espnetv2_cityscapes: {assets}' in out

@@ -26,7 +26,7 @@ class ConvBNReLU(nn.Module):
     """Conv (no bias) → BN → ReLU with the reference's ``conv``/``bn`` attribute names."""
 
     def __init__(self, cin: int, cout: int, ks: int = 3, stride: int = 1,
-                 padding: int | None = None, groups: int = 1):
+                 padding: int | None = None, groups: int = 1) -> None:
         super().__init__()
         pad = ks // 2 if padding is None else padding
         self.conv = nn.Conv2d(cin, cout, ks, stride, pad, groups=groups, bias=False)
@@ -40,7 +40,7 @@ class ConvBNReLU(nn.Module):
 class DetailBranch(nn.Module):
     """Wide, shallow path at 1/8 resolution that keeps spatial detail."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.S1 = nn.Sequential(ConvBNReLU(3, 64, 3, 2), ConvBNReLU(64, 64))
         self.S2 = nn.Sequential(ConvBNReLU(64, 64, 3, 2), ConvBNReLU(64, 64), ConvBNReLU(64, 64))
@@ -54,7 +54,7 @@ class DetailBranch(nn.Module):
 class StemBlock(nn.Module):
     """Fast 4x down-sampling: a strided conv pair next to a max-pool, fused by a 3x3 conv."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.conv = ConvBNReLU(3, 16, 3, 2)
         self.left = nn.Sequential(ConvBNReLU(16, 8, 1, 1), ConvBNReLU(8, 16, 3, 2))
@@ -69,7 +69,7 @@ class StemBlock(nn.Module):
 class CEBlock(nn.Module):
     """Context embedding: global average (a ReduceMean, exportable) added back to every pixel."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(128)
         self.conv_gap = ConvBNReLU(128, 128, 1, 1)
@@ -83,7 +83,7 @@ class CEBlock(nn.Module):
 class GELayerS1(nn.Module):
     """Gather-and-expand layer, stride 1, identity shortcut."""
 
-    def __init__(self, cin: int, cout: int, exp: int = 6):
+    def __init__(self, cin: int, cout: int, exp: int = 6) -> None:
         super().__init__()
         mid = cin * exp
         self.conv1 = ConvBNReLU(cin, cin)
@@ -98,7 +98,7 @@ class GELayerS1(nn.Module):
 class GELayerS2(nn.Module):
     """Gather-and-expand layer, stride 2, depthwise-separable projection shortcut."""
 
-    def __init__(self, cin: int, cout: int, exp: int = 6):
+    def __init__(self, cin: int, cout: int, exp: int = 6) -> None:
         super().__init__()
         mid = cin * exp
         self.conv1 = ConvBNReLU(cin, cin)
@@ -117,7 +117,7 @@ class GELayerS2(nn.Module):
 class SegmentBranch(nn.Module):
     """Narrow, deep semantic path down to 1/32; returns every stage for the auxiliary heads."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.S1S2 = StemBlock()
         self.S3 = nn.Sequential(GELayerS2(16, 32), GELayerS1(32, 32))
@@ -137,7 +137,7 @@ class SegmentBranch(nn.Module):
 class BGALayer(nn.Module):
     """Bilateral guided aggregation of the detail (1/8) and semantic (1/32) features."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.left1 = nn.Sequential(*_conv_bn(128, 128, 3, 1, groups=128),
                                    nn.Conv2d(128, 128, 1, bias=False))
@@ -159,7 +159,8 @@ class BGALayer(nn.Module):
 class SegmentHead(nn.Module):
     """Classifier head; ``aux`` heads carry an extra 2x nearest up-sample + conv (index 0)."""
 
-    def __init__(self, cin: int, mid: int, n_classes: int, up_factor: int = 8, aux: bool = True):
+    def __init__(self, cin: int, mid: int, n_classes: int, up_factor: int = 8,
+                 aux: bool = True) -> None:
         super().__init__()
         self.conv = ConvBNReLU(cin, mid)
         self.drop = nn.Dropout(0.1)
@@ -184,7 +185,7 @@ class BiSeNetV2(nn.Module):
     ``strict=True``; they take no part in ``forward`` (and so not in an exported graph).
     """
 
-    def __init__(self, n_classes: int = 19, aux: bool = True):
+    def __init__(self, n_classes: int = 19, aux: bool = True) -> None:
         super().__init__()
         self.detail = DetailBranch()
         self.segment = SegmentBranch()

@@ -71,13 +71,15 @@ def _pool_axis(x: torch.Tensor, axis: int, n_out: int) -> torch.Tensor:
     shape = [1, 1, 1, 1]
     shape[axis] = n_out
     if widths.max() <= MAX_GATHER_WIDTH:
-        out = None
+        terms = []
         for j in range(int(widths.max())):
             index = torch.from_numpy(np.minimum(starts + j, n_in - 1).astype(np.int64))
             weight = np.where(starts + j < ends, 1.0 / widths, 0.0).astype(np.float32)
-            term = torch.index_select(x, axis, index) * torch.from_numpy(
-                weight.reshape(shape)).to(x.dtype)
-            out = term if out is None else out + term
+            terms.append(torch.index_select(x, axis, index) * torch.from_numpy(
+                weight.reshape(shape)).to(x.dtype))
+        out = terms[0]
+        for term in terms[1:]:
+            out = out + term
         return out
     m = torch.from_numpy(pool_matrix(n_in, n_out)).to(x.dtype)
     return torch.matmul(m, x) if axis == 2 else torch.matmul(x, m.t())
@@ -106,7 +108,7 @@ def adaptive_avg_pool2d(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class CBR(nn.Module):
     """Conv → BN → PReLU with ``conv``/``bn``/``act`` names (EdgeNets ``espnet_utils.CBR``)."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1):
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, bias=False, groups=groups)
         self.bn = nn.BatchNorm2d(cout)
@@ -119,7 +121,7 @@ class CBR(nn.Module):
 class CB(nn.Module):
     """Conv → BN (``espnet_utils.CB``)."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1):
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> None:
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, bias=False, groups=groups)
         self.bn = nn.BatchNorm2d(cout)
@@ -131,7 +133,7 @@ class CB(nn.Module):
 class BR(nn.Module):
     """BN → PReLU (``espnet_utils.BR``)."""
 
-    def __init__(self, c: int):
+    def __init__(self, c: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(c)
         self.act = nn.PReLU(c)
@@ -143,7 +145,7 @@ class BR(nn.Module):
 class CDilated(nn.Module):
     """Dilated depthwise conv with a ``conv`` child (``espnet_utils.CDilated``)."""
 
-    def __init__(self, c: int, stride: int, d: int):
+    def __init__(self, c: int, stride: int, d: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c, c, 3, stride, d, dilation=d, groups=c, bias=False)
 
@@ -154,7 +156,7 @@ class CDilated(nn.Module):
 class SeqCBR(nn.Module):
     """Conv → BN → PReLU stored as ``cbr.0/1/2`` (the decoder's ``cnn_utils.CBR``)."""
 
-    def __init__(self, cin: int, cout: int, k: int, groups: int = 1):
+    def __init__(self, cin: int, cout: int, k: int, groups: int = 1) -> None:
         super().__init__()
         self.cbr = nn.Sequential(nn.Conv2d(cin, cout, k, 1, (k - 1) // 2, bias=False,
                                            groups=groups),
@@ -167,7 +169,7 @@ class SeqCBR(nn.Module):
 class SeqBR(nn.Module):
     """BN → PReLU stored as ``br.0/1`` (``cnn_utils.BR``)."""
 
-    def __init__(self, c: int):
+    def __init__(self, c: int) -> None:
         super().__init__()
         self.br = nn.Sequential(nn.BatchNorm2d(c), nn.PReLU(c))
 
@@ -178,7 +180,7 @@ class SeqBR(nn.Module):
 class Shuffle(nn.Module):
     """Channel shuffle across ``groups`` (reshape-transpose-reshape on static shapes)."""
 
-    def __init__(self, groups: int):
+    def __init__(self, groups: int) -> None:
         super().__init__()
         self.groups = groups
 
@@ -192,7 +194,7 @@ class EESP(nn.Module):
     """Reduce → split into dilated depthwise branches → hierarchical fusion → expand."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1, k: int = 4, r_lim: int = 7,
-                 down_avg: bool = False):
+                 down_avg: bool = False) -> None:
         super().__init__()
         self.stride = stride
         n = cout // k
@@ -222,7 +224,7 @@ class EESP(nn.Module):
 class DownSampler(nn.Module):
     """Strided EESP next to an average pool, plus the pooled input image (input reinforcement)."""
 
-    def __init__(self, cin: int, cout: int, k: int, r_lim: int, reinf: bool = True):
+    def __init__(self, cin: int, cout: int, k: int, r_lim: int, reinf: bool = True) -> None:
         super().__init__()
         self.eesp = EESP(cin, cout - cin, 2, k, r_lim, down_avg=True)
         self.avg = nn.AvgPool2d(3, 2, 1)
@@ -244,7 +246,7 @@ class DownSampler(nn.Module):
 class EESPNet(nn.Module):
     """The encoder up to level 4 (level 5 and the classifier are deleted in the reference too)."""
 
-    def __init__(self, s: float = 2.0):
+    def __init__(self, s: float = 2.0) -> None:
         super().__init__()
         if s not in CHANNELS:
             raise ValueError(f'ESPNetv2: no width scale s={s}; choose one of {sorted(CHANNELS)}')
@@ -265,7 +267,7 @@ class EfficientPyrPool(nn.Module):
 
     SCALES = (2.0, 1.5, 1.0, 0.5, 0.1)
 
-    def __init__(self, cin: int, proj: int, cout: int, last_layer_br: bool = True):
+    def __init__(self, cin: int, proj: int, cout: int, last_layer_br: bool = True) -> None:
         super().__init__()
         n = len(self.SCALES)
         self.projection_layer = SeqCBR(cin, proj, 1)
@@ -300,7 +302,7 @@ class EfficientPyrPool(nn.Module):
 class EfficientPWConv(nn.Module):
     """Grouped 3x3 expansion gated by a sigmoid of the globally averaged input."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         # index 0 of the reference is AdaptiveAvgPool2d(1): a parameter-free global mean.
         self.wt_layer = nn.Sequential(nn.Identity(), nn.Conv2d(cin, cout, 1, bias=False),
@@ -315,7 +317,7 @@ class EfficientPWConv(nn.Module):
 class ESPNetv2(nn.Module):
     """ESPNetv2 segmentation returning full-resolution logits ``(N, classes, H, W)``."""
 
-    def __init__(self, classes: int = 20, s: float = 2.0, dec_base: int = 16):
+    def __init__(self, classes: int = 20, s: float = 2.0, dec_base: int = 16) -> None:
         super().__init__()
         self.base_net = EESPNet(s)
         cfg = self.base_net.config

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import json
 import math
+from typing import cast
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ B0 = MiTConfig()
 class OverlapPatchEmbed(nn.Module):
     """Strided conv patch embedding followed by a LayerNorm over channels."""
 
-    def __init__(self, patch: int, stride: int, cin: int, dim: int):
+    def __init__(self, patch: int, stride: int, cin: int, dim: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(cin, dim, patch, stride, patch // 2)
         self.layer_norm = nn.LayerNorm(dim)
@@ -62,7 +63,7 @@ class OverlapPatchEmbed(nn.Module):
 class EfficientSelfAttention(nn.Module):
     """Multi-head attention whose keys/values come from a sequence shrunk by ``sr`` x ``sr``."""
 
-    def __init__(self, dim: int, heads: int, sr: int):
+    def __init__(self, dim: int, heads: int, sr: int) -> None:
         super().__init__()
         self.heads = heads
         self.head_dim = dim // heads
@@ -94,7 +95,7 @@ class EfficientSelfAttention(nn.Module):
 class SelfOutput(nn.Module):
     """Output projection of the attention (HF keeps it in its own ``output.dense`` module)."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int) -> None:
         super().__init__()
         self.dense = nn.Linear(dim, dim)
 
@@ -105,7 +106,7 @@ class SelfOutput(nn.Module):
 class Attention(nn.Module):
     """``self`` + ``output``, the HF nesting that gives ``attention.self.query`` keys."""
 
-    def __init__(self, dim: int, heads: int, sr: int):
+    def __init__(self, dim: int, heads: int, sr: int) -> None:
         super().__init__()
         self.self = EfficientSelfAttention(dim, heads, sr)
         self.output = SelfOutput(dim)
@@ -117,7 +118,7 @@ class Attention(nn.Module):
 class DWConv(nn.Module):
     """3x3 depthwise conv on the token grid; it is what lets MiT drop positional encodings."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int) -> None:
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
 
@@ -130,7 +131,7 @@ class DWConv(nn.Module):
 class MixFFN(nn.Module):
     """Linear → depthwise conv → GELU (exact, erf) → Linear."""
 
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.dense1 = nn.Linear(dim, hidden)
         self.dwconv = DWConv(hidden)
@@ -143,7 +144,7 @@ class MixFFN(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block (drop-path is identity at inference and has no weights)."""
 
-    def __init__(self, dim: int, heads: int, sr: int, mlp_ratio: int):
+    def __init__(self, dim: int, heads: int, sr: int, mlp_ratio: int) -> None:
         super().__init__()
         self.layer_norm_1 = nn.LayerNorm(dim)
         self.attention = Attention(dim, heads, sr)
@@ -158,7 +159,7 @@ class Block(nn.Module):
 class MiTEncoder(nn.Module):
     """Four stages at strides 4, 8, 16, 32; returns each as an NCHW map."""
 
-    def __init__(self, cfg: MiTConfig):
+    def __init__(self, cfg: MiTConfig) -> None:
         super().__init__()
         cins = (3,) + cfg.hidden_sizes[:-1]
         self.patch_embeddings = nn.ModuleList(
@@ -173,7 +174,7 @@ class MiTEncoder(nn.Module):
         feats = []
         for embed, blocks, norm in zip(self.patch_embeddings, self.block, self.layer_norm):
             x, h, w = embed(x)
-            for blk in blocks:
+            for blk in cast(nn.ModuleList, blocks):
                 x = blk(x, h, w)
             x = norm(x)
             x = x.reshape(x.shape[0], h, w, -1).permute(0, 3, 1, 2)
@@ -184,7 +185,7 @@ class MiTEncoder(nn.Module):
 class _Backbone(nn.Module):
     """Holder so the keys read ``segformer.encoder.*`` like HF's ``SegformerModel``."""
 
-    def __init__(self, cfg: MiTConfig):
+    def __init__(self, cfg: MiTConfig) -> None:
         super().__init__()
         self.encoder = MiTEncoder(cfg)
 
@@ -192,7 +193,7 @@ class _Backbone(nn.Module):
 class MLPProj(nn.Module):
     """Per-stage linear projection to the decoder width (HF ``SegformerMLP``)."""
 
-    def __init__(self, cin: int, dim: int):
+    def __init__(self, cin: int, dim: int) -> None:
         super().__init__()
         self.proj = nn.Linear(cin, dim)
 
@@ -205,7 +206,7 @@ class MLPProj(nn.Module):
 class DecodeHead(nn.Module):
     """All-MLP decoder: project, upsample to 1/4, concatenate (deepest first), fuse, classify."""
 
-    def __init__(self, cfg: MiTConfig, n_classes: int):
+    def __init__(self, cfg: MiTConfig, n_classes: int) -> None:
         super().__init__()
         d = cfg.decoder_hidden_size
         self.linear_c = nn.ModuleList(MLPProj(c, d) for c in cfg.hidden_sizes)
@@ -230,7 +231,7 @@ class SegFormer(nn.Module):
     multiples of 32.
     """
 
-    def __init__(self, n_classes: int = 150, cfg: MiTConfig = B0):
+    def __init__(self, n_classes: int = 150, cfg: MiTConfig = B0) -> None:
         super().__init__()
         self.segformer = _Backbone(cfg)
         self.decode_head = DecodeHead(cfg, n_classes)

@@ -60,7 +60,7 @@ register(ZooEntry(
     factory='seg_ros.models.bisenetv2:bisenetv2', factory_kwargs={'n_classes': 171},
     dataset='COCO-Stuff 2017 (171 classes: 80 things + 91 stuff)',
     classes=COCO_STUFF_171,
-    palette=tuple(tuple(int(v) for v in rgb) for rgb in default_palette(171)),
+    palette=tuple((int(r), int(g), int(b)) for r, g, b in default_palette(171)),
     normalization=Normalization(mean=(255 * 0.46962251, 255 * 0.4464104, 255 * 0.40718787),
                                 std=(255 * 0.27469736, 255 * 0.27012361, 255 * 0.28515933)),
     input_size=(640, 640), weights_file='model_final_v2_coco.pth',

@@ -55,3 +55,28 @@ def assets() -> Path:
 def camvid_val(assets: Path) -> tuple[Path, Path]:
     """Return the CamVid val frame folder and its label-map folder."""
     return assets / 'data' / 'camvid' / 'val', assets / 'data' / 'camvid' / 'valannot'
+
+
+def _zoo_export(request: pytest.FixtureRequest, name: str) -> str:
+    """Export a zoo model once and keep it in pytest's cache between runs (.pytest_cache)."""
+    from seg_ros.export import cached_export, ExportError
+
+    cache = getattr(request.config, 'cache', None)  # absent with -p no:cacheprovider
+    folder = (cache.mkdir('seg_ros_onnx') if cache is not None
+              else request.getfixturevalue('tmp_path_factory').mktemp('seg_ros_onnx'))
+    try:
+        return cached_export(name, folder)
+    except ExportError as exc:  # no torch and nothing cached yet
+        pytest.skip(f'cannot export {name}: {exc}')
+
+
+@pytest.fixture(scope='session')
+def camvid_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
+    """Return the path of ``espnet_camvid`` in the seg_ros contract (network 480x360)."""
+    return _zoo_export(request, 'espnet_camvid')
+
+
+@pytest.fixture(scope='session')
+def cityscapes_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
+    """Return the path of ``espnet_cityscapes`` in the seg_ros contract (network 1024x512)."""
+    return _zoo_export(request, 'espnet_cityscapes')

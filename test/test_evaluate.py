@@ -113,9 +113,23 @@ def test_functional_metrics_from_a_lookup_table(dataset):
     result = evaluate.evaluate(backend, pairs, ignore_index=3, functional=fmap, progress=False)
     # Wall called person is still an obstacle: functionally every pixel is right.
     assert result.scores.mean_iou == pytest.approx(0.9)
-    np.testing.assert_array_equal(result.functional_cm, [[50, 0], [0, 140]])
+    # Void is unmapped, so the matrix keeps a column for unmapped predictions (none here).
+    np.testing.assert_array_equal(result.functional_cm, [[50, 0, 0], [0, 140, 0], [0, 0, 0]])
     assert result.functional.iou == pytest.approx([1.0, 1.0])
     assert result.functional.names == ('traversable', 'obstacle')
+
+
+def test_predicting_an_unmapped_class_is_a_functional_miss(dataset):
+    model, images, labels = dataset
+    backend = create_backend('onnxruntime', str(model))
+    pairs, _, _ = evaluate.pair_files(images, labels)
+    # Person is not mapped: frame a's 10 wall pixels called person are obstacle misses, and
+    # frame b's 90 person pixels are not scored.
+    fmap = evaluate.FunctionalMap(np.array([0, 1, -1, -1]), ('traversable', 'obstacle'))
+    result = evaluate.evaluate(backend, pairs, ignore_index=3, functional=fmap, progress=False)
+    np.testing.assert_array_equal(result.functional_cm, [[50, 0, 0], [0, 40, 10], [0, 0, 0]])
+    assert result.functional.iou == pytest.approx([1.0, 0.8])
+    assert result.functional.accuracy == pytest.approx([1.0, 0.8])
 
 
 def test_functional_metrics_from_a_taxonomy_file(dataset, tmp_path):

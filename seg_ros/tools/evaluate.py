@@ -137,10 +137,17 @@ class FunctionalMap:
     lut: np.ndarray
     names: tuple[str, ...]
 
-    def apply(self, labels: np.ndarray, ignore_index: Optional[int] = None) -> np.ndarray:
-        """Map a label image; unmapped, ignored and out-of-range ids become 255 (ignored)."""
+    def apply(self, labels: np.ndarray, ignore_index: Optional[int] = None,
+              unmapped: int = FUNCTIONAL_IGNORE) -> np.ndarray:
+        """
+        Map a label image to functional ids.
+
+        Ignored ids become 255 (not scored); unmapped and out-of-range ids become ``unmapped``:
+        255 for labels, an extra unscored column for predictions, so that predicting an
+        unmapped class still counts as a miss.
+        """
         table = np.full(256 if labels.max(initial=0) < 256 else int(labels.max()) + 1,
-                        FUNCTIONAL_IGNORE, np.uint8)
+                        unmapped, np.uint8)
         valid = self.lut >= 0
         table[np.flatnonzero(valid)] = self.lut[valid]
         if ignore_index is not None and 0 <= ignore_index < table.size:
@@ -218,8 +225,8 @@ def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Opt
     if ignore_index is not None and not 0 <= ignore_index <= 255:
         raise EvaluationError(f'--ignore-index {ignore_index} must be in 0..255')
     acc = Accumulator(n, ignore_index, tolerance)
-    facc = (Accumulator(len(functional.names), FUNCTIONAL_IGNORE, tolerance)
-            if functional else None)
+    nf = len(functional.names) if functional else 0
+    facc = Accumulator(nf + 1, FUNCTIONAL_IGNORE, tolerance) if functional else None
     times = []
     for image_path, label_path in tqdm(pairs, desc='evaluate', unit='img',
                                        disable=None if progress is None else not progress):
@@ -238,14 +245,16 @@ def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Opt
         except ValueError as exc:
             raise EvaluationError(f'{label_path}: {exc}') from exc
         if facc is not None and functional is not None:
-            facc.add(functional.apply(pred), functional.apply(gt, ignore_index))
+            facc.add(functional.apply(pred, unmapped=nf), functional.apply(gt, ignore_index))
     scored = [c for c in range(n) if c != ignore_index]
     scores = metrics.Scores.from_counts(acc.cm, info.classes, scored, acc.boundary, tolerance)
     result = Result(info.classes, scored, scores, acc.cm, len(pairs), times)
     if facc is not None and functional is not None:
-        result.functional = metrics.Scores.from_counts(facc.cm, functional.names, None,
-                                                       facc.boundary, tolerance)
-        result.functional_cm = facc.cm
+        # The last column holds predictions of unmapped classes; it is not scored, and kept in
+        # the matrix only when some class is unmapped.
+        result.functional = metrics.Scores.from_counts(
+            facc.cm, functional.names + ('(unmapped)',), range(nf), facc.boundary, tolerance)
+        result.functional_cm = facc.cm if (functional.lut < 0).any() else facc.cm[:nf, :nf]
     return result
 
 

@@ -1,0 +1,359 @@
+"""
+Projection of functional labels into a 2D cost grid, vectorised over a lattice of sample pixels.
+
+Both modes work on the same lattice: every ``col_step``-th column and ``row_step``-th row of
+the image, rows ordered from the bottom of the image up, so a lattice column is the walk from
+the robot outwards.
+
+- *Monocular*: each sample's ray meets the ground plane at a fixed point (computed once per
+  camera pose). Along each lattice column, ground-type samples are marked until the first
+  sample that is not ground (or is beyond ``max_range``/above the horizon): everything past it
+  stays unknown, because a flat-world projection of an obstacle's pixels would smear it along
+  the ray. An obstacle-type sample there marks its *foot*, halfway between its ground point and
+  the last ground sample's, which is where its lower edge meets the floor.
+- *Depth*: each sample with a valid depth is a 3D point. Ground-type points mark their cell;
+  obstacle-type points within the height band mark their cell and become obstacle points.
+
+Between neighbouring marked samples (up and across the lattice) the segment joining their
+ground points is filled, so far-away ground, where one sample spans many cells, has no holes;
+this is the free-space clearing along the visible floor, and in monocular mode also joins the
+feet of one obstacle seen in neighbouring columns (up to ``fill_max_gap`` apart).
+
+Marks are collected as (cell, functional id) pairs; the grid takes the highest cost per cell,
+so an obstacle is never erased by free space seen past it. Classes with an inflation radius
+get that margin drawn around their cells.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from typing import Optional
+
+import numpy as np
+
+from seg_ros.taxonomy import Taxonomy, TYPES
+
+T_GROUND, T_OBSTACLE, T_UNKNOWN = (TYPES.index(t) for t in ('ground', 'obstacle', 'unknown'))
+MAX_CELLS = 4096 * 4096
+FILL_SPACING = 0.75   # of a cell: filled points are 8-connected, so a filled line has no gaps
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """
+    Extent and resolution of the output grid, in its frame.
+
+    Cell (row ``iy``, column ``ix``) covers x in ``x_min + ix * res`` and y in
+    ``y_min + iy * res`` (plus one resolution), the nav_msgs/OccupancyGrid layout with the
+    origin at the lower-left cell corner and x along the columns.
+    """
+
+    resolution: float = 0.05
+    x_min: float = 0.0
+    x_max: float = 8.0
+    y_min: float = -4.0
+    y_max: float = 4.0
+    frame_id: str = 'base_link'
+
+    def __post_init__(self) -> None:
+        for name in ('resolution', 'x_min', 'x_max', 'y_min', 'y_max'):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f'grid.{name} must be a finite number, got {value!r}')
+        if not self.resolution > 0:
+            raise ValueError(f'grid.resolution must be > 0 metres, got {self.resolution}')
+        if not self.x_max > self.x_min or not self.y_max > self.y_min:
+            raise ValueError(f'grid extent is empty: x {self.x_min}..{self.x_max}, '
+                             f'y {self.y_min}..{self.y_max}; need x_max > x_min, y_max > y_min')
+        if self.width * self.height > MAX_CELLS:
+            raise ValueError(f'grid of {self.width}x{self.height} cells is too large; raise '
+                             'grid.resolution or shrink the extent')
+        if not self.frame_id:
+            raise ValueError('grid.frame_id must name a TF frame (e.g. base_link)')
+
+    @property
+    def width(self) -> int:
+        """Return the number of columns (cells along x)."""
+        return max(1, int(math.ceil((self.x_max - self.x_min) / self.resolution - 1e-9)))
+
+    @property
+    def height(self) -> int:
+        """Return the number of rows (cells along y)."""
+        return max(1, int(math.ceil((self.y_max - self.y_min) / self.resolution - 1e-9)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def origin(self) -> tuple[float, float]:
+        return float(self.x_min), float(self.y_min)
+
+    def cell_index(self, xy: np.ndarray) -> np.ndarray:
+        """Flat cell index (row-major) of ``(..., 2)`` points; -1 outside the grid or NaN."""
+        with np.errstate(invalid='ignore'):
+            ix = np.floor((xy[..., 0] - self.x_min) / self.resolution)
+            iy = np.floor((xy[..., 1] - self.y_min) / self.resolution)
+            inside = (ix >= 0) & (ix < self.width) & (iy >= 0) & (iy < self.height)
+        flat = np.where(inside, iy, 0).astype(np.int64) * self.width
+        flat += np.where(inside, ix, 0).astype(np.int64)
+        return np.where(inside, flat, -1)
+
+    def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return x and y of every cell centre, each ``(height, width)``."""
+        xs = self.x_min + (np.arange(self.width) + 0.5) * self.resolution
+        ys = self.y_min + (np.arange(self.height) + 0.5) * self.resolution
+        return np.meshgrid(xs, ys)
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """Sample pixels: ``rows`` bottom-up, ``cols`` left to right."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def make(cls, width: int, height: int, col_step: int, row_step: int) -> 'Lattice':
+        rows = np.arange(height - 1 - (row_step // 2), -1, -row_step)
+        cols = np.arange(col_step // 2, width, col_step)
+        return cls(rows, cols)
+
+    def sample(self, image: np.ndarray) -> np.ndarray:
+        """Pick the lattice pixels of an image: ``(len(rows), len(cols))``."""
+        return image[self.rows[:, None], self.cols[None, :]]
+
+
+class Marks:
+    """(cell, functional id) pairs collected during a projection, turned into a grid at the end."""
+
+    def __init__(self) -> None:
+        self.cells: list[np.ndarray] = []
+        self.fids: list[np.ndarray] = []
+
+    def add(self, cells: np.ndarray, fids: np.ndarray) -> None:
+        keep = cells >= 0
+        self.cells.append(cells[keep])
+        self.fids.append(fids[keep])
+
+    def to_grid(self, spec: GridSpec, taxonomy: Taxonomy) -> np.ndarray:
+        """Highest cost per cell, inflation of the classes that ask for it; int8 grid."""
+        n = spec.width * spec.height
+        grid = np.full(n, -1, np.int16)
+        if not self.cells:
+            return grid.astype(np.int8).reshape(spec.shape)
+        cells = np.concatenate(self.cells)
+        fids = np.concatenate(self.fids)
+        costs = taxonomy.costs
+        np.maximum.at(grid, cells, costs[fids])
+        grid2d = grid.reshape(spec.shape)
+        for fc in taxonomy.classes:
+            if fc.inflation <= 0 or fc.cost < 0:
+                continue
+            mine = cells[fids == fc.index]
+            if not mine.size:
+                continue
+            radius = int(round(fc.inflation / spec.resolution))
+            if radius < 1:
+                continue
+            import cv2
+
+            mask = np.zeros(n, np.uint8)
+            mask[mine] = 1
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+            grown = cv2.dilate(mask.reshape(spec.shape), kernel).astype(bool)
+            np.maximum(grid2d, np.where(grown, fc.cost, -1).astype(np.int16), out=grid2d)
+        return grid2d.astype(np.int8)
+
+
+def segment_points(p0: np.ndarray, p1: np.ndarray, spacing: float,
+                   max_points: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Interior points of each segment ``p0[i] -> p1[i]`` (2D), no more than ``spacing`` apart.
+
+    The end points are left out (their samples mark them), and so are segments shorter than
+    ``spacing``: near the camera, where neighbouring samples share cells, that is most of them.
+    Returns the points ``(M, 2)``, the segment each came from ``(M,)`` and its position ``t``
+    in 0..1 along the segment, so callers can give each half its nearer end's class.
+    """
+    delta = p1 - p0
+    length = np.hypot(delta[:, 0], delta[:, 1])
+    n = np.minimum(np.ceil(length / spacing), max_points).astype(np.int64) - 1
+    long = np.nonzero(n > 0)[0]
+    if not long.size:
+        return np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0)
+    n = n[long]
+    seg = np.repeat(long, n)
+    start = np.cumsum(n) - n
+    k = np.arange(1, seg.size + 1) - np.repeat(start, n)
+    t = k / np.repeat(n + 1, n)
+    return p0[seg] + delta[seg] * t[:, None], seg, t
+
+
+def _fill(marks: Marks, spec: GridSpec, xy: np.ndarray, fid: np.ndarray,
+          pair_mask: np.ndarray, a: tuple, b: tuple) -> None:
+    """Fill the segments between lattice neighbours ``a`` and ``b`` where ``pair_mask`` holds."""
+    p0, p1 = xy[a][pair_mask], xy[b][pair_mask]
+    pts, seg, t = segment_points(p0, p1, spec.resolution * FILL_SPACING)
+    if seg.size:
+        f0, f1 = fid[a][pair_mask], fid[b][pair_mask]
+        marks.add(spec.cell_index(pts), np.where(t < 0.5, f0[seg], f1[seg]))
+
+
+def _neighbour_fills(marks: Marks, spec: GridSpec, xy: np.ndarray, fid: np.ndarray,
+                     ok: np.ndarray) -> None:
+    """Fill up the lattice columns and across the rows between samples that are both ``ok``."""
+    up = (slice(None, -1), slice(None)), (slice(1, None), slice(None))
+    across = (slice(None), slice(None, -1)), (slice(None), slice(1, None))
+    for a, b in (up, across):
+        _fill(marks, spec, xy, fid, ok[a] & ok[b], a, b)
+
+
+class FillPlan:
+    """
+    The neighbour fills of a fixed lattice geometry, computed once per camera pose.
+
+    In monocular mode the ground point of every sample is fixed, so the filled cells of every
+    lattice edge are too; a frame only chooses which edges to use.
+    """
+
+    def __init__(self, spec: GridSpec, xy: np.ndarray, usable: np.ndarray) -> None:
+        R, C = usable.shape
+        idx = np.arange(R * C).reshape(R, C)
+        ea = np.concatenate([idx[:-1, :].ravel(), idx[:, :-1].ravel()])
+        eb = np.concatenate([idx[1:, :].ravel(), idx[:, 1:].ravel()])
+        flat_xy = xy.reshape(-1, 2)
+        flat_ok = usable.ravel()
+        both = np.nonzero(flat_ok[ea] & flat_ok[eb])[0]
+        ea, eb = ea[both], eb[both]
+        pts, seg, t = segment_points(flat_xy[ea], flat_xy[eb], spec.resolution * FILL_SPACING)
+        cells = spec.cell_index(pts)
+        inside = cells >= 0
+        self.edge_a, self.edge_b = ea, eb
+        self.entry_edge = seg[inside]
+        self.entry_cell = cells[inside]
+        self.entry_near_b = t[inside] >= 0.5
+
+    def marks(self, marks: Marks, fid: np.ndarray, ok: np.ndarray) -> None:
+        """Add the fills of edges whose two samples are both ``ok``."""
+        ok_flat = ok.ravel()
+        edge_ok = ok_flat[self.edge_a] & ok_flat[self.edge_b]
+        sel = np.nonzero(edge_ok[self.entry_edge])[0]
+        if not sel.size:
+            return
+        edge = self.entry_edge[sel]
+        fid_flat = fid.ravel()
+        fids = np.where(self.entry_near_b[sel], fid_flat[self.edge_b[edge]],
+                        fid_flat[self.edge_a[edge]])
+        marks.add(self.entry_cell[sel], fids)
+
+
+@dataclass
+class GroundPlan:
+    """Everything monocular projection needs that depends only on the camera and its pose."""
+
+    xy: np.ndarray          # (R, C, 2) ground points of the lattice samples
+    valid: np.ndarray       # (R, C) below the horizon and within range
+    cells: np.ndarray       # (R, C) flat cell index of each sample, -1 outside the grid
+    fills: FillPlan
+
+    @classmethod
+    def build(cls, spec: GridSpec, ground: np.ndarray, reaches: np.ndarray,
+              camera_xy: np.ndarray, max_range: float) -> 'GroundPlan':
+        xy, valid = ground_lattice(ground, reaches, camera_xy, max_range)
+        return cls(xy, valid, spec.cell_index(xy), FillPlan(spec, xy, valid))
+
+
+@dataclass
+class Projection:
+    """What one frame's projection produced besides the grid."""
+
+    grid: np.ndarray             # (rows, cols) int8
+    obstacle_points: np.ndarray  # (N, 3) float32 in the grid frame
+
+
+def monocular(fid: np.ndarray, plan: GroundPlan, spec: GridSpec, taxonomy: Taxonomy,
+              fill_max_gap: float = 0.3, min_obstacle_cost: int = 100,
+              point_height: float = 0.1) -> Projection:
+    """
+    Column walk on the ground plane.
+
+    ``fid``: ``(R, C)`` functional ids of the lattice (row 0 = image bottom); ``plan``: the
+    lattice's ground geometry. ``point_height`` is the z given to obstacle feet in the obstacle
+    point cloud (Nav2's ObstacleLayer drops points below its ``min_obstacle_height``).
+    """
+    R, C = fid.shape
+    ground_xy, valid = plan.xy, plan.valid
+    kind = taxonomy.types[fid]
+    stop = (kind != T_GROUND) | ~valid
+    first = np.where(stop.any(axis=0), np.argmax(stop, axis=0), R)
+    free = np.arange(R)[:, None] < first[None, :]
+    marks = Marks()
+    marks.add(plan.cells[free], fid[free])
+    plan.fills.marks(marks, fid, free)
+
+    cols = np.nonzero(first < R)[0]
+    rows = first[cols]
+    hit = valid[rows, cols] & (kind[rows, cols] == T_OBSTACLE)
+    cols, rows = cols[hit], rows[hit]
+    foot = ground_xy[rows, cols].copy()
+    above = rows > 0
+    foot[above] = 0.5 * (foot[above] + ground_xy[rows[above] - 1, cols[above]])
+    ofid = fid[rows, cols]
+    marks.add(spec.cell_index(foot), ofid)
+    # Join the feet of one obstacle seen in neighbouring lattice columns.
+    if len(cols) > 1:
+        nb = (cols[1:] == cols[:-1] + 1)
+        gap = np.hypot(*(foot[1:] - foot[:-1]).T)
+        join = nb & (gap <= fill_max_gap)
+        pts, seg, t = segment_points(foot[:-1][join], foot[1:][join],
+                                     spec.resolution * FILL_SPACING)
+        f = np.where(t < 0.5, ofid[:-1][join][seg], ofid[1:][join][seg])
+        marks.add(spec.cell_index(pts), f)
+    lethal = taxonomy.costs[ofid] >= min_obstacle_cost
+    points = np.zeros((int(lethal.sum()), 3), np.float32)
+    points[:, :2] = foot[lethal]
+    points[:, 2] = point_height
+    return Projection(marks.to_grid(spec, taxonomy), points)
+
+
+def from_depth(fid: np.ndarray, points: np.ndarray, camera_xy: np.ndarray, spec: GridSpec,
+               taxonomy: Taxonomy, max_range: float, min_height: float = 0.05,
+               max_height: float = 2.0, min_obstacle_cost: int = 100) -> Projection:
+    """
+    Project 3D lattice points: classes land where the depth puts them.
+
+    ``points`` ``(R, C, 3)`` are the lattice samples in the grid frame (NaN where the depth is
+    invalid); ``camera_xy`` is the camera's position on the ground, for the range.
+    """
+    kind = taxonomy.types[fid]
+    with np.errstate(invalid='ignore'):
+        rng = np.hypot(points[..., 0] - camera_xy[0], points[..., 1] - camera_xy[1])
+        valid = np.isfinite(rng) & (rng <= max_range)
+        z = points[..., 2]
+        in_band = valid & (z >= min_height) & (z <= max_height)
+    ground = valid & (kind == T_GROUND)
+    obstacle = in_band & (kind == T_OBSTACLE)
+    xy = points[..., :2]
+    marks = Marks()
+    marks.add(spec.cell_index(xy[ground]), fid[ground])
+    _neighbour_fills(marks, spec, xy, fid, ground)
+    marks.add(spec.cell_index(xy[obstacle]), fid[obstacle])
+    lethal = obstacle & (taxonomy.costs[fid] >= min_obstacle_cost)
+    return Projection(marks.to_grid(spec, taxonomy),
+                      np.ascontiguousarray(points[lethal], np.float32))
+
+
+def ground_lattice(ground: np.ndarray, reaches: np.ndarray, camera_xy: np.ndarray,
+                   max_range: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ground points ``(R, C, 2)`` and validity of a lattice (below horizon, within range)."""
+    xy = ground[..., :2]
+    with np.errstate(invalid='ignore'):
+        rng = np.hypot(xy[..., 0] - camera_xy[0], xy[..., 1] - camera_xy[1])
+        valid = reaches & (rng <= max_range)
+    return xy, valid
+
+
+def empty_grid(spec: GridSpec, value: Optional[int] = -1) -> np.ndarray:
+    """Return a grid of one value (unknown by default), e.g. before the first camera_info."""
+    return np.full(spec.shape, -1 if value is None else value, np.int8)

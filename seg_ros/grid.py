@@ -190,62 +190,96 @@ def segment_points(p0: np.ndarray, p1: np.ndarray, spacing: float,
     return p0[seg] + delta[seg] * t[:, None], seg, t
 
 
-def _fill(marks: Marks, spec: GridSpec, xy: np.ndarray, fid: np.ndarray,
-          pair_mask: np.ndarray, a: tuple, b: tuple) -> None:
-    """Fill the segments between lattice neighbours ``a`` and ``b`` where ``pair_mask`` holds."""
-    p0, p1 = xy[a][pair_mask], xy[b][pair_mask]
-    pts, seg, t = segment_points(p0, p1, spec.resolution * FILL_SPACING)
-    if seg.size:
-        f0, f1 = fid[a][pair_mask], fid[b][pair_mask]
-        marks.add(spec.cell_index(pts), np.where(t < 0.5, f0[seg], f1[seg]))
+def quad_points(p00: np.ndarray, p10: np.ndarray, p01: np.ndarray, p11: np.ndarray,
+                spacing: float, max_side: int = 64) -> tuple[np.ndarray, np.ndarray,
+                                                             np.ndarray]:
+    """
+    Interior points of quadrilaterals (bilinear patches between four lattice samples).
 
+    Far from the camera one lattice cell spans several grid cells in both directions, and
+    filling only its sides leaves holes. Returns the points ``(M, 2)``, the quad each came from
+    and the corner nearest to it (0: p00, 1: p10, 2: p01, 3: p11).
+    """
+    def side(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.hypot(*(b - a).T)
 
-def _neighbour_fills(marks: Marks, spec: GridSpec, xy: np.ndarray, fid: np.ndarray,
-                     ok: np.ndarray) -> None:
-    """Fill up the lattice columns and across the rows between samples that are both ``ok``."""
-    up = (slice(None, -1), slice(None)), (slice(1, None), slice(None))
-    across = (slice(None), slice(None, -1)), (slice(None), slice(1, None))
-    for a, b in (up, across):
-        _fill(marks, spec, xy, fid, ok[a] & ok[b], a, b)
+    nu = np.minimum(np.ceil(np.maximum(side(p00, p01), side(p10, p11)) / spacing),
+                    max_side).astype(np.int64)
+    nv = np.minimum(np.ceil(np.maximum(side(p00, p10), side(p01, p11)) / spacing),
+                    max_side).astype(np.int64)
+    m = np.maximum(nu - 1, 0) * np.maximum(nv - 1, 0)
+    big = np.nonzero(m > 0)[0]
+    if not big.size:
+        return np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    m, nu, nv = m[big], nu[big], nv[big]
+    quad = np.repeat(big, m)
+    start = np.cumsum(m) - m
+    k = np.arange(quad.size) - np.repeat(start, m)
+    rows = np.repeat(nv - 1, m)
+    su = (k // rows + 1) / np.repeat(nu, m)      # along p00 -> p01 (across the lattice)
+    sv = (k % rows + 1) / np.repeat(nv, m)       # along p00 -> p10 (up the lattice)
+    a, b, c, d = p00[quad], p10[quad], p01[quad], p11[quad]
+    pts = (((1 - su) * (1 - sv))[:, None] * a + ((1 - su) * sv)[:, None] * b
+           + (su * (1 - sv))[:, None] * c + (su * sv)[:, None] * d)
+    corner = (sv >= 0.5).astype(np.int64) + 2 * (su >= 0.5)
+    return pts, quad, corner
 
 
 class FillPlan:
     """
-    The neighbour fills of a fixed lattice geometry, computed once per camera pose.
+    The filled cells between neighbouring lattice samples, for one lattice geometry.
 
-    In monocular mode the ground point of every sample is fixed, so the filled cells of every
-    lattice edge are too; a frame only chooses which edges to use.
+    Each *group* is a lattice edge (two samples) or a lattice quad (four); its fill is used
+    when all its samples are marked, and each filled point takes the class of its nearest
+    sample. In monocular mode the geometry is fixed per camera pose, so the plan is built once
+    and a frame only chooses groups; in depth mode it is built per frame.
     """
 
     def __init__(self, spec: GridSpec, xy: np.ndarray, usable: np.ndarray) -> None:
         R, C = usable.shape
         idx = np.arange(R * C).reshape(R, C)
-        ea = np.concatenate([idx[:-1, :].ravel(), idx[:, :-1].ravel()])
-        eb = np.concatenate([idx[1:, :].ravel(), idx[:, 1:].ravel()])
         flat_xy = xy.reshape(-1, 2)
         flat_ok = usable.ravel()
-        both = np.nonzero(flat_ok[ea] & flat_ok[eb])[0]
-        ea, eb = ea[both], eb[both]
-        pts, seg, t = segment_points(flat_xy[ea], flat_xy[eb], spec.resolution * FILL_SPACING)
-        cells = spec.cell_index(pts)
-        inside = cells >= 0
-        self.edge_a, self.edge_b = ea, eb
-        self.entry_edge = seg[inside]
-        self.entry_cell = cells[inside]
-        self.entry_near_b = t[inside] >= 0.5
+        spacing = spec.resolution * FILL_SPACING
+        groups, cells, srcs = [], [], []
+        n_groups = 0
+        # Edges up the lattice columns and across the rows.
+        ea = np.concatenate([idx[:-1, :].ravel(), idx[:, :-1].ravel()])
+        eb = np.concatenate([idx[1:, :].ravel(), idx[:, 1:].ravel()])
+        keep = np.nonzero(flat_ok[ea] & flat_ok[eb])[0]
+        ea, eb = ea[keep], eb[keep]
+        pts, seg, t = segment_points(flat_xy[ea], flat_xy[eb], spacing)
+        groups.append(np.stack([ea, eb, ea, eb], 1))
+        cells.append(spec.cell_index(pts))
+        srcs.append(np.where(t >= 0.5, eb[seg], ea[seg]))
+        entry_group = [seg]
+        n_groups += len(ea)
+        # Quads.
+        q = np.stack([idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[:-1, 1:].ravel(),
+                      idx[1:, 1:].ravel()], 1)
+        q = q[flat_ok[q].all(1)]
+        pts, quad, corner = quad_points(*(flat_xy[q[:, i]] for i in range(4)), spacing)
+        groups.append(q)
+        cells.append(spec.cell_index(pts))
+        srcs.append(q[quad, corner])
+        entry_group.append(quad + n_groups)
+        self.groups = np.concatenate(groups)
+        cell = np.concatenate(cells)
+        inside = cell >= 0
+        self.entry_cell = cell[inside]
+        self.entry_src = np.concatenate(srcs)[inside]
+        self.entry_group = np.concatenate(entry_group)[inside]
 
     def marks(self, marks: Marks, fid: np.ndarray, ok: np.ndarray) -> None:
-        """Add the fills of edges whose two samples are both ``ok``."""
-        ok_flat = ok.ravel()
-        edge_ok = ok_flat[self.edge_a] & ok_flat[self.edge_b]
-        sel = np.nonzero(edge_ok[self.entry_edge])[0]
-        if not sel.size:
+        """Add the fills of groups whose samples are all ``ok``."""
+        if not self.entry_cell.size:
             return
-        edge = self.entry_edge[sel]
-        fid_flat = fid.ravel()
-        fids = np.where(self.entry_near_b[sel], fid_flat[self.edge_b[edge]],
-                        fid_flat[self.edge_a[edge]])
-        marks.add(self.entry_cell[sel], fids)
+        ok_flat = ok.ravel()
+        g = self.groups
+        group_ok = ok_flat[g[:, 0]] & ok_flat[g[:, 1]] & ok_flat[g[:, 2]] & ok_flat[g[:, 3]]
+        sel = np.nonzero(group_ok[self.entry_group])[0]
+        if sel.size:
+            marks.add(self.entry_cell[sel], fid.ravel()[self.entry_src[sel]])
 
 
 @dataclass
@@ -256,12 +290,14 @@ class GroundPlan:
     valid: np.ndarray       # (R, C) below the horizon and within range
     cells: np.ndarray       # (R, C) flat cell index of each sample, -1 outside the grid
     fills: FillPlan
+    camera_xy: np.ndarray   # (2,) the camera above the ground
 
     @classmethod
     def build(cls, spec: GridSpec, ground: np.ndarray, reaches: np.ndarray,
               camera_xy: np.ndarray, max_range: float) -> 'GroundPlan':
         xy, valid = ground_lattice(ground, reaches, camera_xy, max_range)
-        return cls(xy, valid, spec.cell_index(xy), FillPlan(spec, xy, valid))
+        return cls(xy, valid, spec.cell_index(xy), FillPlan(spec, xy, valid),
+                   np.asarray(camera_xy, float))
 
 
 @dataclass
@@ -270,6 +306,29 @@ class Projection:
 
     grid: np.ndarray             # (rows, cols) int8
     obstacle_points: np.ndarray  # (N, 3) float32 in the grid frame
+
+
+SILHOUETTE_COLUMNS = 3
+
+
+def _supported_feet(cols: np.ndarray, foot: np.ndarray, ofid: np.ndarray,
+                    camera_xy: np.ndarray, n_cols: int, max_gap: float) -> np.ndarray:
+    """
+    Return which feet to keep, dropping those seen past an object's side.
+
+    A column that grazes an object's silhouette meets it above the floor, and the flat-world
+    foot lands behind the object. Such a foot is farther than the foot of the same class a few
+    columns over by more than ``max_gap``.
+    """
+    dist = np.full(n_cols, np.inf)
+    cls = np.full(n_cols, -1)
+    dist[cols] = np.hypot(foot[:, 0] - camera_xy[0], foot[:, 1] - camera_xy[1])
+    cls[cols] = ofid
+    bad = np.zeros(n_cols, bool)
+    for off in range(1, SILHOUETTE_COLUMNS + 1):
+        for a, b in ((slice(off, None), slice(None, -off)), (slice(None, -off), slice(off, None))):
+            bad[a] |= (cls[a] == cls[b]) & (dist[b] < dist[a] - max_gap)
+    return ~bad[cols]
 
 
 def monocular(fid: np.ndarray, plan: GroundPlan, spec: GridSpec, taxonomy: Taxonomy,
@@ -300,6 +359,8 @@ def monocular(fid: np.ndarray, plan: GroundPlan, spec: GridSpec, taxonomy: Taxon
     above = rows > 0
     foot[above] = 0.5 * (foot[above] + ground_xy[rows[above] - 1, cols[above]])
     ofid = fid[rows, cols]
+    keep = _supported_feet(cols, foot, ofid, plan.camera_xy, C, fill_max_gap)
+    cols, rows, foot, ofid = cols[keep], rows[keep], foot[keep], ofid[keep]
     marks.add(spec.cell_index(foot), ofid)
     # Join the feet of one obstacle seen in neighbouring lattice columns.
     if len(cols) > 1:
@@ -337,7 +398,7 @@ def from_depth(fid: np.ndarray, points: np.ndarray, camera_xy: np.ndarray, spec:
     xy = points[..., :2]
     marks = Marks()
     marks.add(spec.cell_index(xy[ground]), fid[ground])
-    _neighbour_fills(marks, spec, xy, fid, ground)
+    FillPlan(spec, np.where(ground[..., None], xy, 0.0), ground).marks(marks, fid, ground)
     marks.add(spec.cell_index(xy[obstacle]), fid[obstacle])
     lethal = obstacle & (taxonomy.costs[fid] >= min_obstacle_cost)
     return Projection(marks.to_grid(spec, taxonomy),

@@ -1,6 +1,7 @@
 """
-Synthetic scenes with known geometry: a ground plane, ground patches and boxes, seen through a
-pinhole camera, for tests, benchmarks and demos of the traversability projection.
+Synthetic scenes with known geometry, for tests, benchmarks and demos of the projection.
+
+A scene is a ground plane, ground patches and boxes, seen through a pinhole camera.
 
 ``render`` ray-casts every pixel analytically into a label image and an aligned depth image;
 ``ground_truth`` says, for points on the ground, what an ideal projection must report there

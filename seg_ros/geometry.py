@@ -154,8 +154,8 @@ class Intrinsics:
                 xy = cv2.fisheye.undistortPoints(pts, self.K, self.D[:4]).reshape(-1, 2)
             else:
                 criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 40, 1e-10)
-                xy = cv2.undistortPointsIter(pts, self.K, self.D, None, None,
-                                             criteria).reshape(-1, 2)
+                xy = cv2.undistortPoints(pts, self.K, self.D, None, np.eye(3), np.eye(3),
+                                         criteria).reshape(-1, 2)
             x, y = xy[:, 0], xy[:, 1]
         else:
             fx, fy, s = self.K[0, 0], self.K[1, 1], self.K[0, 1]

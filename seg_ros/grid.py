@@ -317,18 +317,26 @@ def _supported_feet(cols: np.ndarray, foot: np.ndarray, ofid: np.ndarray,
     Return which feet to keep, dropping those seen past an object's side.
 
     A column that grazes an object's silhouette meets it above the floor, and the flat-world
-    foot lands behind the object. Such a foot is farther than the foot of the same class a few
-    columns over by more than ``max_gap``.
+    foot lands behind the object. Such a foot ends its object's run of columns and is farther
+    than the foot next to it in the run by more than ``max_gap``; up to
+    ``SILHOUETTE_COLUMNS`` such feet are peeled off each end of a run.
     """
-    dist = np.full(n_cols, np.inf)
-    cls = np.full(n_cols, -1)
-    dist[cols] = np.hypot(foot[:, 0] - camera_xy[0], foot[:, 1] - camera_xy[1])
-    cls[cols] = ofid
-    bad = np.zeros(n_cols, bool)
-    for off in range(1, SILHOUETTE_COLUMNS + 1):
-        for a, b in ((slice(off, None), slice(None, -off)), (slice(None, -off), slice(off, None))):
-            bad[a] |= (cls[a] == cls[b]) & (dist[b] < dist[a] - max_gap)
-    return ~bad[cols]
+    dist = np.full(n_cols + 2, np.inf)
+    cls = np.full(n_cols + 2, -1)
+    dist[cols + 1] = np.hypot(foot[:, 0] - camera_xy[0], foot[:, 1] - camera_xy[1])
+    cls[cols + 1] = ofid
+    for _ in range(SILHOUETTE_COLUMNS):
+        mid, left, right = slice(1, -1), slice(None, -2), slice(2, None)
+        has = cls[mid] >= 0
+        same_l, same_r = cls[left] == cls[mid], cls[right] == cls[mid]
+        end_r = has & same_l & ~same_r & (dist[mid] > dist[left] + max_gap)
+        end_l = has & same_r & ~same_l & (dist[mid] > dist[right] + max_gap)
+        drop = np.nonzero(end_r | end_l)[0] + 1
+        if not drop.size:
+            break
+        cls[drop] = -1
+        dist[drop] = np.inf
+    return cls[cols + 1] >= 0
 
 
 def monocular(fid: np.ndarray, plan: GroundPlan, spec: GridSpec, taxonomy: Taxonomy,

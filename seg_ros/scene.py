@@ -174,18 +174,20 @@ def footprint_edges(box: Box, spacing: float = 0.02) -> tuple[np.ndarray, np.nda
 
 
 def visible_feet(scene: Scene, intr: Intrinsics, pose: CameraPose, max_range: float,
-                 margin: float = 0.1) -> list[np.ndarray]:
+                 margin: float = 0.1, min_cos: float = 0.25) -> list[np.ndarray]:
     """
     Per box, the footprint outline points the camera sees (its lower edge on the floor).
 
     Points within ``margin`` of a box corner or the edge of the view are left out: there the
-    answer depends on which pixel the lattice happened to sample.
+    answer depends on which pixel the lattice happened to sample; so are faces seen at a
+    grazing angle (cosine to the line of sight below ``min_cos``), a few pixels wide.
     """
     out = []
     c = pose.translation
     for box in scene.boxes:
         pts, normals = footprint_edges(box)
-        facing = ((c[:2] - pts) * normals).sum(-1) > 0
+        sight = c[:2] - pts
+        facing = (sight * normals).sum(-1) > min_cos * np.hypot(sight[:, 0], sight[:, 1])
         probe = pts + normals * 0.005
         gt = ground_truth(scene, intr, pose, probe[:, 0], probe[:, 1], max_range - margin)
         corner = np.min(np.stack([np.hypot(pts[:, 0] - cx, pts[:, 1] - cy)

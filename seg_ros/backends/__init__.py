@@ -33,13 +33,15 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Runtime knobs shared by all backends (node parameters ``backend_options.*``)."""
+    """Runtime knobs shared by all backends (the node's parameters of the same names)."""
 
     threads: int = 0                     # intra-op threads for CPU execution; 0 = runtime default
     device: str = 'cpu'                  # 'cpu', 'cuda' (ONNX Runtime CUDA/TensorRT providers)
     device_id: int = 0
     fp16: bool = True                    # TensorRT / ORT-TensorRT precision
     engine_cache_dir: str = ''           # where TensorRT engines are cached; '' = next to model
+    dla_core: int = -1                   # Jetson Orin DLA core for TensorRT (GPU fallback); -1 off
+    confidence: bool = True              # fetch the model's confidence output (4 B/pixel more)
 
 
 class Backend(abc.ABC):
@@ -70,6 +72,24 @@ def check_frame(rgb: np.ndarray) -> np.ndarray:
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f'empty frame {rgb.shape[1]}x{rgb.shape[0]}')
     return np.ascontiguousarray(rgb)[None]
+
+
+def resolve_model_path(path: str) -> str:
+    """
+    Find a model given as an absolute path, relative to the working directory, or by file name.
+
+    A bare name (``espnet_camvid.onnx``) is also looked up in the installed package's
+    ``share/seg_ros/engines/``, where built engines live on a robot, so launch files can name
+    models without knowing the install prefix.
+    """
+    if not path or os.path.isabs(path) or os.path.exists(path):
+        return path
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidate = os.path.join(get_package_share_directory('seg_ros'), 'engines', path)
+    except (ImportError, LookupError, ValueError):
+        return path
+    return candidate if os.path.exists(candidate) else path
 
 
 def create_backend(kind: str, model_path: str,

@@ -23,8 +23,9 @@ File format (YAML)::
       Pedestrian: dynamic_obstacle
     default: unknown         # optional: functional class of every model class not in mapping
 
-Model class names match exactly, or else ignoring case and surrounding spaces when that is
-unambiguous (exporters disagree on ``Sky``/``sky`` and ADE20K's ``"bed "``). Everything is
+Model class names match exactly, or else ignoring case and treating ``_``, ``-`` and runs of
+spaces alike when that is unambiguous (exporters disagree on ``Sky``/``sky``,
+``traffic_light``/``traffic light`` and ADE20K's ``"bed "``). Everything is
 checked when the taxonomy is loaded against the model's class list; each error names the bad
 entry and lists the valid names.
 """
@@ -131,7 +132,7 @@ def _suggest(name: str, valid: Sequence[str]) -> str:
 
 
 def _norm(name: str) -> str:
-    return ' '.join(str(name).split()).lower()
+    return ' '.join(str(name).replace('_', ' ').replace('-', ' ').split()).lower()
 
 
 def _check_class_spec(name: str, spec: Any, source: str) -> dict[str, Any]:

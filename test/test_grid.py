@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from seg_ros import geometry, grid, scene, traversability
+from seg_ros.zoo import CAMVID_CLASSES
 
-CAMVID = ['Sky', 'Building', 'Pole', 'Road', 'Sidewalk', 'Tree', 'SignSymbol', 'Fence', 'Car',
-          'Pedestrian', 'Bicyclist', 'void']
+CAMVID = list(CAMVID_CLASSES)
 SKY, BUILDING, ROAD, SIDEWALK, CAR, PEDESTRIAN, VOID = 0, 1, 3, 4, 8, 9, 11
 K = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
 

@@ -9,12 +9,10 @@ import pytest
 
 from seg_ros import taxonomy
 from seg_ros.taxonomy import TaxonomyError
+from seg_ros.zoo import CAMVID_CLASSES, CITYSCAPES_CLASSES
 
-CAMVID = ['Sky', 'Building', 'Pole', 'Road', 'Sidewalk', 'Tree', 'SignSymbol', 'Fence', 'Car',
-          'Pedestrian', 'Bicyclist', 'void']
-CITYSCAPES = ['road', 'sidewalk', 'building', 'wall', 'fence', 'pole', 'traffic light',
-              'traffic sign', 'vegetation', 'terrain', 'sky', 'person', 'rider', 'car', 'truck',
-              'bus', 'train', 'motorcycle', 'bicycle', 'ignore']
+CAMVID = list(CAMVID_CLASSES)
+CITYSCAPES = list(CITYSCAPES_CLASSES) + ['ignore']
 # ADE20K-150 official short names (objectInfo150 order), as the common exporters spell them.
 ADE20K = [
     'wall', 'building', 'sky', 'floor', 'tree', 'ceiling', 'road', 'bed ', 'windowpane',
@@ -54,9 +52,9 @@ def test_presets_validate(name):
 def test_preset_choices_from_a_robot_view():
     cam = taxonomy.load(taxonomy.resolve('camvid'), CAMVID)
     fid = dict(zip(CAMVID, cam.lut))
-    assert cam.names[fid['Sidewalk']] == 'traversable'
-    assert cam.names[fid['Pedestrian']] == 'dynamic_obstacle'
-    assert cam.names[fid['Building']] == 'obstacle'
+    assert cam.names[fid['sidewalk']] == 'traversable'
+    assert cam.names[fid['pedestrian']] == 'dynamic_obstacle'
+    assert cam.names[fid['building']] == 'obstacle'
     assert cam.names[fid['void']] == 'unknown'
     ade = taxonomy.load(taxonomy.resolve('ade20k'), ADE20K)
     fid = dict(zip(ADE20K, ade.lut))
@@ -95,7 +93,7 @@ def _zoo_entries(zoo):
 def test_builtin_ids_and_user_classes():
     spec = {'classes': {'rough': {'cost': 60, 'color': [1, 2, 3]},
                         'dynamic_obstacle': {'inflation': 0.8}},
-            'mapping': {'Road': 'traversable', 'Sidewalk': 'rough', 'Car': 'dynamic_obstacle'},
+            'mapping': {'road': 'traversable', 'sidewalk': 'rough', 'car': 'dynamic_obstacle'},
             'default': 'obstacle'}
     tax = taxonomy.build(spec, CAMVID)
     assert tax.names == ('unknown', 'traversable', 'obstacle', 'dynamic_obstacle', 'rough')
@@ -109,15 +107,16 @@ def test_builtin_ids_and_user_classes():
 
 
 def test_loose_name_matching():
-    tax = taxonomy.build({'mapping': {'sky': 'unknown', 'bed': 'obstacle'}, 'default': 'unknown'},
-                         ['Sky', 'bed ', 'floor'])
-    assert tax.lut[:3].tolist() == [0, 2, 0]
+    tax = taxonomy.build({'mapping': {'sky': 'unknown', 'bed': 'obstacle',
+                                      'traffic light': 'obstacle'}, 'default': 'traversable'},
+                         ['Sky', 'bed ', 'traffic_light', 'floor'])
+    assert tax.lut[:4].tolist() == [0, 2, 2, 1]
 
 
 @pytest.mark.parametrize('spec, match', [
-    ({'mapping': {'Roads': 'traversable'}, 'default': 'unknown'}, r'does not have.*Road'),
-    ({'mapping': {'Road': 'free'}, 'default': 'unknown'}, r'not a functional class.*traversable'),
-    ({'mapping': {'Road': 'traversable'}}, r'Sky.*not mapped.*default'),
+    ({'mapping': {'roads': 'traversable'}, 'default': 'unknown'}, r'does not have.*road'),
+    ({'mapping': {'road': 'free'}, 'default': 'unknown'}, r'not a functional class.*traversable'),
+    ({'mapping': {'road': 'traversable'}}, r'sky.*not mapped.*default'),
     ({'classes': {'rough': {'cost': 101}}, 'default': 'unknown'}, r'cost must be an integer'),
     ({'classes': {'rough': {'cost': 'high'}}, 'default': 'unknown'}, r'cost must be'),
     ({'classes': {'rough': {'color': [1, 2, 3]}}, 'default': 'unknown'}, r'needs a cost'),
@@ -129,7 +128,7 @@ def test_loose_name_matching():
     ({'classes': {'obstacle': {'type': 'ground'}}, 'default': 'unknown'}, r'fixed'),
     ({'classes': {'dynamic_obstacle': {'inflation': -1}}, 'default': 'unknown'}, r'inflation'),
     ({'default': 'nothing'}, r'"default" maps to .nothing.'),
-    ({'mapping': {'Road': 'traversable'}, 'defaults': 'unknown'}, r'unknown top-level key'),
+    ({'mapping': {'road': 'traversable'}, 'defaults': 'unknown'}, r'unknown top-level key'),
 ])
 def test_validation_errors(spec, match):
     with pytest.raises(TaxonomyError, match=match):
@@ -139,7 +138,7 @@ def test_validation_errors(spec, match):
 def test_error_lists_valid_model_classes():
     with pytest.raises(TaxonomyError) as err:
         taxonomy.build({'mapping': {'Person': 'dynamic_obstacle'}, 'default': 'unknown'}, CAMVID)
-    assert 'Pedestrian' in str(err.value) and 'Sidewalk' in str(err.value)
+    assert 'pedestrian' in str(err.value) and 'sidewalk' in str(err.value)
 
 
 def test_load_file_errors(tmp_path: Path):
@@ -150,7 +149,7 @@ def test_load_file_errors(tmp_path: Path):
     with pytest.raises(TaxonomyError, match='not valid YAML'):
         taxonomy.load(bad, CAMVID)
     good = tmp_path / 'mine.yaml'
-    good.write_text('mapping:\n  Road: traversable\ndefault: obstacle\n')
+    good.write_text('mapping:\n  road: traversable\ndefault: obstacle\n')
     assert taxonomy.load(good, CAMVID).lut[3] == 1
 
 

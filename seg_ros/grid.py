@@ -91,12 +91,12 @@ class GridSpec:
 
     def cell_index(self, xy: np.ndarray) -> np.ndarray:
         """Flat cell index (row-major) of ``(..., 2)`` points; -1 outside the grid or NaN."""
+        inv = 1.0 / self.resolution
+        fx = (xy[..., 0] - self.x_min) * inv
+        fy = (xy[..., 1] - self.y_min) * inv
         with np.errstate(invalid='ignore'):
-            ix = np.floor((xy[..., 0] - self.x_min) / self.resolution)
-            iy = np.floor((xy[..., 1] - self.y_min) / self.resolution)
-            inside = (ix >= 0) & (ix < self.width) & (iy >= 0) & (iy < self.height)
-        flat = np.where(inside, iy, 0).astype(np.int64) * self.width
-        flat += np.where(inside, ix, 0).astype(np.int64)
+            inside = (fx >= 0) & (fx < self.width) & (fy >= 0) & (fy < self.height)
+            flat = np.asarray(fy.astype(np.int64) * self.width + fx.astype(np.int64))
         return np.where(inside, flat, -1)
 
     def cell_centres(self) -> tuple[np.ndarray, np.ndarray]:
@@ -386,31 +386,41 @@ def monocular(fid: np.ndarray, plan: GroundPlan, spec: GridSpec, taxonomy: Taxon
     return Projection(marks.to_grid(spec, taxonomy), points)
 
 
-def from_depth(fid: np.ndarray, points: np.ndarray, camera_xy: np.ndarray, spec: GridSpec,
+def from_depth(fid: np.ndarray, points: np.ndarray, plan: GroundPlan, spec: GridSpec,
                taxonomy: Taxonomy, max_range: float, min_height: float = 0.05,
-               max_height: float = 2.0, min_obstacle_cost: int = 100) -> Projection:
+               max_height: float = 2.0, min_obstacle_cost: int = 100,
+               ground_tolerance: float = 0.1) -> Projection:
     """
     Project 3D lattice points: classes land where the depth puts them.
 
     ``points`` ``(R, C, 3)`` are the lattice samples in the grid frame (NaN where the depth is
-    invalid); ``camera_xy`` is the camera's position on the ground, for the range.
+    invalid). Ground-class points mark their own cell wherever they are; between neighbouring
+    ground samples that lie on the floor plane (``|z| <= ground_tolerance``) the floor seen
+    between them is cleared with the plane geometry of ``plan``, which is exact there and
+    computed once per pose. Obstacle points become obstacle points, one per grid cell.
     """
     kind = taxonomy.types[fid]
+    camera_xy = plan.camera_xy
     with np.errstate(invalid='ignore'):
         rng = np.hypot(points[..., 0] - camera_xy[0], points[..., 1] - camera_xy[1])
         valid = np.isfinite(rng) & (rng <= max_range)
         z = points[..., 2]
         in_band = valid & (z >= min_height) & (z <= max_height)
-    ground = valid & (kind == T_GROUND)
+        ground = valid & (kind == T_GROUND)
+        on_floor = ground & plan.valid & (np.abs(z) <= ground_tolerance)
     obstacle = in_band & (kind == T_OBSTACLE)
     xy = points[..., :2]
     marks = Marks()
     marks.add(spec.cell_index(xy[ground]), fid[ground])
-    FillPlan(spec, np.where(ground[..., None], xy, 0.0), ground).marks(marks, fid, ground)
-    marks.add(spec.cell_index(xy[obstacle]), fid[obstacle])
-    lethal = obstacle & (taxonomy.costs[fid] >= min_obstacle_cost)
-    return Projection(marks.to_grid(spec, taxonomy),
-                      np.ascontiguousarray(points[lethal], np.float32))
+    plan.fills.marks(marks, fid, on_floor)
+    ocells = spec.cell_index(xy[obstacle])
+    ofid = fid[obstacle]
+    marks.add(ocells, ofid)
+    lethal = (taxonomy.costs[ofid] >= min_obstacle_cost) & (ocells >= 0)
+    opts, ocells = points[obstacle][lethal], ocells[lethal]
+    _, first = np.unique(ocells, return_index=True)
+    return Projection(marks.to_grid(spec, taxonomy), np.ascontiguousarray(opts[first],
+                                                                          np.float32))
 
 
 def ground_lattice(ground: np.ndarray, reaches: np.ndarray, camera_xy: np.ndarray,
@@ -426,3 +436,19 @@ def ground_lattice(ground: np.ndarray, reaches: np.ndarray, camera_xy: np.ndarra
 def empty_grid(spec: GridSpec, value: Optional[int] = -1) -> np.ndarray:
     """Return a grid of one value (unknown by default), e.g. before the first camera_info."""
     return np.full(spec.shape, -1 if value is None else value, np.int8)
+
+
+def grid_image(grid_cells: np.ndarray, scale: int = 1) -> np.ndarray:
+    """
+    Render an int8 grid as an RGB image seen from above, robot at the bottom, x pointing up.
+
+    Colours follow RViz's map scheme: unknown grey, free white, cost 100 black; cost in
+    between shades from white to black. Rows of the image run along -x, columns along -y (so
+    the robot's left is on the left), which is how a person looking ahead reads it.
+    """
+    g = grid_cells.astype(np.int16)
+    grey = np.where(g < 0, 160, 255 - (g * 255) // 100).astype(np.uint8)
+    top_down = np.ascontiguousarray(grey.T[::-1, ::-1])
+    if scale > 1:
+        top_down = np.repeat(np.repeat(top_down, scale, axis=0), scale, axis=1)
+    return np.repeat(top_down[..., None], 3, axis=2)

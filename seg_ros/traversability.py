@@ -55,6 +55,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'instead of the ground-plane projection'),
     'depth.min_obstacle_height': (0.05, 'depth mode: obstacle points lower than this (m above '
                                         'the ground) are ignored'),
+    'depth.ground_tolerance': (0.1, 'depth mode: ground-class points within this height of '
+                                    'the z = 0 plane count as floor, and the floor seen '
+                                    'between them is cleared (m)'),
     'depth.max_obstacle_height': (2.0, 'depth mode: obstacle points higher than this are '
                                        'ignored (overhangs the robot passes under)'),
     'obstacles.min_cost': (100, 'classes with at least this cost have their points in '
@@ -79,6 +82,7 @@ class Config:
     depth: bool
     min_obstacle_height: float
     max_obstacle_height: float
+    ground_tolerance: float
     obstacles_min_cost: int
     point_height: float
 
@@ -153,6 +157,7 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
         row_step=_integer(p, 'grid.row_step', 1),
         fill_max_gap=_number(p, 'grid.fill_max_gap', minimum=0.0),
         depth=_flag(p, 'depth.enabled'), min_obstacle_height=lo, max_obstacle_height=hi,
+        ground_tolerance=_number(p, 'depth.ground_tolerance', minimum=0.0),
         obstacles_min_cost=min_cost,
         point_height=_number(p, 'obstacles.point_height'))
 
@@ -255,7 +260,8 @@ class Traversability:
         ground, reaches = geometry.ground_intersection(self.pose, rays)
         cam_xy = self.pose.translation[:2]
         plan = grid.GroundPlan.build(cfg.grid, ground, reaches, cam_xy, cfg.max_range)
-        self._cache = {'lattice': lattice, 'rays': rays, 'plan': plan, 'camera_xy': cam_xy}
+        self._cache = {'lattice': lattice, 'rays': rays.astype(np.float32), 'plan': plan,
+                       'camera_xy': cam_xy}
         self._cache_key = key
         return self._cache
 
@@ -284,9 +290,10 @@ class Traversability:
                                  '(e.g. depth_image_proc/register)')
             d = geometry.depth_to_metres(lattice.sample(depth))
             points = geometry.depth_points(self.pose, geo['rays'], d)
-            proj = grid.from_depth(fid, points, geo['camera_xy'], cfg.grid, self.taxonomy,
+            proj = grid.from_depth(fid, points, geo['plan'], cfg.grid, self.taxonomy,
                                    cfg.max_range, cfg.min_obstacle_height,
-                                   cfg.max_obstacle_height, cfg.obstacles_min_cost)
+                                   cfg.max_obstacle_height, cfg.obstacles_min_cost,
+                                   cfg.ground_tolerance)
         else:
             proj = grid.monocular(fid, geo['plan'], cfg.grid, self.taxonomy, cfg.fill_max_gap,
                                   cfg.obstacles_min_cost, cfg.point_height)

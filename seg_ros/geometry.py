@@ -103,10 +103,10 @@ class Intrinsics:
     def from_camera_info(cls, K: Sequence[float], D: Sequence[float], width: int,
                          height: int, distortion_model: str = 'plumb_bob') -> 'Intrinsics':
         """Validate CameraInfo fields (``K`` as 9 row-major numbers) into intrinsics."""
-        k = np.asarray(K, float).reshape(-1)
-        if k.size != 9 or not np.all(np.isfinite(k)):
+        flat = np.asarray(K, float).reshape(-1)
+        if flat.size != 9 or not np.all(np.isfinite(flat)):
             raise ValueError(f'camera_info K must be 9 finite numbers, got {list(K)}')
-        k = k.reshape(3, 3)
+        k = flat.reshape(3, 3)
         if k[0, 0] <= 0 or k[1, 1] <= 0:
             raise ValueError(f'camera_info K has no focal length (fx={k[0, 0]}, fy={k[1, 1]}); '
                              'the camera is not calibrated')

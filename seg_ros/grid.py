@@ -258,7 +258,8 @@ class FillPlan:
         q = np.stack([idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[:-1, 1:].ravel(),
                       idx[1:, 1:].ravel()], 1)
         q = q[flat_ok[q].all(1)]
-        pts, quad, corner = quad_points(*(flat_xy[q[:, i]] for i in range(4)), spacing)
+        pts, quad, corner = quad_points(flat_xy[q[:, 0]], flat_xy[q[:, 1]], flat_xy[q[:, 2]],
+                                        flat_xy[q[:, 3]], spacing)
         groups.append(q)
         cells.append(spec.cell_index(pts))
         srcs.append(q[quad, corner])

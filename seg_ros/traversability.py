@@ -28,6 +28,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from seg_ros import geometry, grid, taxonomy
+from seg_ros.grid import GridSpec
 
 # name -> (default, description). Nested names become the params YAML's nested keys.
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -74,7 +75,7 @@ class Config:
     enabled: bool
     taxonomy: str
     camera_pose: tuple[float, ...]
-    grid: grid.GridSpec
+    grid: GridSpec
     max_range: float
     sample_step: int
     row_step: int
@@ -137,10 +138,9 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
                          f'{p["taxonomy"]!r}')
     if not isinstance(p['grid.frame_id'], str) or not p['grid.frame_id']:
         raise ValueError('parameter grid.frame_id must name a TF frame (e.g. base_link)')
-    spec = grid.GridSpec(_number(p, 'grid.resolution', positive=True),
-                         _number(p, 'grid.x_min'), _number(p, 'grid.x_max'),
-                         _number(p, 'grid.y_min'), _number(p, 'grid.y_max'),
-                         p['grid.frame_id'])
+    spec = GridSpec(_number(p, 'grid.resolution', positive=True),
+                    _number(p, 'grid.x_min'), _number(p, 'grid.x_max'),
+                    _number(p, 'grid.y_min'), _number(p, 'grid.y_max'), p['grid.frame_id'])
     lo = _number(p, 'depth.min_obstacle_height')
     hi = _number(p, 'depth.max_obstacle_height')
     if not hi > lo:
@@ -185,7 +185,7 @@ class TraversabilityResult:
 
     functional: np.ndarray        # (H, W) uint8 functional ids
     grid: np.ndarray              # (rows, cols) int8, -1 unknown
-    spec: grid.GridSpec           # resolution, frame and extent of ``grid``
+    spec: GridSpec                # resolution, frame and extent of ``grid``
     obstacle_points: np.ndarray   # (N, 3) float32, grid frame
 
     @property

@@ -14,9 +14,12 @@ from pathlib import Path
 import statistics
 import sys
 import time
-from typing import Optional, Sequence
+from typing import Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from seg_ros import scene
 
 K = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
 POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
@@ -33,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--save', default='', help='folder for labels.png and grid_*.png')
 
 
-def _scene():
+def _scene() -> 'scene.Scene':
     from seg_ros import scene
 
     # CamVid ids as seg_ros.zoo orders them: 0 sky, 1 building, 3 road, 4 sidewalk,

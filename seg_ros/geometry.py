@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -235,12 +235,3 @@ def depth_points(pose: CameraPose, rays_optical: np.ndarray,
     dt = rays_optical.dtype
     p = rays_optical * depth_m[..., None].astype(dt, copy=False)
     return p @ pose.rotation.T.astype(dt) + pose.translation.astype(dt)
-
-
-def horizon_row(pose: CameraPose, intr: Intrinsics, u: Optional[float] = None) -> float:
-    """Image row of the horizon at column ``u`` (image centre by default); for docs and tests."""
-    u = intr.width / 2 if u is None else u
-    vs = np.arange(-4 * intr.height, 5 * intr.height, 0.25)
-    rays = intr.rays(np.full_like(vs, u), vs) @ pose.rotation.T
-    below = np.nonzero(rays[:, 2] < 0)[0]
-    return float(vs[below[0]]) if below.size else float('inf')

@@ -116,6 +116,10 @@ class Taxonomy:
             return cv2.LUT(labels, self.lut)
         return np.take(self.lut, np.clip(labels, 0, 255))
 
+    def colorize(self, functional: np.ndarray) -> np.ndarray:
+        """Return the ``(H, W, 3)`` RGB image of functional ids in the taxonomy's colours."""
+        return self.palette[functional]
+
     def describe(self) -> list[str]:
         """Human-readable lines: functional class, cost, and the model classes it takes."""
         lines = []

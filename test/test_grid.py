@@ -252,3 +252,15 @@ def test_geometry_is_reused_between_frames():
     trav.set_camera_pose_xyzrpy([0.0, 0.0, 1.0, 0.0, 0.35, 0.0])
     trav.process(labels)
     assert trav._cache['plan'] is not plan
+
+
+def test_grid_image_is_seen_from_above():
+    spec = grid.GridSpec(0.5, 0.0, 2.0, -1.0, 1.0)    # 4 x 4 cells
+    g = np.full(spec.shape, -1, np.int8)
+    g[spec.cell_index(np.array([1.75, 0.75])) // 4, 3] = 100   # far ahead, on the left
+    g[0, 0] = 0                                                 # near, on the right
+    img = grid.grid_image(g, scale=2)
+    assert img.shape == (8, 8, 3) and img.dtype == np.uint8
+    assert (img[0, 0] == 0).all()          # top-left: ahead and left, lethal = black
+    assert (img[7, 7] == 255).all()        # bottom-right: near and right, free = white
+    assert (img[0, 7] == 160).all()        # unknown = grey

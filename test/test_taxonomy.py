@@ -104,6 +104,7 @@ def test_builtin_ids_and_user_classes():
     assert tax.functional(labels).tolist() == [[1, 4, 3, 2]]
     assert tax.functional(labels.astype(np.int32)).tolist() == [[1, 4, 3, 2]]
     assert tax.costs.tolist() == [-1, 0, 100, 100, 60]
+    assert tax.colorize(tax.functional(labels))[0, 1].tolist() == [1, 2, 3]
 
 
 def test_loose_name_matching():

@@ -56,11 +56,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'instead of the ground-plane projection'),
     'depth.min_obstacle_height': (0.05, 'depth mode: obstacle points lower than this (m above '
                                         'the ground) are ignored'),
+    'depth.max_obstacle_height': (2.0, 'depth mode: obstacle points higher than this are '
+                                       'ignored (overhangs the robot passes under)'),
     'depth.ground_tolerance': (0.1, 'depth mode: ground-class points within this height of '
                                     'the z = 0 plane count as floor, and the floor seen '
                                     'between them is cleared (m)'),
-    'depth.max_obstacle_height': (2.0, 'depth mode: obstacle points higher than this are '
-                                       'ignored (overhangs the robot passes under)'),
     'obstacles.min_cost': (100, 'classes with at least this cost have their points in '
                                 'traversability/obstacles'),
     'obstacles.point_height': (0.1, 'monocular: z of obstacle foot points in '

@@ -17,7 +17,7 @@ the robot outwards.
 Between neighbouring marked samples (up and across the lattice) the segment joining their
 ground points is filled, so far-away ground, where one sample spans many cells, has no holes;
 this is the free-space clearing along the visible floor, and in monocular mode also joins the
-feet of one obstacle seen in neighbouring columns (up to ``fill_max_gap`` apart).
+feet of one obstacle whose lower edge runs unbroken between neighbouring columns.
 
 Marks are collected as (cell, functional id) pairs; the grid takes the highest cost per cell,
 so an obstacle is never erased by free space seen past it. Classes with an inflation radius
@@ -310,28 +310,37 @@ class Projection:
 
 
 SILHOUETTE_COLUMNS = 3
+SILHOUETTE_SLOPE = 1.0   # image rows per column: a steeper step to a run's end foot is a side
+EDGE_SLOPE = 3           # pixels an unbroken lower edge may move between pixel columns
 
 
-def _supported_feet(cols: np.ndarray, foot: np.ndarray, ofid: np.ndarray,
-                    camera_xy: np.ndarray, n_cols: int, max_gap: float) -> np.ndarray:
+def _supported_feet(cols: np.ndarray, rows: np.ndarray, foot: np.ndarray, ofid: np.ndarray,
+                    camera_xy: np.ndarray, n_cols: int, max_jump: float,
+                    rows_per_col: float) -> np.ndarray:
     """
     Return which feet to keep, dropping those seen past an object's side.
 
     A column that grazes an object's silhouette meets it above the floor, and the flat-world
-    foot lands behind the object. Such a foot ends its object's run of columns and is farther
-    than the foot next to it in the run by more than ``max_gap``; up to
+    foot lands behind the object. Such a foot ends its object's run of columns, lies more than
+    ``max_jump`` farther than the foot next to it in the run, and the object's lower boundary
+    between the two is steep in the image (a vertical edge, not a line on the floor; its
+    slope in pixels is the lattice rows between them times ``rows_per_col``). Up to
     ``SILHOUETTE_COLUMNS`` such feet are peeled off each end of a run.
     """
     dist = np.full(n_cols + 2, np.inf)
     cls = np.full(n_cols + 2, -1)
+    row = np.zeros(n_cols + 2)
     dist[cols + 1] = np.hypot(foot[:, 0] - camera_xy[0], foot[:, 1] - camera_xy[1])
     cls[cols + 1] = ofid
+    row[cols + 1] = rows
+    mid, left, right = slice(1, -1), slice(None, -2), slice(2, None)
     for _ in range(SILHOUETTE_COLUMNS):
-        mid, left, right = slice(1, -1), slice(None, -2), slice(2, None)
         has = cls[mid] >= 0
         same_l, same_r = cls[left] == cls[mid], cls[right] == cls[mid]
-        end_r = has & same_l & ~same_r & (dist[mid] > dist[left] + max_gap)
-        end_l = has & same_r & ~same_l & (dist[mid] > dist[right] + max_gap)
+        steep_l = np.abs(row[mid] - row[left]) * rows_per_col > SILHOUETTE_SLOPE
+        steep_r = np.abs(row[mid] - row[right]) * rows_per_col > SILHOUETTE_SLOPE
+        end_r = has & same_l & ~same_r & steep_l & (dist[mid] > dist[left] + max_jump)
+        end_l = has & same_r & ~same_l & steep_r & (dist[mid] > dist[right] + max_jump)
         drop = np.nonzero(end_r | end_l)[0] + 1
         if not drop.size:
             break
@@ -340,19 +349,54 @@ def _supported_feet(cols: np.ndarray, foot: np.ndarray, ofid: np.ndarray,
     return cls[cols + 1] >= 0
 
 
-def monocular(fid: np.ndarray, plan: GroundPlan, spec: GridSpec, taxonomy: Taxonomy,
-              fill_max_gap: float = 0.3, min_obstacle_cost: int = 100,
-              point_height: float = 0.1) -> Projection:
+def _connected(kind_rows: np.ndarray, lattice_cols: np.ndarray, first: np.ndarray,
+               row_step: int) -> np.ndarray:
+    """
+    Whether the obstacle boundary runs unbroken between neighbouring lattice columns.
+
+    ``kind_rows`` are the class types of the lattice rows over *every* image column. Between
+    two sampled columns, every pixel column must stop on an obstacle-type pixel at a lattice
+    row between the two columns' stops (plus one), and the stop may move by no more than
+    ``EDGE_SLOPE`` pixels from one pixel column to the next: then the feet belong to one
+    lower edge on the floor (a wall seen obliquely, however far its feet are apart), not to
+    two objects with floor visible between them, nor to a near object and one it hides.
+    """
+    R, W = kind_rows.shape
+    stop = kind_rows != T_GROUND
+    first_all = np.where(stop.any(axis=0), np.argmax(stop, axis=0), R)
+    on_obstacle = (first_all < R) & (
+        kind_rows[np.minimum(first_all, R - 1), np.arange(W)] == T_OBSTACLE)
+    if len(lattice_cols) < 2:
+        return np.zeros(0, bool)
+    step = int(lattice_cols[1] - lattice_cols[0])
+    idx = np.minimum(lattice_cols[:-1, None] + np.arange(step + 1)[None, :], W - 1)
+    lo = np.minimum(first[:-1], first[1:])[:, None] - 1
+    hi = np.maximum(first[:-1], first[1:])[:, None] + 1
+    rows = first_all[idx]
+    between = (rows >= lo) & (rows <= hi) & on_obstacle[idx]
+    max_step = max(1, int(np.ceil(EDGE_SLOPE / row_step)))
+    smooth = np.abs(np.diff(rows, axis=1)) <= max_step
+    return between.all(axis=1) & smooth.all(axis=1)
+
+
+def monocular(fid_rows: np.ndarray, lattice_cols: np.ndarray, plan: GroundPlan,
+              spec: GridSpec, taxonomy: Taxonomy, silhouette_jump: float = 0.3,
+              min_obstacle_cost: int = 100, point_height: float = 0.1,
+              row_step: int = 2) -> Projection:
     """
     Column walk on the ground plane.
 
-    ``fid``: ``(R, C)`` functional ids of the lattice (row 0 = image bottom); ``plan``: the
+    ``fid_rows``: ``(R, W)`` functional ids of the lattice rows (row 0 = image bottom) over
+    every image column; ``lattice_cols``: the sampled columns (evenly spaced); ``plan``: the
     lattice's ground geometry. ``point_height`` is the z given to obstacle feet in the obstacle
-    point cloud (Nav2's ObstacleLayer drops points below its ``min_obstacle_height``).
+    point cloud (Nav2's ObstacleLayer drops points below its ``min_obstacle_height``);
+    ``row_step`` is the lattice's row spacing in pixels.
     """
+    fid = fid_rows[:, lattice_cols]
     R, C = fid.shape
     ground_xy, valid = plan.xy, plan.valid
-    kind = taxonomy.types[fid]
+    kind_rows = taxonomy.types[fid_rows]
+    kind = kind_rows[:, lattice_cols]
     stop = (kind != T_GROUND) | ~valid
     first = np.where(stop.any(axis=0), np.argmax(stop, axis=0), R)
     free = np.arange(R)[:, None] < first[None, :]
@@ -368,18 +412,18 @@ def monocular(fid: np.ndarray, plan: GroundPlan, spec: GridSpec, taxonomy: Taxon
     above = rows > 0
     foot[above] = 0.5 * (foot[above] + ground_xy[rows[above] - 1, cols[above]])
     ofid = fid[rows, cols]
-    keep = _supported_feet(cols, foot, ofid, plan.camera_xy, C, fill_max_gap)
+    col_step = int(lattice_cols[1] - lattice_cols[0]) if C > 1 else 1
+    keep = _supported_feet(cols, rows, foot, ofid, plan.camera_xy, C, silhouette_jump,
+                           row_step / col_step)
     cols, rows, foot, ofid = cols[keep], rows[keep], foot[keep], ofid[keep]
     marks.add(spec.cell_index(foot), ofid)
-    # Join the feet of one obstacle seen in neighbouring lattice columns.
+    # Join the feet of one object's boundary seen in neighbouring lattice columns.
     if len(cols) > 1:
-        nb = (cols[1:] == cols[:-1] + 1)
-        gap = np.hypot(*(foot[1:] - foot[:-1]).T)
-        join = nb & (gap <= fill_max_gap)
-        pts, seg, t = segment_points(foot[:-1][join], foot[1:][join],
+        connected = _connected(kind_rows, lattice_cols, first, row_step)
+        join = (cols[1:] == cols[:-1] + 1) & (ofid[1:] == ofid[:-1]) & connected[cols[:-1]]
+        pts, seg, _ = segment_points(foot[:-1][join], foot[1:][join],
                                      spec.resolution * FILL_SPACING)
-        f = np.where(t < 0.5, ofid[:-1][join][seg], ofid[1:][join][seg])
-        marks.add(spec.cell_index(pts), f)
+        marks.add(spec.cell_index(pts), ofid[:-1][join][seg])
     lethal = taxonomy.costs[ofid] >= min_obstacle_cost
     points = np.zeros((int(lethal.sum()), 3), np.float32)
     points[:, :2] = foot[lethal]

@@ -50,8 +50,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                             'horizontal); monocular range error grows with distance squared'),
     'grid.sample_step': (4, 'use every n-th image column'),
     'grid.row_step': (2, 'use every n-th image row'),
-    'grid.fill_max_gap': (0.3, 'monocular: join obstacle feet of neighbouring columns up to '
-                               'this far apart (metres)'),
+    'grid.silhouette_jump': (0.3, 'monocular: an obstacle foot that ends an object at a '
+                                  'near-vertical image edge and lies this much farther than '
+                                  'its neighbour was seen past the side of the object: '
+                                  'dropped (m)'),
     'depth.enabled': (False, 'use the aligned depth image (topic depth, 16UC1 mm or 32FC1 m) '
                              'instead of the ground-plane projection'),
     'depth.min_obstacle_height': (0.05, 'depth mode: obstacle points lower than this (m above '
@@ -79,7 +81,7 @@ class Config:
     max_range: float
     sample_step: int
     row_step: int
-    fill_max_gap: float
+    silhouette_jump: float
     depth: bool
     min_obstacle_height: float
     max_obstacle_height: float
@@ -155,7 +157,7 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
         max_range=_number(p, 'grid.max_range', positive=True),
         sample_step=_integer(p, 'grid.sample_step', 1),
         row_step=_integer(p, 'grid.row_step', 1),
-        fill_max_gap=_number(p, 'grid.fill_max_gap', minimum=0.0),
+        silhouette_jump=_number(p, 'grid.silhouette_jump', minimum=0.0),
         depth=_flag(p, 'depth.enabled'), min_obstacle_height=lo, max_obstacle_height=hi,
         ground_tolerance=_number(p, 'depth.ground_tolerance', minimum=0.0),
         obstacles_min_cost=min_cost,
@@ -281,9 +283,9 @@ class Traversability:
         h, w = labels.shape
         geo = self._geometry(w, h)
         lattice: grid.Lattice = geo['lattice']
-        fid = lattice.sample(functional)
         cfg = self.config
         if cfg.depth and depth is not None:
+            fid = lattice.sample(functional)
             if depth.shape[:2] != labels.shape:
                 raise ValueError(f'depth image {depth.shape[1]}x{depth.shape[0]} is not aligned '
                                  f'with the {w}x{h} image; register depth to the colour camera '
@@ -295,6 +297,7 @@ class Traversability:
                                    cfg.max_obstacle_height, cfg.obstacles_min_cost,
                                    cfg.ground_tolerance)
         else:
-            proj = grid.monocular(fid, geo['plan'], cfg.grid, self.taxonomy, cfg.fill_max_gap,
-                                  cfg.obstacles_min_cost, cfg.point_height)
+            proj = grid.monocular(functional[lattice.rows], lattice.cols, geo['plan'], cfg.grid,
+                                  self.taxonomy, cfg.silhouette_jump, cfg.obstacles_min_cost,
+                                  cfg.point_height, cfg.row_step)
         return TraversabilityResult(functional, proj.grid, cfg.grid, proj.obstacle_points)

@@ -101,6 +101,13 @@ class Taxonomy:
         """Return the type per functional id as codes (0 ground, 1 obstacle, 2 unknown)."""
         return np.array([TYPES.index(c.kind) for c in self.classes], np.uint8)
 
+    @property
+    def type_lut(self) -> np.ndarray:
+        """Return the type code per functional id as a 256-entry uint8 table (for cv2.LUT)."""
+        out = np.full(256, TYPES.index(UNKNOWN), np.uint8)
+        out[:len(self.classes)] = self.types
+        return out
+
     def id_of(self, name: str) -> int:
         """Return the functional id of a functional class name."""
         for c in self.classes:

@@ -264,3 +264,20 @@ def test_grid_image_is_seen_from_above():
     assert (img[0, 0] == 0).all()          # top-left: ahead and left, lethal = black
     assert (img[7, 7] == 255).all()        # bottom-right: near and right, free = white
     assert (img[0, 7] == 160).all()        # unknown = grey
+
+
+@pytest.mark.parametrize('depth_mode', [False, True], ids=['monocular', 'depth'])
+def test_wall_along_the_path_is_one_line(depth_mode):
+    """A wall beside the robot, seen at a grazing angle, must not come out as dashes."""
+    trav, intr, pose = make(POSES['level'], depth=depth_mode)
+    wall = scene.Box(2.0, 7.5, 1.2, 1.4, 2.0, BUILDING)
+    labels, depth = scene.render(scene.Scene(SIDEWALK, SKY, [wall]), intr, pose)
+    result = trav.process(labels, depth if depth_mode else None)
+    xs = np.arange(2.6, 6.5, 0.05)
+    cells = result.spec.cell_index(np.stack([xs, np.full_like(xs, 1.2)], -1))
+    occupied = near(result.grid == 100, 1).ravel()[cells]
+    assert occupied.mean() > 0.95, f'wall foot covered: {occupied.mean():.2f}'
+    # And nothing is free behind it.
+    cx, cy = result.spec.cell_centres()
+    behind = (cx > 3.0) & (cx < 6.0) & (cy > 1.6)
+    assert not np.any(result.grid[behind] == 0)

@@ -36,7 +36,6 @@ os.environ['ROS_DOMAIN_ID'] = str(_claim_domain())
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 _profile = str(ROOT / 'config' / 'fastdds_shm.xml')
 os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = _profile
-os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = _profile
 os.environ.setdefault('SEG_ROS_ASSETS', str((ROOT.parent / 'shared').resolve()))
 # Child processes (the node under test) import this tree, not a stale installed copy.
 os.environ['PYTHONPATH'] = os.pathsep.join(

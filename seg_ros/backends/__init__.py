@@ -72,6 +72,24 @@ def check_frame(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb)[None]
 
 
+def resolve_model_path(path: str) -> str:
+    """
+    Find a model given as an absolute path, relative to the working directory, or by file name.
+
+    A bare name (``espnet_camvid.onnx``) is also looked up in the installed package's
+    ``share/seg_ros/engines/``, where built engines live on a robot, so launch files can name
+    models without knowing the install prefix.
+    """
+    if not path or os.path.isabs(path) or os.path.exists(path):
+        return path
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidate = os.path.join(get_package_share_directory('seg_ros'), 'engines', path)
+    except (ImportError, LookupError, ValueError):
+        return path
+    return candidate if os.path.exists(candidate) else path
+
+
 def create_backend(kind: str, model_path: str,
                    options: Optional[BackendOptions] = None) -> Backend:
     """Load ``model_path`` with the named backend; errors say which file or option is wrong."""

@@ -1,0 +1,268 @@
+"""
+``segmentation_node``: camera frames in, class labels, overlay and diagnostics out.
+
+This file only wires things: parameters (:mod:`seg_ros.parameters`), image conversion
+(:mod:`seg_ros.conversions`), inference (:mod:`seg_ros.backends`) and statistics
+(:mod:`seg_ros.stats`). Threading model: the executor thread only stores the newest frame in a
+one-slot mailbox (replacing, and counting as dropped, a frame the worker has not started yet);
+a worker thread converts, runs the model and publishes. Latency therefore stays bounded by one
+inference when frames arrive faster than the model, and a slow model never blocks callbacks,
+timers or parameter services.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from seg_ros import conversions, stats
+from seg_ros.backends import Backend, BackendError, create_backend, resolve_model_path
+from seg_ros.parameters import check_value, PARAMETERS, Settings, validate
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+_LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
+           stats.ERROR: DiagnosticStatus.ERROR}
+
+
+class SegmentationNode(Node):
+    """Segments every frame it can keep up with; see the module docstring for the threading."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('segmentation_node', **kwargs)
+        self._stats = stats.NodeStats()
+        self._cond = threading.Condition()
+        self._pending: Optional[tuple[Any, float]] = None
+        self._reload = True
+        self._stop = False
+        self._backend: Optional[Backend] = None
+        self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
+        self._camera_info: Optional[CameraInfo] = None
+        self._logged: dict[str, float] = {}
+
+        self.settings = self._declare_parameters()
+        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                              history=HistoryPolicy.KEEP_LAST)
+        self._labels_pub = self.create_publisher(Image, 'segmentation/labels', reliable)
+        self._overlay_pub = self.create_publisher(Image, 'segmentation/overlay', reliable)
+        self._confidence_pub = self.create_publisher(Image, 'segmentation/confidence', reliable)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+        sensor_qos = QoSProfile(
+            depth=self.settings.qos_depth, history=HistoryPolicy.KEEP_LAST,
+            reliability=(ReliabilityPolicy.BEST_EFFORT
+                         if self.settings.qos_reliability == 'best_effort'
+                         else ReliabilityPolicy.RELIABLE))
+        if self.settings.input_transport == 'compressed':
+            # image_transport's convention: <base>/compressed, following remaps of `image`.
+            self._input_topic = self.resolve_topic_name('image') + '/compressed'
+            self.create_subscription(CompressedImage, self._input_topic, self._on_image,
+                                     sensor_qos)
+        else:
+            self._input_topic = self.resolve_topic_name('image')
+            self.create_subscription(Image, 'image', self._on_image, sensor_qos)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
+
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name='seg_ros_worker', daemon=True)
+        self._worker.start()
+        s = self.settings
+        self.get_logger().info(f'listening on {self._input_topic} ({s.input_transport}, '
+                               f'{s.qos_reliability}, depth {s.qos_depth})')
+
+    # ---------------------------------------------------------------- parameters
+    def _declare_parameters(self) -> Settings:
+        values = {}
+        for name, spec in PARAMETERS.items():
+            descriptor = ParameterDescriptor(description=spec.description,
+                                             read_only=spec.read_only)
+            try:
+                param = self.declare_parameter(name, spec.default, descriptor)
+            except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
+                self._problem('parameters', stats.ERROR,
+                              f'parameter "{name}": {exc}. Using the default {spec.default!r}.')
+                param = self.declare_parameter(name, spec.default, descriptor,
+                                               ignore_override=True)
+            values[name] = param.value
+        settings, errors = validate(values)
+        for message in errors:
+            self._problem('parameters', stats.ERROR, message)
+        return settings
+
+    def _check_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name in PARAMETERS:
+                problem = check_value(param.name, param.value)
+                if problem:
+                    self._log(stats.WARN, f'rejected: {problem}')
+                    return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, params: list[Parameter]) -> None:
+        values = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.settings, _ = validate(values)
+        self._stats.clear('parameters')
+        if any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS):
+            with self._cond:
+                self._reload = True
+                self._cond.notify()
+
+    # ---------------------------------------------------------------- callbacks
+    def _on_image(self, msg: Any) -> None:
+        now = time.monotonic()
+        with self._cond:
+            self._stats.on_input(now)
+            if self._pending is not None:
+                self._stats.on_drop()
+            self._pending = (msg, now)
+            self._cond.notify()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    # ---------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._reload and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                item, self._pending = self._pending, None
+                reload, self._reload = self._reload, False
+            if reload:
+                self._load_model()
+            if item is not None:
+                try:
+                    self._process(item[0])
+                except Exception as exc:  # noqa: B902 - keep serving frames whatever happens
+                    self._problem('processing', stats.ERROR,
+                                  f'unexpected error while processing a frame: {exc!r}')
+
+    def _load_model(self) -> None:
+        settings = self.settings
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        try:
+            path = resolve_model_path(settings.model_path)
+            self._backend = create_backend(settings.backend, path, settings.backend_options)
+        except (BackendError, OSError) as exc:
+            self._problem('model', stats.ERROR, f'model not loaded: {exc}')
+            return
+        self._stats.clear('model')
+        self._lut = conversions.palette_lut(self._backend.info.palette)
+        self.get_logger().info(
+            f'loaded {path} with {self._backend.describe()}: model '
+            f'"{self._backend.info.name}", {self._backend.info.num_classes} classes')
+
+    def _process(self, msg: Any) -> None:
+        try:
+            if isinstance(msg, CompressedImage):
+                rgb = conversions.compressed_to_rgb(msg.format, msg.data)
+            else:
+                rgb = conversions.image_msg_to_rgb(msg)
+        except conversions.ImageError as exc:
+            self._problem('input', stats.WARN, f'frame rejected on {self._input_topic}: {exc}')
+            return
+        backend = self._backend
+        if backend is None:
+            return  # the 'model' problem already explains why on /diagnostics
+        t0 = time.perf_counter()
+        try:
+            result = backend.infer(rgb)
+        except Exception as exc:  # noqa: B902 - runtimes raise their own types
+            self._problem('inference', stats.ERROR,
+                          f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
+            return
+        inference_s = time.perf_counter() - t0
+        self._stats.clear('inference')
+
+        header = msg.header
+        labels_msg = conversions.fill_image(Image(header=header), result.labels, 'mono8')
+        self._labels_pub.publish(labels_msg)
+        if self._overlay_pub.get_subscription_count() > 0:
+            blend = conversions.overlay(rgb, result.labels, self._lut,
+                                        self.settings.overlay_alpha)
+            self._overlay_pub.publish(conversions.fill_image(Image(header=header), blend, 'rgb8'))
+        if (self.settings.publish_confidence and result.confidence is not None
+                and self._confidence_pub.get_subscription_count() > 0):
+            conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            self._confidence_pub.publish(conversions.fill_image(Image(header=header), conf,
+                                                                'mono8'))
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
+        with self._cond:
+            self._stats.on_output(time.monotonic(), inference_s, age)
+
+    # ---------------------------------------------------------------- diagnostics
+    def _problem(self, kind: str, level: int, message: str) -> None:
+        with self._cond:
+            self._stats.report(kind, level, message, time.monotonic())
+        self._log(level, message)
+
+    def _log(self, level: int, message: str) -> None:
+        """Log each distinct message at most once a second, so a bad stream cannot flood."""
+        now = time.monotonic()
+        if now - self._logged.get(message, -1e9) < 1.0:
+            return
+        self._logged = {m: t for m, t in self._logged.items() if now - t < 1.0}
+        self._logged[message] = now
+        log = self.get_logger()
+        (log.error if level == stats.ERROR else log.warning if level == stats.WARN
+         else log.info)(message)
+
+    def _publish_diagnostics(self) -> None:
+        with self._cond:
+            level, message, values = self._stats.summary(time.monotonic(),
+                                                         topic=self._input_topic)
+        backend = self._backend
+        values.update({
+            'backend': backend.describe() if backend else f'{self.settings.backend} (not loaded)',
+            'model': self.settings.model_path or '(none)',
+            'model name': backend.info.name if backend else 'n/a',
+            'classes': str(backend.info.num_classes) if backend else 'n/a',
+            'input topic': self._input_topic,
+        })
+        status = DiagnosticStatus(
+            level=_LEVELS[level], name=f'{self.get_fully_qualified_name()}: segmentation',
+            message=message, hardware_id=backend.describe() if backend else 'none',
+            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._worker.join(timeout=5.0)
+        if self._backend is not None:
+            self._backend.close()
+        super().destroy_node()
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Entry point of ``segmentation_node`` / ``ros2 run seg_ros segmentation_node``."""
+    rclpy.init(args=args)
+    node = SegmentationNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

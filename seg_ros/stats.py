@@ -1,0 +1,136 @@
+"""
+Counters and sliding-window statistics behind the node's ``/diagnostics``.
+
+Kept free of ROS so the arithmetic (rates, percentiles, the OK/WARN/ERROR decision) is tested
+directly. Times are plain floats in seconds from a monotonic clock supplied by the caller, so
+tests can drive them. All methods are called under the node's lock or from one thread.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+import time
+from typing import Deque, Optional
+
+import numpy as np
+
+OK, WARN, ERROR = 0, 1, 2
+
+
+class Window:
+    """The last ``seconds`` of (time, value) samples, for rates and percentiles."""
+
+    def __init__(self, seconds: float = 5.0, maxlen: int = 10000) -> None:
+        self.seconds = seconds
+        self._samples: Deque[tuple[float, float]] = deque(maxlen=maxlen)
+
+    def add(self, now: float, value: float = 0.0) -> None:
+        self._samples.append((now, value))
+
+    def _trim(self, now: float) -> None:
+        while self._samples and self._samples[0][0] < now - self.seconds:
+            self._samples.popleft()
+
+    def rate(self, now: float) -> float:
+        """Events per second over the window (0 with fewer than two events)."""
+        self._trim(now)
+        if len(self._samples) < 2:
+            return 0.0
+        span = now - self._samples[0][0]
+        return (len(self._samples) - 1) / span if span > 0 else 0.0
+
+    def percentiles(self, now: float, qs: tuple[float, ...] = (50, 95)) -> Optional[list[float]]:
+        """Percentiles of the values in the window, or None when it is empty."""
+        self._trim(now)
+        if not self._samples:
+            return None
+        values = np.fromiter((v for _, v in self._samples), float, len(self._samples))
+        return [float(x) for x in np.percentile(values, qs)]
+
+
+@dataclass
+class Problem:
+    """The latest problem of one kind, shown on /diagnostics until it is old."""
+
+    level: int
+    message: str
+    time: float
+
+
+@dataclass
+class NodeStats:
+    """Everything the diagnostics message reports, updated by the callbacks and the worker."""
+
+    window_s: float = 5.0
+    problem_hold_s: float = 5.0
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    inputs: Window = field(default_factory=Window)
+    outputs: Window = field(default_factory=Window)
+    inference_ms: Window = field(default_factory=Window)
+    age_ms: Window = field(default_factory=Window)
+    problems: dict[str, Problem] = field(default_factory=dict)
+    last_input: Optional[float] = None
+    started: float = field(default_factory=time.monotonic)
+
+    def on_input(self, now: float) -> None:
+        self.received += 1
+        self.last_input = now
+        self.inputs.add(now)
+
+    def on_drop(self) -> None:
+        self.dropped += 1
+
+    def on_output(self, now: float, inference_s: float, age_s: Optional[float]) -> None:
+        self.processed += 1
+        self.outputs.add(now)
+        self.inference_ms.add(now, inference_s * 1000.0)
+        if age_s is not None:
+            self.age_ms.add(now, age_s * 1000.0)
+
+    def report(self, kind: str, level: int, message: str, now: float) -> None:
+        """Record a problem; ``kind`` groups repeats (one line per kind on /diagnostics)."""
+        if kind == 'input':
+            self.rejected += 1
+        self.problems[kind] = Problem(level, message, now)
+
+    def clear(self, kind: str) -> None:
+        self.problems.pop(kind, None)
+
+    def summary(self, now: float, topic: str = 'image',
+                stale_after_s: float = 5.0) -> tuple[int, str, dict[str, str]]:
+        """Return (level, one-line message, key/values) for a DiagnosticStatus."""
+        def fmt(p: Optional[list[float]]) -> tuple[str, str]:
+            return ('n/a', 'n/a') if p is None else (f'{p[0]:.1f}', f'{p[1]:.1f}')
+
+        inf50, inf95 = fmt(self.inference_ms.percentiles(now))
+        age50, age95 = fmt(self.age_ms.percentiles(now))
+        values = {
+            'input rate (Hz)': f'{self.inputs.rate(now):.2f}',
+            'output rate (Hz)': f'{self.outputs.rate(now):.2f}',
+            'frames received': str(self.received),
+            'frames processed': str(self.processed),
+            'frames dropped (overload)': str(self.dropped),
+            'frames rejected (bad input)': str(self.rejected),
+            'inference time p50 (ms)': inf50,
+            'inference time p95 (ms)': inf95,
+            'age of frame at publish p50 (ms)': age50,
+            'age of frame at publish p95 (ms)': age95,
+        }
+        active = [p for p in self.problems.values()
+                  if p.level == ERROR or now - p.time <= self.problem_hold_s]
+        # An old error stays until cleared (e.g. a model that failed to load); old warnings fade.
+        self.problems = {k: p for k, p in self.problems.items() if p in active}
+        if active:
+            worst = max(active, key=lambda p: (p.level, p.time))
+            return worst.level, worst.message, values
+        since = now - (self.last_input if self.last_input is not None else self.started)
+        if since > stale_after_s:
+            what = 'no image received' if self.last_input is None else 'no new image'
+            return WARN, (f'{what} on {topic} for {since:.0f} s; check that the camera '
+                          'publishes and that "image" is remapped to its topic'), values
+        if self.last_input is None:
+            return OK, f'waiting for images on {topic}', values
+        return OK, 'segmenting', values

@@ -1,0 +1,135 @@
+"""
+Run the real node in its own process and talk to it over real rclpy topics.
+
+``NodeProcess`` starts ``python -m seg_ros.node`` with parameters, collects its output and stops
+it with SIGINT (as ``ros2 launch`` does). ``Probe`` is an rclpy node in the test process that
+publishes frames and records what comes back. The DDS environment (domain, SHM profile) comes
+from ``conftest.py``.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+
+def ros_arg(value: Any) -> str:
+    """Format a parameter value for ``-p name:=value`` (YAML syntax)."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, str):
+        return f"'{value}'" if value == '' else value
+    return str(value)
+
+
+class NodeProcess:
+    """The segmentation node as a child process, its log in a temporary file."""
+
+    def __init__(self, params: dict[str, Any], remaps: Optional[dict[str, str]] = None,
+                 extra_args: Optional[list[str]] = None) -> None:
+        args = [sys.executable, '-m', 'seg_ros.node', '--ros-args']
+        for name, value in params.items():
+            args += ['-p', f'{name}:={ros_arg(value)}']
+        for src, dst in (remaps or {}).items():
+            args += ['-r', f'{src}:={dst}']
+        args += extra_args or []
+        self.log = tempfile.NamedTemporaryFile('w+', suffix='.log', prefix='seg_ros_node_')
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.output()
+            time.sleep(0.05)
+        return False
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def __enter__(self) -> 'NodeProcess':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.log.close()
+
+
+class Probe:
+    """An rclpy node spun in a background thread; records every message per topic."""
+
+    def __init__(self, name: str = 'seg_ros_probe') -> None:
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = Node(name)
+        self.received: dict[str, list[tuple[float, Any]]] = {}
+        self._lock = threading.Lock()
+        self._executor = SingleThreadedExecutor()
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._executor.spin, daemon=True)
+        self._thread.start()
+
+    def publisher(self, msg_type: Any, topic: str, reliable: bool = True, depth: int = 10) -> Any:
+        qos = QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.RELIABLE if reliable
+                         else ReliabilityPolicy.BEST_EFFORT)
+        return self.node.create_publisher(msg_type, topic, qos)
+
+    def subscribe(self, msg_type: Any, topic: str, depth: int = 100) -> None:
+        self.received.setdefault(topic, [])
+
+        def store(msg: Any) -> None:
+            with self._lock:
+                self.received[topic].append((time.monotonic(), msg))
+
+        qos = QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.RELIABLE)
+        self.node.create_subscription(msg_type, topic, store, qos)
+
+    def messages(self, topic: str) -> list[Any]:
+        with self._lock:
+            return [m for _, m in self.received.get(topic, [])]
+
+    def clear(self) -> None:
+        with self._lock:
+            for v in self.received.values():
+                v.clear()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if predicate():
+                return True
+            time.sleep(0.02)
+        return predicate()
+
+    def wait_matched(self, publisher: Any, timeout: float = 20.0) -> bool:
+        return self.wait(lambda: publisher.get_subscription_count() > 0, timeout)
+
+    def close(self) -> None:
+        self._executor.shutdown()
+        self.node.destroy_node()
+        self._thread.join(timeout=5)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Mapping, Optional
 
 PROFILE_NAME = 'fastdds_shm.xml'
+LEGACY_DISTROS = ('humble', 'iron', 'jazzy')  # Fast DDS 2.x: reads FASTRTPS_* only
 DOMAIN_RANGE = range(1, 101)  # ROS_DOMAIN_ID values that are safe on every platform
 _held_locks: dict[int, IO[str]] = {}
 
@@ -64,6 +65,17 @@ def claim_domain(lock_dir: str = '/tmp') -> int:
                        'is held by another seg_ros run; set ROS_DOMAIN_ID yourself')
 
 
+def profile_variable(env: Optional[Mapping[str, str]] = None) -> str:
+    """
+    Return the variable this distro's Fast DDS reads the XML profile from.
+
+    Only one is set: Fast DDS 3 warns that FASTRTPS_* is deprecated whenever it is present.
+    """
+    distro = (os.environ if env is None else env).get('ROS_DISTRO', '')
+    return ('FASTRTPS_DEFAULT_PROFILES_FILE' if distro in LEGACY_DISTROS
+            else 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
 def isolated_env(domain: Optional[int] = None,
                  base: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """
@@ -76,9 +88,7 @@ def isolated_env(domain: Optional[int] = None,
     if domain is None:
         user = env.get('ROS_DOMAIN_ID', '').strip()
         domain = int(user) if user.isdigit() else claim_domain()
-    profile = str(shm_profile_path())
     env['ROS_DOMAIN_ID'] = str(domain)
-    env['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
-    env['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
+    env[profile_variable(env)] = str(shm_profile_path())
     env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     return env

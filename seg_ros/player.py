@@ -92,6 +92,15 @@ def bag_items(source: replay.BagSource) -> Iterable[Outgoing]:
                        recorded_ns=m.timestamp, raw=m.raw)
 
 
+def folder_topics(image_topic: str = 'image',
+                  info_topic: Optional[str] = 'camera_info') -> list[tuple[str, str]]:
+    """Return the (topic, type) pairs a folder replay publishes, to set up before playing."""
+    out = [(image_topic, replay.IMAGE_TYPE)]
+    if info_topic:
+        out.append((info_topic, replay.CAMERA_INFO_TYPE))
+    return out
+
+
 def folder_items(files: Sequence[Path], encoding: str = 'rgb8', frame_id: str = 'camera',
                  image_topic: str = 'image', info_topic: Optional[str] = 'camera_info',
                  camera: Optional[replay.CameraModel] = None,

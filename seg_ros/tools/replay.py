@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-wait', action='store_true', help='start without a subscriber')
     rec = parser.add_argument_group('recording')
     rec.add_argument('--record', action='append', default=[], metavar='TOPIC[:TYPE]',
-                     help='topic to record (repeatable; default: the node\'s outputs)')
+                     help="topic to record (repeatable; default: the node's outputs)")
     rec.add_argument('--record-bag', metavar='PATH', help='write recorded topics to this bag')
     rec.add_argument('--storage', choices=replay.STORAGES, default='mcap',
                      help='bag storage plugin (default mcap)')
@@ -96,10 +96,9 @@ def _remapped(items: Iterable[Any], remap: dict[str, str]) -> Iterable[Any]:
 def run(args: argparse.Namespace) -> int:
     # Same host, big images: the SHM profile unless the user chose one. The domain is the
     # user's: replay talks to their node.
-    if 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ:
-        env = dds_env.isolated_env(domain=int(os.environ.get('ROS_DOMAIN_ID', '0') or 0))
-        for key in ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE'):
-            os.environ[key] = env[key]
+    key = dds_env.profile_variable()
+    if key not in os.environ:
+        os.environ[key] = str(dds_env.shm_profile_path())
     try:
         return _run(args)
     except ReplayError as exc:
@@ -178,9 +177,22 @@ def _run(args: argparse.Namespace) -> int:
                        if m in (replay.IMAGE_TYPE, 'nav_msgs/msg/OccupancyGrid', None)}
             saver = player.ImageSaver(Path(args.record_images), folders, p.stats.index_of)
             p.hooks.append(saver)
-        p.publisher(image_topic, replay.IMAGE_TYPE)
+        if bag is not None:
+            outgoing = [(remap.get(t, t), m) for t, m in bag.topics.items()]
+        else:
+            outgoing = player.folder_topics(image_topic, args.info_topic or None)
+        for topic, msgtype in outgoing:
+            p.publisher(topic, msgtype)
         if not args.no_wait:
             p.wait_for_peer(image_topic, args.wait, 'replay: no subscriber on the image topic')
+            # Companions (camera_info) usually match at the same moment; a short grace so
+            # their first message is not lost, but they are optional for the subscriber.
+            for topic, _ in outgoing:
+                if topic != image_topic:
+                    try:
+                        p.wait_for_peer(topic, 1.0, 'replay')
+                    except ReplayError:
+                        pass
         print(f'replay: {source_path} ({total} frames) -> {p._full_name(image_topic)}',
               flush=True)
         reply_timeout = args.reply_timeout if args.as_fast_as_node else None

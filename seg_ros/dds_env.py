@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+import sys
 from typing import IO, Mapping, Optional
 
 PROFILE_NAME = 'fastdds_shm.xml'
@@ -21,23 +22,26 @@ _held_locks: dict[int, IO[str]] = {}
 
 def shm_profile_path() -> Path:
     """
-    Return the shared-memory Fast DDS profile, installed or from the source tree.
+    Return the shared-memory Fast DDS profile: source tree, ament index, or the venv's share.
 
-    The installed copy (``share/seg_ros/config``) wins so a robot uses what it deployed; a
-    source checkout (tests, ``PYTHONPATH=.``) falls back to its own ``config/``.
+    A source checkout (tests, ``PYTHONPATH=.``) uses its own ``config/`` so code and profile
+    match; an install finds ``share/seg_ros/config`` through the ament index (a ROS overlay)
+    or under ``sys.prefix`` (``pip install .`` into a venv, where AMENT_PREFIX_PATH may be
+    unset).
     """
+    candidates = [Path(__file__).resolve().parents[1] / 'config' / PROFILE_NAME]
     try:
         from ament_index_python.packages import get_package_share_directory
-        path = Path(get_package_share_directory('seg_ros')) / 'config' / PROFILE_NAME
+        candidates.append(Path(get_package_share_directory('seg_ros')) / 'config'
+                          / PROFILE_NAME)
+    except (ImportError, LookupError, ValueError, OSError):
+        pass
+    candidates.append(Path(sys.prefix) / 'share' / 'seg_ros' / 'config' / PROFILE_NAME)
+    for path in candidates:
         if path.is_file():
             return path
-    except (ImportError, LookupError, ValueError):
-        pass
-    path = Path(__file__).resolve().parents[1] / 'config' / PROFILE_NAME
-    if path.is_file():
-        return path
     raise FileNotFoundError(
-        f'{PROFILE_NAME} not found: neither installed in share/seg_ros/config nor at {path}; '
+        f'{PROFILE_NAME} not found (looked in {", ".join(str(c.parent) for c in candidates)}); '
         'reinstall seg_ros (pip install . or colcon build)')
 
 

@@ -212,6 +212,8 @@ class Player:
         self.reply_topic = reply_topic
         self.deserialize = deserialize
         self.last_output = time.monotonic()
+        self._warmup: set[int] = set()  # stamps of warm-up frames: outputs not recorded
+        self.warmup_replies = 0
         self._pub_qos = QoSProfile(depth=publish_depth, history=HistoryPolicy.KEEP_LAST,
                                    reliability=ReliabilityPolicy.RELIABLE)
         self._publishers: dict[str, Any] = {}
@@ -237,15 +239,21 @@ class Player:
         def on_raw(raw: bytes, topic: str = topic, msgtype: str = msgtype,
                    cls: Any = cls) -> None:
             t = time.monotonic()
+            msg = None
+            if self.deserialize or topic == self.reply_topic or self._warmup:
+                msg = deserialize_message(raw, cls)
+            header = getattr(msg, 'header', None)
+            if header is not None and self._warmup:
+                key = replay.stamp_ns(header.stamp)
+                if key in self._warmup:
+                    self.warmup_replies += topic == self.reply_topic
+                    return
             self.last_output = t
             self.stats.outputs[topic] = self.stats.outputs.get(topic, 0) + 1
             if self.recorder is not None:
                 self.recorder.write(self._full_name(topic), time.time_ns(), raw)
-            msg = None
-            if self.deserialize or topic == self.reply_topic:
-                msg = deserialize_message(raw, cls)
-            if topic == self.reply_topic and msg is not None:
-                self.stats.on_reply(replay.stamp_ns(msg.header.stamp), t)
+            if topic == self.reply_topic and header is not None:
+                self.stats.on_reply(replay.stamp_ns(header.stamp), t)
             for hook in self.hooks:
                 hook(topic, msgtype, msg, t)
 
@@ -303,6 +311,34 @@ class Player:
                                   f'within {timeout:g} s (ROS_DOMAIN_ID, topic names and QoS '
                                   'must agree)')
             self.spin_for(0.05)
+
+    def warm_up(self, item: Outgoing, timeout: float, period: float = 0.5,
+                alive: Optional[Callable[[], Optional[str]]] = None) -> float:
+        """
+        Send ``item`` (a folder frame) every ``period`` s until the reply topic answers one.
+
+        A subscribed node may still be loading its model; the first answered frame proves
+        the whole path works. Outputs for warm-up frames are neither recorded nor counted.
+        Return the seconds it took.
+        """
+        if item.build is None:
+            raise ReplayError('warm-up needs a frame built at send time (an image folder)')
+        start = time.monotonic()
+        while not self.warmup_replies:
+            if alive is not None:
+                err = alive()
+                if err:
+                    raise ReplayError(err)
+            if time.monotonic() - start > timeout:
+                raise ReplayError(f'the node subscribed but answered no frame on '
+                                  f'{self._full_name(self.reply_topic or "?")} within '
+                                  f'{timeout:g} s')
+            stamp = self.node.get_clock().now().to_msg()
+            self._warmup.add(replay.stamp_ns(stamp))
+            for topic, msgtype, msg in item.build(stamp):
+                self.publisher(topic, msgtype).publish(msg)
+            self.spin_for(period)
+        return time.monotonic() - start
 
     # -- playing --------------------------------------------------------------------------------
 

@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=int, default=0,
                         help='inference threads (0 = runtime default)')
     parser.add_argument('--cache', metavar='DIR',
-                        help='where exported models and fetched assets go (default '
-                             '$SEG_ROS_CACHE or ~/.cache/seg_ros)')
+                        help='where exported models (onnx/) and fetched frames (camvid_demo/) '
+                             'go (default $XDG_CACHE_HOME/seg_ros or ~/.cache/seg_ros)')
     parser.add_argument('--startup-timeout', type=float, default=120.0,
                         help='seconds to wait for the node to answer its first frame')
     parser.add_argument('--gif-frames', type=int, default=40,
@@ -65,15 +65,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def assets_dir() -> Path:
     """Return ``$SEG_ROS_ASSETS``, by default ``../shared`` relative to the current folder."""
-    return Path(os.environ.get('SEG_ROS_ASSETS', '../shared'))
+    env = os.environ.get('SEG_ROS_ASSETS')
+    if env:
+        return Path(env)
+    if Path('../shared').is_dir():
+        return Path('../shared')
+    try:
+        from seg_ros import zoo
+        found = zoo.assets_dir()  # ../shared beside a source checkout
+        if found is not None:
+            return Path(found)
+    except ImportError:
+        pass
+    return Path('../shared')
 
 
 def cache_dir(arg: Optional[str] = None) -> Path:
-    """Return the cache for exported models and fetched frames."""
+    """Return the cache for exported models and fetched frames (the zoo's by default)."""
     if arg:
         return Path(arg)
-    env = os.environ.get('SEG_ROS_CACHE')
-    return Path(env) if env else Path.home() / '.cache' / 'seg_ros'
+    try:
+        from seg_ros import zoo
+        return Path(zoo.cache_dir())
+    except ImportError:
+        base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+        return Path(base) / 'seg_ros'
 
 
 def resolve_images(arg: Optional[str], cache: Path) -> Path:
@@ -115,7 +131,7 @@ def resolve_model(args: argparse.Namespace, cache: Path) -> Path:
         raise DemoError(f'cannot export {args.model}: {exc} (the export extra needs torch: '
                         "pip install '.[export]'); or pass --model-path FILE.onnx") from None
     try:
-        return Path(export.cached_export(args.model, cache / 'models'))
+        return Path(export.cached_export(args.model, cache / 'onnx'))
     except Exception as exc:  # noqa: B902 - missing weights, no network, bad checksum
         raise DemoError(f'cannot export {args.model}: {exc}') from None
 
@@ -249,14 +265,19 @@ def _run(args: argparse.Namespace) -> int:
         for topic, msgtype in player.folder_topics():
             p.publisher(topic, msgtype)
         t0 = time.monotonic()
-        p.wait_for_peer('image', args.startup_timeout, 'demo: the node never subscribed',
-                        alive=node.dead)
-        p.wait_for_peer('segmentation/labels', 10.0, 'demo: no labels publisher',
-                        alive=node.dead)
+        try:
+            p.wait_for_peer('image', args.startup_timeout, 'demo: the node never subscribed',
+                            alive=node.dead)
+            p.wait_for_peer('segmentation/labels', 10.0, 'demo: no labels publisher',
+                            alive=node.dead)
+            first = next(iter(player.folder_items(files[:1])))
+            warm = p.warm_up(first, max(1.0, args.startup_timeout - (time.monotonic() - t0)),
+                             alive=node.dead)
+        except ReplayError as exc:
+            if node.dead():
+                raise
+            raise DemoError(f'{exc}; the end of {node.log_path}:\n{node.tail()}') from None
         items = player.folder_items(files)
-        first = next(iter(player.folder_items(files[:1])))
-        warm = p.warm_up(first, max(1.0, args.startup_timeout - (time.monotonic() - t0)),
-                         alive=node.dead)
         print(f'demo: node answered its first frame after {time.monotonic() - t0:.1f} s '
               f'(warm-up {warm:.1f} s); playing', flush=True)
         pacer = replay.Pacer('asap') if args.as_fast_as_node else replay.Pacer('rate',

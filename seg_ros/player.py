@@ -289,18 +289,22 @@ class Player:
                           lambda rem: self.executor.spin_once(timeout_sec=min(rem, 0.05)))
 
     def wait_for_peer(self, topic: str, timeout: float, what: str,
-                      alive: Optional[Callable[[], Optional[str]]] = None) -> None:
+                      alive: Optional[Callable[[], Optional[str]]] = None,
+                      settle: float = 0.0) -> None:
         """
         Wait until ``topic`` has a matched reader (our publisher) or writer (our subscription).
 
         ``alive()`` returns an error text when the peer died (e.g. the node process exited),
-        so a crash is reported at once instead of after the timeout.
+        so a crash is reported at once instead of after the timeout. Matching is seen from
+        our side first: a best-effort reader may not have matched our writer yet and would
+        drop a frame sent at once, hence ``settle`` seconds of spinning afterwards.
         """
         deadline = time.monotonic() + timeout
         while True:
-            if topic in self._publishers and self._publishers[topic].get_subscription_count():
-                return
-            if topic in self._subs and self._subs[topic].get_publisher_count():
+            if ((topic in self._publishers
+                 and self._publishers[topic].get_subscription_count())
+                    or (topic in self._subs and self._subs[topic].get_publisher_count())):
+                self.spin_for(settle)
                 return
             if alive is not None:
                 err = alive()

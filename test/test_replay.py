@@ -1,6 +1,7 @@
 # Copyright 2026 seg_ros maintainers
 # Licensed under the Apache License, Version 2.0
 """Replay: bags and image folders played to real rclpy subscribers, recording, bad inputs."""
+import json
 from pathlib import Path
 import sqlite3
 import time
@@ -301,3 +302,39 @@ def test_cli_replay_reports_bad_input(tmp_path, capsys):
     rc = cli.main(['replay', str(tmp_path / 'in'), '--topics', '/nope', '--no-wait'])
     assert rc == 2
     assert 'topic /nope not in bag' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_bag_through_the_node_recorded(tmp_path, camvid_val):
+    """A bag of CamVid frames, replayed to the real node (own process), outputs to a bag."""
+    from node_harness import NodeProcess
+    from seg_ros import synthetic
+    files = replay.list_images(camvid_val[0])[:3]
+    rec = replay.BagRecorder(tmp_path / 'in', 'sqlite3')
+    rec.add_topic('/camera/image_raw', replay.IMAGE_TYPE)
+    for i, f in enumerate(files):
+        rec.write('/camera/image_raw', 10**9 + i * 10**8, serialize_message(
+            player.image_message(replay.read_image(f), 'rgb8', _stamp(i), 'cam')))
+    rec.close()
+    model = synthetic.save_passthrough(str(tmp_path / 'pt.onnx'),
+                                       [f'c{i}' for i in range(256)])
+    with NodeProcess({'model_path': model}) as node:
+        rc = cli.main(['replay', str(tmp_path / 'in'), '--remap', '/camera/image_raw:=image',
+                       '--as-fast-as-node', '--wait', '60', '--reply-timeout', '30',
+                       '--record-bag', str(tmp_path / 'out'), '--storage', 'mcap',
+                       '--record-images', str(tmp_path / 'png'),
+                       '--summary', str(tmp_path / 'summary.json')])
+        assert rc == 0, node.output()
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['frames_sent'] == 3 and summary['frames_answered'] == 3
+    with Reader(tmp_path / 'out') as reader:
+        assert reader.topics['/segmentation/labels'].msgcount == 3
+        stamps = []
+        for conn, _, raw in reader.messages():
+            if conn.topic == '/segmentation/labels':
+                stamps.append(deserialize_message(raw, Image).header.stamp.sec)
+    assert stamps == [1000, 1001, 1002]  # recorded stamps kept, order kept
+    for i, f in enumerate(files):
+        got = cv2.imread(str(tmp_path / 'png' / 'segmentation_labels' / f'{i:04d}.png'),
+                         cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(got, replay.read_image(f)[:, :, 0])

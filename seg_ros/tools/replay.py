@@ -184,7 +184,8 @@ def _run(args: argparse.Namespace) -> int:
         for topic, msgtype in outgoing:
             p.publisher(topic, msgtype)
         if not args.no_wait:
-            p.wait_for_peer(image_topic, args.wait, 'replay: no subscriber on the image topic')
+            p.wait_for_peer(image_topic, args.wait, 'replay: no subscriber on the image topic',
+                            settle=0.5)
             # Companions (camera_info) usually match at the same moment; a short grace so
             # their first message is not lost, but they are optional for the subscriber.
             for topic, _ in outgoing:

@@ -190,7 +190,8 @@ class SegmentationNode(Node):
         header = msg.header
         labels_msg = conversions.fill_image(Image(header=header), result.labels, 'mono8')
         self._labels_pub.publish(labels_msg)
-        if self._overlay_pub.get_subscription_count() > 0:
+        with_overlay = self._overlay_pub.get_subscription_count() > 0
+        if with_overlay:
             blend = conversions.overlay(rgb, result.labels, self._lut,
                                         self.settings.overlay_alpha)
             self._overlay_pub.publish(conversions.fill_image(Image(header=header), blend, 'rgb8'))
@@ -202,7 +203,7 @@ class SegmentationNode(Node):
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
         with self._cond:
-            self._stats.on_output(time.monotonic(), inference_s, age)
+            self._stats.on_output(time.monotonic(), inference_s, age, with_overlay)
 
     # ---------------------------------------------------------------- diagnostics
     def _problem(self, kind: str, level: int, message: str) -> None:
@@ -217,9 +218,13 @@ class SegmentationNode(Node):
             return
         self._logged = {m: t for m, t in self._logged.items() if now - t < 1.0}
         self._logged[message] = now
-        log = self.get_logger()
-        (log.error if level == stats.ERROR else log.warning if level == stats.WARN
-         else log.info)(message)
+        # One call site per severity: rclpy refuses a call site whose severity changes.
+        if level == stats.ERROR:
+            self.get_logger().error(message)
+        elif level == stats.WARN:
+            self.get_logger().warning(message)
+        else:
+            self.get_logger().info(message)
 
     def _publish_diagnostics(self) -> None:
         with self._cond:

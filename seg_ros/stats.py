@@ -67,6 +67,7 @@ class NodeStats:
     processed: int = 0
     dropped: int = 0
     rejected: int = 0
+    overlays: int = 0
     inputs: Window = field(default_factory=Window)
     outputs: Window = field(default_factory=Window)
     inference_ms: Window = field(default_factory=Window)
@@ -83,8 +84,10 @@ class NodeStats:
     def on_drop(self) -> None:
         self.dropped += 1
 
-    def on_output(self, now: float, inference_s: float, age_s: Optional[float]) -> None:
+    def on_output(self, now: float, inference_s: float, age_s: Optional[float],
+                  overlay: bool = False) -> None:
         self.processed += 1
+        self.overlays += int(overlay)
         self.outputs.add(now)
         self.inference_ms.add(now, inference_s * 1000.0)
         if age_s is not None:
@@ -114,6 +117,7 @@ class NodeStats:
             'frames processed': str(self.processed),
             'frames dropped (overload)': str(self.dropped),
             'frames rejected (bad input)': str(self.rejected),
+            'overlays published': str(self.overlays),
             'inference time p50 (ms)': inf50,
             'inference time p95 (ms)': inf95,
             'age of frame at publish p50 (ms)': age50,

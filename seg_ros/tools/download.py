@@ -1,0 +1,36 @@
+"""``seg-ros download NAME... [--demo-frames DIR]``: fill the cache before going offline."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from seg_ros import zoo
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the command line."""
+    parser.add_argument('names', nargs='*', metavar='NAME',
+                        help=f'zoo models whose weights to fetch ({", ".join(zoo.names())}, '
+                        'or "all")')
+    parser.add_argument('--demo-frames', metavar='DIR',
+                        help='also put the CamVid demo frames into DIR')
+    parser.add_argument('--labels', action='store_true',
+                        help='with --demo-frames: also their label maps (DIR/labels/)')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve (and if needed download) each weights file; print where it is."""
+    names = zoo.names() if args.names == ['all'] else args.names
+    if not names and not args.demo_frames:
+        print('error: name at least one model (or "all") or --demo-frames DIR', file=sys.stderr)
+        return 2
+    try:
+        for name in names:
+            print(f'{name}: {zoo.resolve_weights(name)}')
+        if args.demo_frames:
+            frames = zoo.fetch_demo_frames(args.demo_frames, labels=args.labels)
+            print(f'{len(frames)} demo frames in {args.demo_frames}')
+    except zoo.ZooError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,59 @@
+"""``seg-ros export NAME -o OUT.onnx``: a zoo model in the seg_ros contract, ready for the node."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from seg_ros import contract, zoo
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the command line."""
+    parser.add_argument('name', nargs='?', help='zoo model name (see --list)')
+    parser.add_argument('-o', '--output', help='where to write the .onnx file '
+                        '(default: NAME.onnx in the current directory)')
+    parser.add_argument('--input-size', metavar='WxH',
+                        help="network input size, e.g. 480x360 (default: the zoo entry's); "
+                        'the exported model still takes frames of any size')
+    parser.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
+    parser.add_argument('--no-confidence', action='store_true',
+                        help='leave out the "confidence" output (max softmax)')
+    parser.add_argument('--weights', metavar='PATH',
+                        help="use this state_dict instead of the zoo's (no sha256 check)")
+    parser.add_argument('--no-simplify', action='store_true', help='skip onnxslim')
+    parser.add_argument('--list', action='store_true', help='list the zoo and exit')
+
+
+def print_zoo() -> None:
+    """Print one block per zoo entry."""
+    for name in zoo.names():
+        e = zoo.get(name)
+        print(f'{name}\n  {e.architecture}; {e.dataset}; {len(e.classes)} classes; network '
+              f'input {e.input_size[1]}x{e.input_size[0]}\n  weights: {e.url}\n'
+              f'  sha256: {e.sha256}\n  licence: {e.licence}')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export, then print the contract summary of the written file."""
+    if args.list:
+        print_zoo()
+        return 0
+    if not args.name:
+        print(f'error: name a model to export: {", ".join(zoo.names())}', file=sys.stderr)
+        return 2
+    from seg_ros.export import export_onnx, ExportError, parse_size
+
+    out = args.output or f'{args.name}.onnx'
+    try:
+        size = parse_size(args.input_size) if args.input_size else None
+        path = export_onnx(args.name, out, input_size=size, opset=args.opset,
+                           confidence=not args.no_confidence, weights=args.weights,
+                           simplify=not args.no_simplify)
+        info = contract.check_onnx(path)
+    except (zoo.ZooError, ExportError, ValueError, contract.ContractError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    h, w = info.input_size or (0, 0)
+    print(f'{path}: {args.name}, {info.num_classes} classes, network input {w}x{h}, '
+          f'confidence output: {"yes" if info.has_confidence else "no"}')
+    return 0

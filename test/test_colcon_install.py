@@ -1,0 +1,96 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""
+Build the package with colcon as on a robot and use its install space.
+
+colcon (from PyPI here, from the ROS install on a robot) runs setup.py the ament_python way:
+executables in ``lib/seg_ros`` (what ``ros2 run`` and launch_ros look in), data files under
+``share/seg_ros``, the ament resource marker. The node is then started from the install space.
+"""
+import os
+from pathlib import Path
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from seg_ros.synthetic import save_passthrough
+
+ROOT = Path(__file__).resolve().parents[1]
+COLCON = shutil.which('colcon') or str(Path(sys.executable).with_name('colcon'))
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(COLCON), reason='colcon is not installed')]
+
+
+@pytest.fixture(scope='module')
+def install_space(tmp_path_factory):
+    ws = tmp_path_factory.mktemp('ws')
+    src = ws / 'src' / 'seg_ros'
+    tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    for rel in tracked:
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, src / rel)
+    done = subprocess.run([COLCON, 'build', '--base-paths', 'src'], cwd=ws,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return ws / 'install'
+
+
+def test_install_layout(install_space):
+    pkg = install_space / 'seg_ros'
+    for rel in ['lib/seg_ros/segmentation_node', 'lib/seg_ros/seg-ros',
+                'share/seg_ros/package.xml', 'share/seg_ros/launch/segmentation.launch.py',
+                'share/seg_ros/config/segmentation.yaml', 'share/seg_ros/config/fastdds_shm.xml',
+                'share/seg_ros/engines/README.md',
+                'share/ament_index/resource_index/packages/seg_ros']:
+        assert (pkg / rel).exists(), rel
+
+
+def _clean_env():
+    """Return the environment without the source tree on PYTHONPATH (set by conftest)."""
+    env = dict(os.environ)
+    env.pop('PYTHONPATH', None)
+    return env
+
+
+def _sourced(install_space, command):
+    script = f'. {install_space}/setup.sh && {command}'
+    return subprocess.run(['bash', '-c', script], capture_output=True, text=True, timeout=60,
+                          env=_clean_env(), cwd=install_space)
+
+
+def test_ament_index_finds_installed_share(install_space):
+    out = _sourced(install_space, f'{sys.executable} -c "from ament_index_python.packages '
+                   'import get_package_share_directory as g; print(g(\'seg_ros\'))"')
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(install_space / 'seg_ros' / 'share' / 'seg_ros')
+
+
+def test_installed_node_starts_and_loads_a_model(install_space, tmp_path):
+    model = save_passthrough(str(tmp_path / 'p.onnx'), ['a', 'b'])
+    exe = install_space / 'seg_ros' / 'lib' / 'seg_ros' / 'segmentation_node'
+    script = (f'. {install_space}/setup.sh && exec {sys.executable} {exe} '
+              f'--ros-args -p model_path:={model}')
+    proc = subprocess.Popen(['bash', '-c', script], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=_clean_env(),
+                            cwd=install_space)
+    lines = []
+    end = time.monotonic() + 30
+    try:
+        while time.monotonic() < end:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if 'loaded' in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    text = ''.join(lines)
+    assert 'loaded' in text and 'passthrough' in text, text
+    assert str(install_space) in _sourced(install_space, f'{sys.executable} -c "import seg_ros; '
+                                          'print(seg_ros.__file__)"').stdout

@@ -1,0 +1,93 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""
+Static checks of the launch file that need no ``launch`` package (not installable here).
+
+The launch file is read as Python source: its arguments, the executable it starts, the files its
+defaults point at and the node name the params file must be keyed by are checked against the
+package itself. ``test_launch_segmentation.py`` runs it for real where launch_testing exists.
+"""
+import ast
+from pathlib import Path
+
+from seg_ros.parameters import PARAMETERS
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH = ROOT / 'launch' / 'segmentation.launch.py'
+
+
+def _calls(tree, name):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == name]
+
+
+def _kw(call, key):
+    for kw in call.keywords:
+        if kw.arg == key:
+            return kw.value
+    return None
+
+
+def _literal_defaults(tree):
+    out = {}
+    for call in _calls(tree, 'DeclareLaunchArgument'):
+        name = ast.literal_eval(call.args[0])
+        default = _kw(call, 'default_value')
+        out[name] = default
+        assert _kw(call, 'description') is not None, f'launch argument {name} has no description'
+    return out
+
+
+def test_launch_file_compiles_and_declares_every_knob():
+    tree = ast.parse(LAUNCH.read_text())
+    names = set(_literal_defaults(tree))
+    assert {'model', 'backend', 'params_file', 'image', 'camera_info', 'namespace',
+            'dds_profile', 'node_name', 'log_level'} <= names
+    funcs = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    assert 'generate_launch_description' in funcs
+
+
+def test_launch_defaults_point_at_installed_files():
+    tree = ast.parse(LAUNCH.read_text())
+    defaults = _literal_defaults(tree)
+    for arg, folder_file in (('params_file', ('config', 'segmentation.yaml')),
+                             ('dds_profile', ('config', 'fastdds_shm.xml'))):
+        joined = defaults[arg]
+        parts = [ast.literal_eval(a) for a in joined.args[1:]]
+        assert tuple(parts) == folder_file, f'{arg} default is {parts}'
+        assert (ROOT.joinpath(*parts)).is_file()
+    setup = (ROOT / 'setup.py').read_text()
+    assert "glob('config/*.yaml') + glob('config/*.xml')" in setup
+    assert "glob('launch/*.launch.py')" in setup
+
+
+def test_node_name_executable_and_params_file_agree():
+    tree = ast.parse(LAUNCH.read_text())
+    node = _calls(tree, 'Node')[0]
+    assert ast.literal_eval(_kw(node, 'executable')) == 'segmentation_node'
+    setup = (ROOT / 'setup.py').read_text()
+    assert "'segmentation_node = seg_ros.node:main'" in setup
+    default_name = ast.literal_eval(_literal_defaults(tree)['node_name'])
+    params = yaml.safe_load((ROOT / 'config' / 'segmentation.yaml').read_text())
+    assert list(params) == [default_name], 'params file must be keyed by the launched node name'
+    assert set(params[default_name]) == {'ros__parameters'}
+    # The overrides the launch file passes are real parameters of the node.
+    overrides = [ast.literal_eval(t.elts[1]) for t in ast.walk(tree)
+                 if isinstance(t, ast.Tuple) and len(t.elts) == 2
+                 and isinstance(t.elts[0], ast.Constant) and t.elts[0].value in ('model',
+                                                                                 'backend')]
+    assert overrides and set(overrides) <= set(PARAMETERS)
+
+
+def test_dds_profile_is_valid_shm_xml():
+    import xml.etree.ElementTree as ET
+    root = ET.parse(ROOT / 'config' / 'fastdds_shm.xml').getroot()
+    ns = {'f': 'http://www.eprosima.com/XMLSchemas/fastRTPS_Profiles'}
+    shm = [t for t in root.iterfind('.//f:transport_descriptor', ns)
+           if t.findtext('f:type', namespaces=ns) == 'SHM']
+    assert shm and int(shm[0].findtext('f:segment_size', namespaces=ns)) >= 32 * 1024 * 1024
+    participant = root.find('.//f:participant', ns)
+    assert participant.get('is_default_profile') == 'true'
+    used = {e.text for e in participant.iterfind('.//f:transport_id', ns)}
+    assert shm[0].findtext('f:transport_id', namespaces=ns) in used

@@ -1,0 +1,70 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""Parameter table: validation messages, fallbacks, and the shipped YAML against the table."""
+from pathlib import Path
+
+import pytest
+from seg_ros.parameters import check_value, PARAMETERS, validate
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_valid():
+    settings, errors = validate({})
+    assert errors == []
+    assert settings.backend == 'onnxruntime' and settings.qos_depth == 1
+    assert settings.qos_reliability == 'best_effort'
+
+
+@pytest.mark.parametrize('name, value, expected', [
+    ('overlay_alpha', 1.5, 'must be between 0.0 and 1.0'),
+    ('backend', 'tflite', 'must be one of onnxruntime, tensorrt'),
+    ('qos.depth', 0, 'must be between 1 and 100'),
+    ('qos.reliability', 'sometimes', 'must be one of best_effort, reliable'),
+    ('input_transport', 'theora', 'must be one of raw, compressed'),
+    ('threads', -2, 'must be between 0 and 256'),
+    ('device', 'tpu', 'must be one of cpu, cuda'),
+    ('overlay_alpha', 'half', 'wrong type: expected float'),
+    ('publish_confidence', 1, 'wrong type: expected bool'),
+    ('qos.depth', 2.5, 'wrong type: expected int'),
+])
+def test_bad_values_are_named_and_replaced(name, value, expected):
+    assert expected in check_value(name, value)
+    settings, errors = validate({name: value})
+    assert len(errors) == 1
+    assert f'"{name}"' in errors[0] and expected in errors[0] and 'Using the default' in errors[0]
+
+
+def test_ints_accepted_for_floats():
+    assert check_value('overlay_alpha', 1) is None
+    settings, _ = validate({'overlay_alpha': 1})
+    assert settings.overlay_alpha == 1.0 and isinstance(settings.overlay_alpha, float)
+
+
+def test_backend_options_follow_parameters():
+    settings, errors = validate({'threads': 2, 'device': 'cuda', 'fp16': False,
+                                 'engine_cache_dir': '/tmp/x'})
+    assert not errors
+    opts = settings.backend_options
+    assert (opts.threads, opts.device, opts.fp16) == (2, 'cuda', False)
+    assert opts.engine_cache_dir == '/tmp/x'
+
+
+def _flatten(d, prefix=''):
+    for key, value in d.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, prefix + key + '.')
+        else:
+            yield prefix + key, value
+
+
+def test_shipped_params_file_matches_table():
+    doc = yaml.safe_load((ROOT / 'config' / 'segmentation.yaml').read_text())
+    assert list(doc) == ['segmentation_node']
+    params = dict(_flatten(doc['segmentation_node']['ros__parameters']))
+    unknown = set(params) - set(PARAMETERS)
+    assert not unknown, f'params file sets parameters the node does not declare: {unknown}'
+    for name, value in params.items():
+        assert check_value(name, value) is None, name
+        assert value == PARAMETERS[name].default, f'{name}: file and table defaults differ'

@@ -1,0 +1,58 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""Rates, percentiles and the OK/WARN/ERROR decision behind /diagnostics."""
+from seg_ros import stats
+
+
+def test_rates_and_percentiles():
+    s = stats.NodeStats(started=0.0)
+    for i in range(11):                      # 10 Hz for one second
+        s.on_input(100.0 + i * 0.1)
+        s.on_output(100.0 + i * 0.1 + 0.02, inference_s=0.010 + i * 0.001, age_s=0.030)
+    level, message, values = s.summary(101.0)
+    assert level == stats.OK and message == 'segmenting'
+    assert abs(float(values['input rate (Hz)']) - 10.0) < 0.01
+    assert values['inference time p50 (ms)'] == '15.0'
+    assert values['age of frame at publish p95 (ms)'] == '30.0'
+    assert values['frames processed'] == '11'
+
+
+def test_window_forgets_old_samples():
+    w = stats.Window(seconds=1.0)
+    w.add(0.0, 5.0)
+    w.add(0.5, 7.0)
+    assert w.percentiles(0.6, (50,)) == [6.0]
+    assert w.percentiles(2.0) is None and w.rate(2.0) == 0.0
+
+
+def test_drops_and_rejections_counted():
+    s = stats.NodeStats(started=0.0)
+    s.on_input(0.0)
+    s.on_drop()
+    s.report('input', stats.WARN, 'frame rejected: bad step', 0.1)
+    level, message, values = s.summary(0.2)
+    assert level == stats.WARN and 'bad step' in message
+    assert values['frames dropped (overload)'] == '1'
+    assert values['frames rejected (bad input)'] == '1'
+
+
+def test_warnings_fade_errors_stay_until_cleared():
+    s = stats.NodeStats(started=0.0, problem_hold_s=2.0)
+    s.report('input', stats.WARN, 'bad frame', 0.0)
+    s.report('model', stats.ERROR, 'model not loaded', 0.0)
+    for t in range(5):
+        s.on_input(t + 0.5)
+    assert s.summary(1.0)[0] == stats.ERROR
+    assert s.summary(4.0)[1] == 'model not loaded'
+    s.clear('model')
+    assert s.summary(4.5)[0] == stats.OK
+
+
+def test_silence_is_a_warning_naming_the_topic():
+    s = stats.NodeStats(started=0.0)
+    assert s.summary(1.0, topic='/cam')[0] == stats.OK
+    level, message, _ = s.summary(6.0, topic='/cam')
+    assert level == stats.WARN and 'no image received on /cam' in message
+    s.on_input(7.0)
+    assert s.summary(8.0)[0] == stats.OK
+    assert 'no new image' in s.summary(20.0)[1]

@@ -211,7 +211,7 @@ class Player:
         self.hooks = list(hooks)
         self.reply_topic = reply_topic
         self.deserialize = deserialize
-        self.last_output = time.monotonic()
+        self.last_reply = time.monotonic()
         self._warmup: set[int] = set()  # stamps of warm-up frames: outputs not recorded
         self.warmup_replies = 0
         self._pub_qos = QoSProfile(depth=publish_depth, history=HistoryPolicy.KEEP_LAST,
@@ -248,11 +248,11 @@ class Player:
                 if key in self._warmup:
                     self.warmup_replies += topic == self.reply_topic
                     return
-            self.last_output = t
             self.stats.outputs[topic] = self.stats.outputs.get(topic, 0) + 1
             if self.recorder is not None:
                 self.recorder.write(self._full_name(topic), time.time_ns(), raw)
             if topic == self.reply_topic and header is not None:
+                self.last_reply = t
                 self.stats.on_reply(replay.stamp_ns(header.stamp), t)
             for hook in self.hooks:
                 hook(topic, msgtype, msg, t)
@@ -393,17 +393,16 @@ class Player:
 
     def drain(self, idle: float = 2.0, timeout: float = 30.0) -> None:
         """
-        Keep recording until every frame is answered or outputs stop for ``idle`` seconds.
+        Keep recording until every frame is answered or replies stop for ``idle`` seconds.
 
         A node that keeps only the newest frame never answers the frames it skipped, hence
         the idle rule; a short settle afterwards lets the last overlay/grid follow its labels.
         """
         start = time.monotonic()
-        self.last_output = max(self.last_output, start)
         while time.monotonic() - start < timeout:
             if len(self.stats.replies) >= len(self.stats.sent):
                 break
-            if time.monotonic() - self.last_output > idle:
+            if time.monotonic() - max(self.last_reply, start) > idle:
                 break
             self.executor.spin_once(timeout_sec=0.05)
         self.spin_for(0.3)

@@ -258,8 +258,10 @@ def _run(args: argparse.Namespace) -> int:
         saver = player.ImageSaver(out, FOLDERS, p.stats.index_of)
 
         def keep_diag(topic: str, msgtype: str, msg: Any, t: float) -> None:
-            if topic == '/diagnostics' and msg is not None and diagnostics_values(msg):
-                last_diag['values'] = diagnostics_values(msg)
+            # The last status that saw inferences (the node's figures are over a window).
+            values = diagnostics_values(msg) if topic == '/diagnostics' else {}
+            if values and (not last_diag or values.get('inference time p50 (ms)') != 'n/a'):
+                last_diag['values'] = values
 
         p.hooks += [saver, keep_diag]
         for topic, msgtype in player.folder_topics():

@@ -41,7 +41,7 @@ def test_demo_passthrough_model_on_camvid(tmp_path, camvid_val, capsys):
         expected = replay.read_image(frames[index])[:, :, 0]
         assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), expected)
     assert len(list((out / 'overlay').glob('*.png'))) >= 1
-    assert (out / 'overlay.gif').stat().st_size > 0
+    assert (out / 'overlay.gif').stat().st_size > 0 and (out / 'overlay.mp4').is_file()
     with Reader(out / 'outputs') as reader:
         assert reader.topics['/segmentation/labels'].msgcount == summary['frames_answered']
     # A second run into the same folder replaces the first run's files.
@@ -96,3 +96,34 @@ def test_demo_reports_a_node_that_cannot_load_its_model(tmp_path, camvid_val, ca
     assert rc == 2
     err = capsys.readouterr().err
     assert 'answered no frame' in err and 'node.log' in err and 'bad.onnx' in err
+
+
+@pytest.mark.slow
+def test_demo_without_assets_uses_the_cached_frames(tmp_path, camvid_val, monkeypatch, capsys):
+    """No ../shared: frames come from the cache (filled here as a download would, offline)."""
+    from seg_ros import zoo
+    cache = tmp_path / 'cache'
+    (cache / 'camvid_demo').mkdir(parents=True)
+    for frame in zoo.DEMO_FRAMES:
+        (cache / 'camvid_demo' / frame.name).write_bytes((camvid_val[0] / frame.name)
+                                                         .read_bytes())
+    monkeypatch.setenv('SEG_ROS_ASSETS', str(tmp_path / 'no_assets'))
+    model = synthetic.save_passthrough(str(tmp_path / 'pt.onnx'),
+                                       [f'c{i}' for i in range(256)])
+    rc, out = _demo(tmp_path, '--model-path', model, '--cache', str(cache), '--rate', '10',
+                    '--limit', '2')
+    assert rc == 0, capsys.readouterr()
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['images'] == str(cache / 'camvid_demo') and summary['frames_sent'] == 2
+
+
+def test_demo_without_assets_or_network_says_where_to_put_frames(tmp_path, monkeypatch,
+                                                                 capsys):
+    from seg_ros import zoo
+    monkeypatch.setenv('SEG_ROS_ASSETS', str(tmp_path / 'no_assets'))
+    monkeypatch.setattr(zoo, 'SEGNET_RAW', 'http://127.0.0.1:9/unreachable')
+    rc, _ = _demo(tmp_path, '--model-path', 'x.onnx', '--cache', str(tmp_path / 'cache'))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f'Put CamVid val PNGs in {tmp_path / "no_assets" / "data" / "camvid" / "val"}' in err
+    assert 'download of http://127.0.0.1:9/unreachable' in err

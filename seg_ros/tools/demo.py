@@ -26,7 +26,7 @@ DEFAULT_MODEL = 'espnet_camvid'
 CAMVID_VAL = Path('data') / 'camvid' / 'val'
 # What a demo run writes: removed before a new run, nothing else in the folder is touched.
 OUTPUT_ENTRIES = ('overlay', 'labels', 'functional', 'grid', 'outputs', 'overlay.gif',
-                  'summary.json', 'node.log')
+                  'overlay.mp4', 'summary.json', 'node.log')
 FOLDERS = {'segmentation/overlay': 'overlay', 'segmentation/labels': 'labels',
            'segmentation/functional': 'functional', 'traversability/grid': 'grid'}
 
@@ -206,6 +206,32 @@ def write_gif(frames: list[Path], path: Path, fps: float, width: int = 320) -> b
     return True
 
 
+def write_video(overlays: list[Path], n_frames: int, path: Path, fps: float) -> bool:
+    """
+    Write an MP4 in real time: frame i shows the newest overlay answered by then.
+
+    A frame the node skipped (it keeps only the newest) repeats the previous overlay, as a
+    display on the robot would, so the video plays at the camera's rate.
+    """
+    import cv2
+    by_index = {int(p.stem): p for p in overlays if p.stem.isdigit() and int(p.stem) < n_frames}
+    if not by_index:
+        return False
+    first = cv2.imread(str(by_index[min(by_index)]))
+    h, w = first.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    if not writer.isOpened():
+        return False
+    current = None
+    for i in range(min(by_index), n_frames):
+        if i in by_index:
+            current = cv2.imread(str(by_index[i]))
+        if current is not None and current.shape[:2] == (h, w):
+            writer.write(current)
+    writer.release()
+    return True
+
+
 def diagnostics_values(msg: Any) -> dict[str, str]:
     """Return the key/values of the node's status in a DiagnosticArray."""
     for status in getattr(msg, 'status', []):
@@ -301,10 +327,12 @@ def _run(args: argparse.Namespace) -> int:
             recorder.close()
 
     overlays = sorted((out / 'overlay').glob('*.png'))
-    gif = out / 'overlay.gif'
-    if args.gif_frames and write_gif(overlays[:args.gif_frames], gif,
-                                     args.rate if not args.as_fast_as_node else 5.0):
+    fps = args.rate if not args.as_fast_as_node else 5.0
+    gif, video = out / 'overlay.gif', out / 'overlay.mp4'
+    if args.gif_frames and write_gif(overlays[:args.gif_frames], gif, fps):
         stats['gif'] = str(gif)
+    if write_video(overlays, stats['frames_sent'], video, fps):
+        stats['video'] = str(video)
     info = _model_info(model)
     summary = {
         'model': info.get('name') or args.model, 'model_path': str(model),
@@ -347,5 +375,5 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
         if keys:
             print('  node: ' + ', '.join(f'{k} {diag[k]}' for k in keys))
     print(f'  saved: {replay.describe_counts(s["saved"])}')
-    print(f'\nOutput written to {out.resolve()}/ (overlay/, labels/, overlay.gif, outputs/ '
-          'bag, summary.json, node.log)')
+    print(f'\nOutput written to {out.resolve()}/ (overlay/, labels/, overlay.gif, '
+          'overlay.mp4, outputs/ bag, summary.json, node.log)')

@@ -21,6 +21,8 @@ import numpy as np
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
+COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
+FRAME_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)  # what can pace a bag (one frame per message)
 # Without a calibration, a pinhole with this horizontal field of view; a typical webcam or
 # dash-cam lens, and the grid's error from a wrong guess is stated in the docs.
 DEFAULT_HFOV_DEG = 60.0
@@ -251,7 +253,11 @@ class BagSource:
             except ReplayError as exc:
                 self.close()
                 raise ReplayError(f'bag {self.path}, topic {topic}: {exc}') from None
-        images = [t for t, m in self.topics.items() if m == IMAGE_TYPE]
+        images = [t for t, m in self.topics.items() if m in FRAME_TYPES]
+        if image_topic is not None and self.topics.get(image_topic) not in FRAME_TYPES:
+            self.close()
+            raise ReplayError(f'--image-topic {image_topic} carries {present[image_topic]}, '
+                              'not sensor_msgs/msg/Image or CompressedImage')
         if image_topic is None:
             image_topic = images[0] if len(images) == 1 else None
             if len(images) > 1:

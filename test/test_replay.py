@@ -338,3 +338,41 @@ def test_cli_bag_through_the_node_recorded(tmp_path, camvid_val):
         got = cv2.imread(str(tmp_path / 'png' / 'segmentation_labels' / f'{i:04d}.png'),
                          cv2.IMREAD_UNCHANGED)
         assert np.array_equal(got, replay.read_image(f)[:, :, 0])
+
+
+def test_cli_folder_loop_and_limit(tmp_path):
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f'{i}.png'), _frame(i))
+    rc = cli.main(['replay', str(folder), '--loop', '--limit', '5', '--as-fast-as-possible',
+                   '--no-wait', '--drain', '0.3', '--image-topic', 'cam',
+                   '--record', '/cam', '--record', 'camera_info:sensor_msgs/msg/CameraInfo',
+                   '--record-bag', str(tmp_path / 'rec')])
+    assert rc == 0
+    with Reader(tmp_path / 'rec') as reader:
+        assert reader.topics['/cam'].msgcount == 5  # 0 1 0 1 0
+        assert reader.topics['/camera_info'].msgcount == 5
+        first = [deserialize_message(raw, Image) for c, _, raw in reader.messages()
+                 if c.topic == '/cam']
+    assert np.array_equal(np.frombuffer(first[2].data, np.uint8).reshape(48, 64, 3),
+                          _frame(0)[:, :, ::-1])  # read as BGR file, sent as rgb8
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--speed', '2'], '--speed needs recorded timing'),
+    (['--limit', '0'], '--limit must be at least 1'),
+    (['--camera-info', '/nonexistent.yaml'], 'cannot read camera info file'),
+])
+def test_cli_folder_bad_options(tmp_path, capsys, args, message):
+    cv2.imwrite(str(tmp_path / 'a.png'), _frame(0))
+    assert cli.main(['replay', str(tmp_path), '--no-wait', *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bag_without_image_topic(tmp_path, capsys):
+    write_bag(tmp_path / 'b', n=1)
+    assert cli.main(['replay', str(tmp_path / 'b'), '--topics', '/cam/info', '--no-wait']) == 2
+    assert 'no Image or CompressedImage topic to pace by' in capsys.readouterr().err
+    with pytest.raises(ReplayError, match='carries sensor_msgs/msg/CameraInfo'):
+        replay.BagSource(tmp_path / 'b', image_topic='/cam/info')

@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help='bag: play only these topics (default: all)')
     src.add_argument('--image-topic', default=None,
                      help='bag: the image topic that paces playback (default: the only '
-                          'sensor_msgs/Image topic); folder: where to publish (default: image)')
+                          'Image or CompressedImage topic); folder: where to publish '
+                          '(default: image)')
     src.add_argument('--info-topic', default='camera_info',
                      help='folder: CameraInfo topic ("" = none; default: camera_info)')
     src.add_argument('--remap', action='append', default=[], metavar='FROM:=TO',
@@ -127,8 +128,9 @@ def _run(args: argparse.Namespace) -> int:
         bag = replay.BagSource(source_path, args.topics, args.image_topic)
         known.update(bag.topics)
         if bag.image_topic is None:
-            raise ReplayError(f'bag {source_path} has no sensor_msgs/Image topic to pace by; '
-                              'name one with --image-topic')
+            listing = ', '.join(f'{t} [{m}]' for t, m in sorted(bag.topics.items()))
+            raise ReplayError(f'bag {source_path} has no Image or CompressedImage topic to '
+                              f'pace by (topics played: {listing}); choose topics with --topics')
         image_topic = remap.get(bag.image_topic, bag.image_topic)
         if args.as_fast_as_possible or args.as_fast_as_node:
             pacer = replay.Pacer('asap')
@@ -157,6 +159,11 @@ def _run(args: argparse.Namespace) -> int:
                                        args.info_topic or None, camera, args.hfov)
         total = len(files)
 
+    if bag is not None:
+        outgoing = [(remap.get(t, t), m) for t, m in bag.topics.items()]
+    else:
+        outgoing = player.folder_topics(image_topic, args.info_topic or None)
+    known.update(outgoing)
     recording = bool(args.record_bag or args.record_images)
     record = _parse_record(args.record or (list(player.NODE_OUTPUTS) if recording else []),
                            known)
@@ -177,10 +184,6 @@ def _run(args: argparse.Namespace) -> int:
                        if m in (replay.IMAGE_TYPE, 'nav_msgs/msg/OccupancyGrid', None)}
             saver = player.ImageSaver(Path(args.record_images), folders, p.stats.index_of)
             p.hooks.append(saver)
-        if bag is not None:
-            outgoing = [(remap.get(t, t), m) for t, m in bag.topics.items()]
-        else:
-            outgoing = player.folder_topics(image_topic, args.info_topic or None)
         for topic, msgtype in outgoing:
             p.publisher(topic, msgtype)
         if not args.no_wait:

@@ -374,12 +374,14 @@ class Player:
                     self.publisher(topic, msgtype).publish(msg)
                 key = replay.stamp_ns(stamp)
             else:
-                self.publisher(item.topic, item.msgtype).publish(item.raw)
+                if item.raw is None:
+                    raise ReplayError(f'nothing to publish on {item.topic}')
                 key = None
-                if item.paced:
+                if item.paced:  # its stamp, read before sending so the send time is exact
                     msg = deserialize_message(item.raw, replay.message_class(item.msgtype))
                     key = replay.stamp_ns(msg.header.stamp)
-            if not item.paced:
+                self.publisher(item.topic, item.msgtype).publish(item.raw)
+            if not item.paced or key is None:
                 continue
             self.stats.on_sent(key, index, time.monotonic())
             index += 1

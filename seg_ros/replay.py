@@ -143,6 +143,8 @@ def load_camera_info_yaml(path: str | Path) -> CameraModel:
             return ()
         data = value.get('data') if isinstance(value, dict) else value
         try:
+            if not isinstance(data, (list, tuple)):
+                raise TypeError(key)
             out = tuple(float(x) for x in data)
         except (TypeError, ValueError):
             raise ReplayError(f'{path}: {key} data is not a list of numbers') from None
@@ -308,9 +310,10 @@ class BagRecorder:
                               'remove it or choose another path')
         self.path.parent.mkdir(parents=True, exist_ok=True)
         plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
-        self._writer = Writer(self.path, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        self._writer: Optional[Writer] = Writer(self.path, version=Writer.VERSION_LATEST,
+                                                storage_plugin=plugin)
         try:
-            self._writer.open()
+            self._writer.open()  # type: ignore[union-attr]
         except (WriterError, OSError) as exc:
             raise ReplayError(f'cannot create bag {self.path}: {exc}') from None
         self._store = _typestore()
@@ -324,12 +327,16 @@ class BagRecorder:
         if msgtype not in self._store.types:
             raise ReplayError(f'cannot record {topic}: message type {msgtype} is unknown to '
                               "rosbags' type store")
+        if self._writer is None:
+            raise ReplayError(f'bag {self.path} is closed')
         self._connections[topic] = self._writer.add_connection(topic, msgtype,
                                                                typestore=self._store)
         self.counts[topic] = 0
 
     def write(self, topic: str, timestamp_ns: int, raw: bytes) -> None:
         """Append one serialised message; ``timestamp_ns`` is its receive time."""
+        if self._writer is None:
+            raise ReplayError(f'bag {self.path} is closed')
         self._writer.write(self._connections[topic], int(timestamp_ns), raw)
         self.counts[topic] += 1
 

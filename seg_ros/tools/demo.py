@@ -229,8 +229,10 @@ def write_video(overlays: list[Path], n_frames: int, path: Path, fps: float) -> 
     if not by_index:
         return False
     first = cv2.imread(str(by_index[min(by_index)]))
+    if first is None:
+        return False
     h, w = first.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*'mp4v'), fps, (w, h))
     if not writer.isOpened():
         return False
     current = None

@@ -53,13 +53,15 @@ PARAMETERS: dict[str, Param] = {
                   reload_model=True),
     'engine_cache_dir': Param('', 'Where built TensorRT engines are cached ("" = beside the '
                               'model).', reload_model=True),
+    'dla_core': Param(-1, 'Jetson Orin DLA core for TensorRT (layers it lacks fall back to the '
+                      'GPU); -1 = GPU only.', _between(-1, 7), reload_model=True),
     'input_transport': Param('raw', 'raw: sensor_msgs/Image on "image"; compressed: '
                              'sensor_msgs/CompressedImage on "image/compressed".',
                              _one_of('raw', 'compressed'), read_only=True),
     'overlay_alpha': Param(0.5, 'Weight of the class colours in the overlay (0..1).',
                            _between(0.0, 1.0)),
     'publish_confidence': Param(False, 'Publish segmentation/confidence (mono8, 0..255) when '
-                                'the model has a confidence output.'),
+                                'the model has a confidence output.', reload_model=True),
     'diagnostics_period': Param(1.0, 'Seconds between /diagnostics messages.',
                                 _between(0.05, 60.0), read_only=True),
     'qos.reliability': Param('best_effort', 'Image subscription reliability: best_effort '
@@ -127,7 +129,10 @@ def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
         good[name] = float(value) if isinstance(spec.default, float) else value
     options = BackendOptions(threads=good['threads'], device=good['device'],
                              device_id=good['device_id'], fp16=good['fp16'],
-                             engine_cache_dir=good['engine_cache_dir'])
+                             engine_cache_dir=good['engine_cache_dir'],
+                             dla_core=good['dla_core'],
+                             # Skip fetching the float confidence map unless it is published.
+                             confidence=good['publish_confidence'])
     settings = Settings(
         model_path=good['model_path'], backend=good['backend'], backend_options=options,
         input_transport=good['input_transport'], overlay_alpha=good['overlay_alpha'],

@@ -22,7 +22,9 @@ def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequenc
                       with_confidence: bool = False, name: str = 'passthrough',
                       opset: int = 17) -> onnx.ModelProto:
     """Labels = R channel of the input (values must be < len(classes) to be meaningful)."""
-    nodes = [helper.make_node('Gather', ['image', 'zero'], ['labels_raw'], axis=3)]
+    # uint8 only at the graph's edges (TensorRT's rule): Cast in, work in int32, Cast out.
+    nodes = [helper.make_node('Cast', ['image'], ['image_i32'], to=TensorProto.INT32),
+             helper.make_node('Gather', ['image_i32', 'zero'], ['labels_raw'], axis=3)]
     inits = [numpy_helper.from_array(np.array(0, np.int64), 'zero')]
     last = 'labels_raw'
     if extra_matmuls:
@@ -45,10 +47,10 @@ def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequenc
         # Fold the work into the output (times zero) so the optimiser cannot drop it.
         nodes += [helper.make_node('ReduceSum', [prev], ['mm_sum'], keepdims=0),
                   helper.make_node('Mul', ['mm_sum', 'fzero'], ['mm_zero']),
-                  helper.make_node('Cast', ['mm_zero'], ['mm_u8'], to=TensorProto.UINT8),
-                  helper.make_node('Add', ['labels_raw', 'mm_u8'], ['labels_work'])]
+                  helper.make_node('Cast', ['mm_zero'], ['mm_i32'], to=TensorProto.INT32),
+                  helper.make_node('Add', ['labels_raw', 'mm_i32'], ['labels_work'])]
         last = 'labels_work'
-    nodes.append(helper.make_node('Identity', [last], ['labels']))
+    nodes.append(helper.make_node('Cast', [last], ['labels'], to=TensorProto.UINT8))
     outputs = [helper.make_tensor_value_info('labels', TensorProto.UINT8, [1, 'H', 'W'])]
     if with_confidence:
         inits.append(numpy_helper.from_array(np.array(1.0, np.float32), 'one'))

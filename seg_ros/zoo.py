@@ -156,14 +156,15 @@ class DemoFrame:
     name: str
     sha256: str
     label_sha256: str
+    base_url: str = SEGNET_RAW
 
     @property
     def url(self) -> str:
-        return f'{SEGNET_RAW}/CamVid/val/{self.name}'
+        return f'{self.base_url}/CamVid/val/{self.name}'
 
     @property
     def label_url(self) -> str:
-        return f'{SEGNET_RAW}/CamVid/valannot/{self.name}'
+        return f'{self.base_url}/CamVid/valannot/{self.name}'
 
 
 # Every 20th frame of the val sequence 0016E5 (frames are 1 s apart): varied street scenes.
@@ -240,7 +241,10 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> Path:
                         h.update(chunk)
                         out.write(chunk)
             except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = getattr(exc, 'reason', None) or exc
+                if isinstance(exc, urllib.error.HTTPError):
+                    reason = f'HTTP {exc.code} {exc.reason}'
+                else:
+                    reason = getattr(exc, 'reason', None) or exc
                 raise ZooError(f'download of {url} failed ({reason}); download it by hand and '
                                f'put it at {dest}') from exc
         got = h.hexdigest()

@@ -55,3 +55,25 @@ def assets() -> Path:
 def camvid_val(assets: Path) -> tuple[Path, Path]:
     """Return the CamVid val frame folder and its label-map folder."""
     return assets / 'data' / 'camvid' / 'val', assets / 'data' / 'camvid' / 'valannot'
+
+
+def _zoo_export(request: pytest.FixtureRequest, name: str) -> str:
+    """Export a zoo model once and keep it in pytest's cache between runs (.pytest_cache)."""
+    from seg_ros.export import cached_export, ExportError
+
+    try:
+        return cached_export(name, request.config.cache.mkdir('seg_ros_onnx'))
+    except ExportError as exc:  # no torch and nothing cached yet
+        pytest.skip(f'cannot export {name}: {exc}')
+
+
+@pytest.fixture(scope='session')
+def camvid_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
+    """Return the path of ``espnet_camvid`` in the seg_ros contract (network 480x360)."""
+    return _zoo_export(request, 'espnet_camvid')
+
+
+@pytest.fixture(scope='session')
+def cityscapes_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
+    """Return the path of ``espnet_cityscapes`` in the seg_ros contract (network 1024x512)."""
+    return _zoo_export(request, 'espnet_cityscapes')

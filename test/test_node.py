@@ -297,3 +297,26 @@ def test_bad_parameters_reported_node_keeps_running(models, probe):
 def teardown_module():
     if rclpy.ok():
         rclpy.shutdown()
+
+
+def test_real_model_on_camvid_frames(probe, camvid_onnx, camvid_val):
+    """The node's labels for real frames equal the model's own output, pixel for pixel."""
+    from seg_ros.backends import create_backend
+    frames = sorted(camvid_val[0].glob('*.png'))[:3]
+    backend = create_backend('onnxruntime', camvid_onnx)
+    with NodeProcess({'model_path': camvid_onnx, 'diagnostics_period': 0.5}) as node:
+        pub = start(probe, node)
+        rgbs = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in frames]
+        assert send_until_labelled(probe, pub, lambda: image_msg(probe, rgbs[0]), timeout=60)
+        probe.clear()
+        for i, rgb in enumerate(rgbs):
+            pub.publish(image_msg(probe, rgb, 'bgr8' if i % 2 else 'rgb8', frame_id='camvid'))
+            assert probe.wait(lambda: len(probe.messages('segmentation/labels')) > i, 30)
+        for rgb, out in zip(rgbs, probe.messages('segmentation/labels')):
+            expected = backend.infer(rgb).labels
+            assert (out.width, out.height) == (480, 360) and out.header.frame_id == 'camvid'
+            np.testing.assert_array_equal(labels_of(out), expected)
+            # A real segmentation: several CamVid classes present, mostly not void (11).
+            assert len(np.unique(expected)) >= 4 and (expected != 11).mean() > 0.9
+        status = last_status(probe, lambda s: 'espnet' in values(s)['model name'])
+        assert status is not None and values(status)['classes'] == '12'

@@ -33,13 +33,15 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """Runtime knobs shared by all backends (node parameters ``backend_options.*``)."""
+    """Runtime knobs shared by all backends (the node's parameters of the same names)."""
 
     threads: int = 0                     # intra-op threads for CPU execution; 0 = runtime default
     device: str = 'cpu'                  # 'cpu', 'cuda' (ONNX Runtime CUDA/TensorRT providers)
     device_id: int = 0
     fp16: bool = True                    # TensorRT / ORT-TensorRT precision
     engine_cache_dir: str = ''           # where TensorRT engines are cached; '' = next to model
+    dla_core: int = -1                   # Jetson Orin DLA core for TensorRT (GPU fallback); -1 off
+    confidence: bool = True              # fetch the model's confidence output (4 B/pixel more)
 
 
 class Backend(abc.ABC):

@@ -17,13 +17,18 @@ def _providers(options: BackendOptions, available: list[str]) -> list[Any]:
         if 'TensorrtExecutionProvider' in available:
             cache = options.engine_cache_dir or os.path.join(
                 os.path.expanduser('~'), '.cache', 'seg_ros', 'ort_trt')
-            chosen.append(('TensorrtExecutionProvider', {
+            trt_options: dict[str, Any] = {
                 'device_id': options.device_id,
                 'trt_fp16_enable': bool(options.fp16),
                 'trt_engine_cache_enable': True,
                 'trt_engine_cache_path': cache,
+                # Without a path ORT writes the timing cache into the working directory.
                 'trt_timing_cache_enable': True,
-            }))
+                'trt_timing_cache_path': cache,
+            }
+            if options.dla_core >= 0:
+                trt_options.update(trt_dla_enable=True, trt_dla_core=options.dla_core)
+            chosen.append(('TensorrtExecutionProvider', trt_options))
         if 'CUDAExecutionProvider' in available:
             chosen.append(('CUDAExecutionProvider', {'device_id': options.device_id}))
         if not chosen:
@@ -65,7 +70,8 @@ class OnnxRuntimeBackend(Backend):
         except contract.ContractError as exc:
             raise BackendError(str(exc)) from exc
         super().__init__(info, model_path)
-        self._outputs = [contract.LABELS] + ([contract.CONFIDENCE] if info.has_confidence else [])
+        fetch_confidence = info.has_confidence and options.confidence
+        self._outputs = [contract.LABELS] + ([contract.CONFIDENCE] if fetch_confidence else [])
 
     def infer(self, rgb: np.ndarray) -> Segmentation:
         batch = check_frame(rgb)

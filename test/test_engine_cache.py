@@ -1,0 +1,167 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""Engine cache keys, sidecars, staleness and error texts (no TensorRT needed)."""
+import json
+import os
+import shlex
+
+import pytest
+
+from seg_ros import engine_cache as ec
+
+ORIN = ec.Platform('10.3.0', 'Orin', '8.7')
+
+
+def _built(tmp_path, settings=ec.BuildSettings(), platform=ORIN, onnx_bytes=b'onnx v1'):
+    """Make an ONNX file and a fake engine with its sidecar, as build-engine leaves them."""
+    onnx_path = tmp_path / 'bisenetv2.onnx'
+    onnx_path.write_bytes(onnx_bytes)
+    engine = ec.engine_path_for(str(onnx_path), settings)
+    with open(engine, 'wb') as f:
+        f.write(b'serialized plan')
+    sidecar = ec.make_sidecar(str(onnx_path), ec.sha256_file(str(onnx_path)),
+                              ec.sha256_file(engine), platform, settings,
+                              {'seg_ros.classes': '["road", "sky"]'})
+    ec.write_sidecar(engine, sidecar)
+    return str(onnx_path), engine
+
+
+def test_engine_path_names_precision_and_dla(tmp_path):
+    onnx = str(tmp_path / 'm.onnx')
+    assert ec.engine_path_for(onnx, ec.BuildSettings()) == str(tmp_path / 'm.fp16.engine')
+    assert ec.engine_path_for(onnx, ec.BuildSettings(precision='int8', calib_dir='c',
+                                                     dla_core=1), '/cache') \
+        == '/cache/m.int8.dla1.engine'
+
+
+def test_parse_hw():
+    assert ec.parse_hw('480x640') == (480, 640)
+    assert ec.parse_hw(' 720X1280 ') == (720, 1280)
+    for bad in ('640', '0x10', 'axb', '480x640x3'):
+        with pytest.raises(ValueError, match='HEIGHTxWIDTH'):
+            ec.parse_hw(bad)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'precision': 'int4'}, 'precision "int4"'),
+    ({'min_hw': (500, 160)}, 'min <= opt <= max'),
+    ({'max_hw': (1080, 600)}, 'min <= opt <= max'),
+    ({'precision': 'int8'}, '--calib DIR'),
+    ({'precision': 'fp32', 'dla_core': 0}, 'DLA runs only FP16 or INT8'),
+    ({'workspace_mb': -1}, '--workspace'),
+])
+def test_bad_settings_name_the_option(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ec.BuildSettings(**kwargs).validate()
+    ec.BuildSettings().validate()
+
+
+def test_fresh_engine_is_reused(tmp_path):
+    onnx, engine = _built(tmp_path)
+    assert ec.stale_reasons(engine, ec.sha256_file(onnx), ORIN, ec.BuildSettings()) == []
+    sidecar = ec.read_sidecar(engine)
+    assert sidecar['metadata'] == {'seg_ros.classes': '["road", "sky"]'}
+    assert sidecar['tensorrt_version'] == '10.3.0' and sidecar['compute_capability'] == '8.7'
+    assert sidecar['opt'] == [480, 640] and sidecar['precision'] == 'fp16'
+
+
+def test_missing_engine_or_sidecar_is_stale(tmp_path):
+    onnx, engine = _built(tmp_path)
+    sha = ec.sha256_file(onnx)
+    other = ec.BuildSettings(precision='int8', calib_dir='calib')
+    assert 'no engine at' in ec.stale_reasons(ec.engine_path_for(onnx, other), sha, ORIN,
+                                              other)[0]
+    os.unlink(ec.sidecar_path(engine))
+    assert 'not found' in ec.stale_reasons(engine, sha, ORIN, ec.BuildSettings())[0]
+    with open(ec.sidecar_path(engine), 'w') as f:
+        f.write('{"seg_ros_engine": 1')
+    assert 'unreadable' in ec.stale_reasons(engine, sha, ORIN, ec.BuildSettings())[0]
+
+
+def test_changed_onnx_platform_or_settings_make_it_stale(tmp_path):
+    onnx, engine = _built(tmp_path)
+    sha = ec.sha256_file(onnx)
+    with open(onnx, 'wb') as f:
+        f.write(b'onnx v2')
+    reasons = ec.stale_reasons(engine, ec.sha256_file(onnx), ORIN, ec.BuildSettings())
+    assert len(reasons) == 1 and 'ONNX file changed' in reasons[0]
+    newer = ec.Platform('10.7.0', 'NVIDIA GeForce RTX 3060', '8.6')
+    reasons = ec.stale_reasons(engine, sha, newer, ec.BuildSettings())
+    assert reasons == ['TensorRT 10.3.0 (engine) vs 10.7.0 (here)',
+                       'GPU Orin (engine) vs NVIDIA GeForce RTX 3060 (here)',
+                       'compute capability 8.7 (engine) vs 8.6 (here)']
+    bigger = ec.BuildSettings(max_hw=(2160, 3840))
+    assert ec.stale_reasons(engine, sha, ORIN, bigger) == [
+        'max 1080x1920 (engine) vs 2160x3840 (wanted)']
+    # Workspace and timing cache change how long a build takes, not the engine's validity.
+    assert ec.stale_reasons(engine, sha, ORIN, ec.BuildSettings(workspace_mb=512,
+                                                                timing_cache='t')) == []
+
+
+def test_engine_replaced_by_hand_is_stale(tmp_path):
+    onnx, engine = _built(tmp_path)
+    with open(engine, 'wb') as f:
+        f.write(b'another plan')
+    reasons = ec.stale_reasons(engine, ec.sha256_file(onnx), ORIN, ec.BuildSettings())
+    assert reasons == ['the engine file does not match its sidecar (replaced by hand?)']
+
+
+def test_check_engine_accepts_matching_platform(tmp_path):
+    _, engine = _built(tmp_path)
+    assert ec.check_engine(engine, ORIN)['gpu_name'] == 'Orin'
+
+
+def test_foreign_engine_error_says_what_differs_and_how_to_rebuild(tmp_path):
+    settings = ec.BuildSettings(precision='int8', calib_dir=str(tmp_path / 'calib'),
+                                opt_hw=(720, 1280), dla_core=0, workspace_mb=1024)
+    onnx, engine = _built(tmp_path, settings)
+    with pytest.raises(ec.EngineCacheError) as err:
+        ec.check_engine(engine, ec.Platform('10.7.0', 'Orin', '8.7'))
+    text = str(err.value)
+    assert 'TensorRT 10.3.0 (engine) vs 10.7.0 (here)' in text
+    assert '(engine) vs' not in text.replace('TensorRT 10.3.0 (engine) vs', '')
+    command = text.split('Rebuild with: ')[1].split(' (or set')[0]
+    assert shlex.split(command) == [
+        'seg-ros', 'build-engine', onnx, '-o', engine, '--int8', '--calib',
+        str(tmp_path / 'calib'), '--min', '120x160', '--opt', '720x1280', '--max', '1080x1920',
+        '--workspace', '1024', '--dla', '0']
+
+
+def test_engine_without_sidecar_fails_with_rebuild_hint(tmp_path):
+    engine = tmp_path / 'foreign.engine'
+    engine.write_bytes(b'plan from trtexec')
+    with pytest.raises(ec.EngineCacheError, match=r'not found.*Rebuild on this machine with: '
+                                                  r'seg-ros build-engine MODEL.onnx -o '):
+        ec.check_engine(str(engine), ORIN)
+
+
+def test_sidecar_of_another_format_is_refused(tmp_path):
+    _, engine = _built(tmp_path)
+    sidecar = json.loads(open(ec.sidecar_path(engine)).read())
+    sidecar['seg_ros_engine'] = 99
+    ec.write_sidecar(engine, sidecar)
+    with pytest.raises(ec.EngineCacheError, match='format 99'):
+        ec.check_engine(engine, ORIN)
+    del sidecar['metadata']
+    ec.write_sidecar(engine, sidecar)
+    with pytest.raises(ec.EngineCacheError, match='lacks metadata'):
+        ec.read_sidecar(engine)
+
+
+def test_profile_error_suggests_a_profile_that_fits(tmp_path):
+    onnx, engine = _built(tmp_path)
+    sidecar = ec.read_sidecar(engine)
+    assert ec.profile_error(480, 640, sidecar) is None
+    assert ec.profile_error(120, 1920, sidecar) is None
+    text = ec.profile_error(2048, 2448, sidecar, engine)
+    assert 'frame 2048x2448 (HxW) is outside' in text and 'max 1080x1920' in text
+    assert '--opt 2048x2448 --max 2048x2448' in text and onnx in text
+    assert '--min 100x160' in ec.profile_error(100, 200, sidecar)
+
+
+def test_atomic_write_leaves_no_temporaries(tmp_path):
+    target = tmp_path / 'sub' / 'x.engine'
+    ec.atomic_write(str(target), b'abc')
+    ec.atomic_write(str(target), b'def')
+    assert target.read_bytes() == b'def'
+    assert os.listdir(tmp_path / 'sub') == ['x.engine']

@@ -1,6 +1,7 @@
 # Copyright 2026 seg_ros maintainers
 # Licensed under the Apache License, Version 2.0
 """The demo end to end: the real node as a process, frames over ROS 2, outputs on disk."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -121,7 +122,9 @@ def test_demo_without_assets_or_network_says_where_to_put_frames(tmp_path, monke
                                                                  capsys):
     from seg_ros import zoo
     monkeypatch.setenv('SEG_ROS_ASSETS', str(tmp_path / 'no_assets'))
-    monkeypatch.setattr(zoo, 'SEGNET_RAW', 'http://127.0.0.1:9/unreachable')
+    monkeypatch.setattr(zoo, 'DEMO_FRAMES', tuple(
+        dataclasses.replace(f, base_url='http://127.0.0.1:9/unreachable')
+        for f in zoo.DEMO_FRAMES))
     rc, _ = _demo(tmp_path, '--model-path', 'x.onnx', '--cache', str(tmp_path / 'cache'))
     assert rc == 2
     err = capsys.readouterr().err

@@ -118,7 +118,7 @@ def resolve_images(arg: Optional[str], cache: Path) -> Path:
                         f'(PNG) there, set SEG_ROS_ASSETS, or pass --images DIR') from None
     dest = cache / 'camvid_demo'
     try:
-        got = zoo.fetch_demo_frames(dest)
+        got = zoo.fetch_demo_frames(dest, frames=zoo.DEMO_FRAMES)
     except Exception as exc:  # noqa: B902 - network and checksum errors, reported as one
         raise DemoError(f'no frames: {local} does not exist and fetching them failed: {exc}. '
                         f'Put CamVid val PNGs in {local} (or set SEG_ROS_ASSETS), or pass '

@@ -17,7 +17,7 @@ from typing import IO, Mapping, Optional
 PROFILE_NAME = 'fastdds_shm.xml'
 LEGACY_DISTROS = ('humble', 'iron', 'jazzy')  # Fast DDS 2.x: reads FASTRTPS_* only
 DOMAIN_RANGE = range(1, 101)  # ROS_DOMAIN_ID values that are safe on every platform
-_held_locks: dict[int, IO[str]] = {}
+_held_locks: dict[tuple[str, int], IO[str]] = {}
 
 
 def shm_profile_path() -> Path:
@@ -55,7 +55,7 @@ def claim_domain(lock_dir: str = '/tmp') -> int:
     start = os.getpid() % len(DOMAIN_RANGE)
     for i in range(len(DOMAIN_RANGE)):
         domain = DOMAIN_RANGE[(start + i) % len(DOMAIN_RANGE)]
-        if domain in _held_locks:
+        if (lock_dir, domain) in _held_locks:
             return domain
         f = open(os.path.join(lock_dir, f'seg_ros_domain_{domain}.lock'), 'w')
         try:
@@ -63,7 +63,7 @@ def claim_domain(lock_dir: str = '/tmp') -> int:
         except OSError:
             f.close()
             continue
-        _held_locks[domain] = f
+        _held_locks[(lock_dir, domain)] = f
         return domain
     raise RuntimeError(f'every ROS_DOMAIN_ID in {DOMAIN_RANGE.start}..{DOMAIN_RANGE.stop - 1} '
                        'is held by another seg_ros run; set ROS_DOMAIN_ID yourself')

@@ -376,3 +376,18 @@ def test_bag_without_image_topic(tmp_path, capsys):
     assert 'no Image or CompressedImage topic to pace by' in capsys.readouterr().err
     with pytest.raises(ReplayError, match='carries sensor_msgs/msg/CameraInfo'):
         replay.BagSource(tmp_path / 'b', image_topic='/cam/info')
+
+
+def test_image_saver_writes_grids_and_numbers_by_frame(tmp_path):
+    from nav_msgs.msg import OccupancyGrid
+    stats = replay.StreamStats()
+    stats.on_sent(5_000, 7, 0.0)
+    saver = player.ImageSaver(tmp_path, {'traversability/grid': 'grid'}, stats.index_of)
+    grid = OccupancyGrid()
+    grid.header.stamp.nanosec = 5_000
+    grid.info.width, grid.info.height = 3, 2
+    grid.data = [0, 100, -1, 50, 0, 0]
+    saver('traversability/grid', 'nav_msgs/msg/OccupancyGrid', grid, 0.0)
+    saver.close()
+    img = cv2.imread(str(tmp_path / 'grid' / '0007.png'), cv2.IMREAD_UNCHANGED)
+    assert img.tolist() == [[128, 255, 255], [255, 0, 205]]  # +y up, as map_saver writes

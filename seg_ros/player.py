@@ -259,6 +259,11 @@ class Player:
 
         self._subs[topic] = self.node.create_subscription(cls, topic, on_raw, qos, raw=True)
 
+    def reply_publishers(self) -> int:
+        """Return how many publishers the reply topic has (0: nobody could answer)."""
+        sub = self._subs.get(self.reply_topic or '')
+        return sub.get_publisher_count() if sub is not None else 0
+
     def discover_type(self, topic: str, timeout: float) -> Optional[str]:
         """Return the type a publisher on ``topic`` offers, waiting up to ``timeout``."""
         full = self._full_name(topic)

@@ -291,10 +291,13 @@ def test_cli_replay_bag_to_bag(tmp_path):
     write_bag(tmp_path / 'in', n=3, storage='sqlite3')
     rc = cli.main(['replay', str(tmp_path / 'in'), '--as-fast-as-possible',
                    '--record-bag', str(tmp_path / 'rec'), '--record', '/cam/image',
-                   '--no-wait', '--drain', '0.5'])
+                   '--no-wait', '--drain', '0.5', '--summary', str(tmp_path / 's.json')])
     assert rc == 0
     with Reader(tmp_path / 'rec') as reader:
         assert reader.topics['/cam/image'].msgcount == 3  # its own playback, recorded
+    summary = json.loads((tmp_path / 's.json').read_text())
+    assert summary['frames_sent'] == 3 and summary['frames_dropped'] is None
+    assert 'nothing publishes segmentation/labels' in summary['note']
 
 
 def test_cli_replay_reports_bad_input(tmp_path, capsys):

@@ -174,7 +174,10 @@ class NodeProcess:
     def __init__(self, cmd: list[str], env: dict[str, str], log: Path) -> None:
         self.log_path = log
         self._log = open(log, 'w')
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        # Its own session: Ctrl-C in the terminal reaches the demo only, which then stops the
+        # node itself after recording what is still in flight.
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
     def tail(self, lines: int = 15) -> str:
         """Return the end of the node's log."""

@@ -212,6 +212,11 @@ def _run(args: argparse.Namespace) -> int:
             print('replay: interrupted', file=sys.stderr)
         p.drain(idle=args.drain)
         summary = p.stats.summary()
+        if args.reply_topic and not p.stats.replies and not p.reply_publishers():
+            # Nobody publishes the replies (no node running): "all dropped" would mislead.
+            summary['frames_answered'] = summary['frames_dropped'] = None
+            summary['note'] = f'nothing publishes {args.reply_topic}; no frame ages measured'
+
     finally:
         p.close()
         if saver is not None:

@@ -266,6 +266,9 @@ def run(args: argparse.Namespace) -> int:
     except (DemoError, ReplayError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before playing (export, start-up): nothing worth writing
+        print('demo: interrupted', file=sys.stderr)
+        return 130
 
 
 def _run(args: argparse.Namespace) -> int:

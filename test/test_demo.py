@@ -54,15 +54,17 @@ def test_demo_passthrough_model_on_camvid(tmp_path, camvid_val, capsys):
 
 
 @pytest.mark.slow
-def test_demo_camvid_model(tmp_path, camvid_val, capsys):
+def test_demo_camvid_model(tmp_path, camvid_val, camvid_onnx, capsys):
     """The README's command, on 3 frames: the exported ESPNet's labels match CamVid's."""
-    pytest.importorskip('seg_ros.export')
-    pytest.importorskip('torch')
+    # The demo's own export step, finding the session's export in its cache (no re-export).
+    (tmp_path / 'cache').mkdir()
+    (tmp_path / 'cache' / 'onnx').symlink_to(Path(camvid_onnx).parent)
     rc, out = _demo(tmp_path, '--limit', '3', '--as-fast-as-node', '--threads', '1',
                     '--cache', str(tmp_path / 'cache'))
     assert rc == 0, capsys.readouterr()
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames_answered'] == 3 and summary['frames_dropped'] == 0
+    assert Path(summary['model_path']).name == Path(camvid_onnx).name
     frames = replay.list_images(camvid_val[0])
     for i in range(3):
         pred = cv2.imread(str(out / 'labels' / f'{i:04d}.png'), cv2.IMREAD_UNCHANGED)

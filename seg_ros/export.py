@@ -18,7 +18,6 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
-import io
 import json
 import os
 from pathlib import Path
@@ -68,8 +67,12 @@ def build_network(entry: Union[str, zoo.ZooEntry], weights: Optional[str] = None
     from seg_ros.models.espnet import load_checkpoint
 
     module_name, _, func = entry.factory.partition(':')
-    net = getattr(importlib.import_module(module_name), func)(**entry.factory_kwargs)
-    return load_checkpoint(net, str(zoo.resolve_weights(entry, weights)))
+    module = importlib.import_module(module_name)
+    net = getattr(module, func)(**entry.factory_kwargs)
+    # An architecture module may bring its own strict loader (other file formats, optional
+    # training-only heads); the generic one reads a plain state_dict file.
+    loader = getattr(module, 'load_checkpoint', load_checkpoint)
+    return loader(net, str(zoo.resolve_weights(entry, weights)))
 
 
 def build_wrapper(entry: Union[str, zoo.ZooEntry], input_size: Optional[Sequence[int]] = None,
@@ -199,16 +202,17 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     wrapper = build_wrapper(entry, size, confidence, str(weights_path))
     dyn = {1: 'height', 2: 'width'}
     names = wrapper.output_names()
-    buf = io.BytesIO()
     example = torch.zeros(1, size[0], size[1], 3, dtype=torch.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
-        with torch.no_grad():
-            torch.onnx.export(wrapper, (example,), buf, input_names=[contract.INPUT],
-                              output_names=names, opset_version=opset, dynamo=False,
-                              do_constant_folding=True,
-                              dynamic_axes={n: dyn for n in [contract.INPUT] + names})
-    model = onnx.load_from_string(buf.getvalue())
+    with tempfile.TemporaryDirectory(prefix='seg_ros_export_') as tmp:
+        traced = os.path.join(tmp, 'traced.onnx')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
+            with torch.no_grad():
+                torch.onnx.export(wrapper, (example,), traced, input_names=[contract.INPUT],
+                                  output_names=names, opset_version=opset, dynamo=False,
+                                  do_constant_folding=True,
+                                  dynamic_axes={n: dyn for n in [contract.INPUT] + names})
+        model = onnx.load(traced)
     _fix_batch_dim(model)
     model.producer_name = 'seg_ros'
     model.doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
@@ -219,7 +223,21 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
         raise ExportError(f'{entry.name}: exported graph fails the ONNX checker: {exc}') from exc
     if simplify:
         model = _simplify(model) or model
+    _warn_tensorrt(model, entry.name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
+
+
+def _warn_tensorrt(model: Any, name: str) -> None:
+    """Warn about anything TensorRT's parser would refuse, when its table is at hand."""
+    from seg_ros import trt_compat
+
+    try:
+        table = trt_compat.load_table()
+    except (OSError, ValueError):
+        return  # no assets here: the robot's engine build will tell
+    problems = trt_compat.check_model(model, table)
+    if problems:
+        warnings.warn(f'{name}: TensorRT 10 would refuse this export: ' + '; '.join(problems))
 
 
 def _write_atomic(data: bytes, out: Path) -> str:

@@ -61,8 +61,11 @@ def _zoo_export(request: pytest.FixtureRequest, name: str) -> str:
     """Export a zoo model once and keep it in pytest's cache between runs (.pytest_cache)."""
     from seg_ros.export import cached_export, ExportError
 
+    cache = getattr(request.config, 'cache', None)  # absent with -p no:cacheprovider
+    folder = (cache.mkdir('seg_ros_onnx') if cache is not None
+              else request.getfixturevalue('tmp_path_factory').mktemp('seg_ros_onnx'))
     try:
-        return cached_export(name, request.config.cache.mkdir('seg_ros_onnx'))
+        return cached_export(name, folder)
     except ExportError as exc:  # no torch and nothing cached yet
         pytest.skip(f'cannot export {name}: {exc}')
 

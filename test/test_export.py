@@ -9,12 +9,14 @@ figure it prints is the one docs/export.md reports.
 import json
 import os
 from pathlib import Path
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import onnx
 import pytest
-from seg_ros import contract, export, zoo
+from seg_ros import contract, export, trt_compat, zoo
 from seg_ros.backends import BackendOptions, create_backend
 from seg_ros.models import Normalization
 
@@ -98,6 +100,7 @@ def test_graph_is_tensorrt_friendly(which, request):
     uint8 = [v.name for v in g.value_info
              if v.type.tensor_type.elem_type == onnx.TensorProto.UINT8]
     assert uint8 == [], f'uint8 tensors inside the graph: {uint8}'
+    assert trt_compat.check_model(model, table) == []   # types, constant axes, edges
 
 
 @pytest.mark.parametrize('h,w', SIZES)
@@ -119,8 +122,16 @@ def test_labels_follow_the_scene(camvid_backend, frames):
 
 @pytest.mark.slow
 def test_onnxruntime_matches_pytorch(camvid_backend, frames):
-    """ONNX Runtime labels == PyTorch wrapper labels on real frames (>= 99.9 % of pixels)."""
-    wrapper = export.build_wrapper('espnet_camvid')
+    """
+    ONNX Runtime labels == PyTorch labels on real frames (>= 99.9 % of pixels).
+
+    The reference keeps the network's own ``nn.PReLU`` modules, so the check covers the
+    exported graph's PReLU rewrite as well as the tracing.
+    """
+    entry = zoo.get('espnet_camvid')
+    wrapper = wrap(export.build_network(entry), entry.input_size, entry.normalization,
+                   fast_prelu=False)
+    assert any(isinstance(m, torch.nn.PReLU) for m in wrapper.modules())
     same = total = 0
     for path in frames:
         for size in ((360, 480), (480, 640)):
@@ -141,7 +152,7 @@ def test_wrapper_matches_authors_preprocessing(frames):
     """The in-graph preprocessing equals ESPNet's own (cv2 BGR, (img - mean) / std / 255)."""
     entry = zoo.get('espnet_camvid')
     net = export.build_network(entry)
-    wrapper = wrap(net, entry.input_size, entry.normalization)
+    wrapper = wrap(export.build_network(entry), entry.input_size, entry.normalization)
     mean = np.array(entry.normalization.mean, np.float32)
     std = np.array(entry.normalization.std, np.float32)
     bgr = cv2.imread(str(frames[2])).astype(np.float32)
@@ -169,6 +180,20 @@ def test_normalization_conv_is_the_formula():
     torch.testing.assert_close(w.preprocess(img)[0], ref)
     with pytest.raises(ValueError, match='non-zero'):
         Normalization(std=(1, 0, 1))
+
+
+def test_split_prelu_is_prelu():
+    from seg_ros.models.wrapper import split_prelus, SplitPReLU
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), torch.nn.PReLU(8),
+                              torch.nn.Sequential(torch.nn.PReLU(8)))
+    torch.nn.init.uniform_(net[1].weight, -0.5, 0.5)
+    x = torch.randn(2, 3, 5, 7)
+    with torch.no_grad():
+        ref = net(x)
+        split_prelus(net)
+        assert isinstance(net[1], SplitPReLU) and isinstance(net[2][0], SplitPReLU)
+        torch.testing.assert_close(net(x), ref)
 
 
 def test_weights_load_strictly(assets, tmp_path):
@@ -237,6 +262,7 @@ def test_export_options_and_errors(tmp_path):
         export.export_onnx('nope', tmp_path / 'x.onnx')
 
 
+@pytest.mark.slow
 def test_cached_export_reuses_and_refreshes(tmp_path):
     first = export.cached_export('espnet_camvid', tmp_path, input_size=(120, 160))
     stamp = os.stat(first).st_mtime_ns
@@ -248,6 +274,15 @@ def test_cached_export_reuses_and_refreshes(tmp_path):
     Path(first).write_bytes(b'damaged')
     again = export.cached_export('espnet_camvid', tmp_path, input_size=(120, 160))
     assert again == first and contract.check_onnx(again).has_confidence
+
+
+def test_cached_export_hit_needs_no_torch(camvid_onnx):
+    """The node and the demo reuse an export without paying for (or having) PyTorch."""
+    code = ('import sys; from seg_ros.export import cached_export; '
+            f'p = cached_export("espnet_camvid", {str(Path(camvid_onnx).parent)!r}); '
+            f'assert p == {camvid_onnx!r}, p; '
+            'assert "torch" not in sys.modules, "torch imported"')
+    subprocess.run([sys.executable, '-c', code], check=True, env=dict(os.environ))
 
 
 def test_export_cli(tmp_path, capsys):
@@ -262,3 +297,6 @@ def test_export_cli(tmp_path, capsys):
     assert 'multiples of 8' in capsys.readouterr().err
     assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--input-size', 'big']) == 1
     assert 'WIDTHxHEIGHT' in capsys.readouterr().err
+    city = zoo.resolve_weights('espnet_cityscapes')
+    assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--weights', str(city)]) == 1
+    assert 'do not fit EspNet' in capsys.readouterr().err

@@ -43,10 +43,11 @@ class Normalization:
     @classmethod
     def imagenet(cls, bgr: bool = False) -> 'Normalization':
         """Torchvision's ImageNet statistics, ``(img / 255 - m) / s``, in RGB (or BGR) order."""
-        m, s = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        r, g, b = 255.0 * 0.485, 255.0 * 0.456, 255.0 * 0.406
+        sr, sg, sb = 255.0 * 0.229, 255.0 * 0.224, 255.0 * 0.225
         if bgr:
-            m, s = m[::-1], s[::-1]
-        return cls(tuple(255.0 * v for v in m), tuple(255.0 * v for v in s), 1.0, bgr)
+            return cls((b, g, r), (sb, sg, sr), 1.0, True)
+        return cls((r, g, b), (sr, sg, sb), 1.0, False)
 
     def affine(self) -> tuple[Triplet, Triplet]:
         """Per network channel ``(gain, offset)`` so that ``x = img * gain + offset``."""

@@ -34,7 +34,8 @@ from seg_ros.grid import GridSpec
 PARAMETERS: dict[str, tuple[Any, str]] = {
     'traversability.enabled': (True, 'publish segmentation/functional, traversability/grid '
                                      'and traversability/obstacles'),
-    'taxonomy': ('', 'taxonomy YAML file, or a preset name (camvid, cityscapes, ade20k); '
+    'taxonomy': ('', 'taxonomy YAML file, or a preset name (camvid, cityscapes, ade20k, '
+                     'cocostuff); '
                      "'' picks the preset of the model's dataset"),
     'camera_pose': ([0.0, 0.0, 0.5, 0.0, 0.3, 0.0],
                     'camera body frame in grid.frame_id as [x, y, z, roll, pitch, yaw] '
@@ -165,7 +166,7 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
 
 
 DATASET_PRESETS = {'camvid': 'camvid', 'cityscapes': 'cityscapes', 'ade20k': 'ade20k',
-                   'ade': 'ade20k'}
+                   'ade': 'ade20k', 'cocostuff': 'cocostuff'}
 
 
 def resolve_taxonomy(name: str, dataset: Optional[str] = None) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from seg_ros import taxonomy
+from seg_ros.models.cocostuff import COCO_STUFF_171
 from seg_ros.taxonomy import TaxonomyError
 from seg_ros.zoo import CAMVID_CLASSES, CITYSCAPES_CLASSES
 
@@ -33,7 +34,8 @@ ADE20K = [
     'pot', 'animal', 'bicycle', 'lake', 'dishwasher', 'screen', 'blanket', 'sculpture', 'hood',
     'sconce', 'vase', 'traffic light', 'tray', 'ashcan', 'fan', 'pier', 'crt screen', 'plate',
     'monitor', 'bulletin board', 'shower', 'radiator', 'glass', 'clock', 'flag']
-PRESETS = {'camvid': CAMVID, 'cityscapes': CITYSCAPES, 'ade20k': ADE20K}
+PRESETS = {'camvid': CAMVID, 'cityscapes': CITYSCAPES, 'ade20k': ADE20K,
+           'cocostuff': list(COCO_STUFF_171)}
 
 
 def test_ade20k_list_is_complete():
@@ -155,6 +157,6 @@ def test_load_file_errors(tmp_path: Path):
 
 
 def test_resolve_presets():
-    assert {'camvid', 'cityscapes', 'ade20k'} <= set(taxonomy.preset_names())
+    assert {'camvid', 'cityscapes', 'ade20k', 'cocostuff'} <= set(taxonomy.preset_names())
     assert taxonomy.resolve('camvid').name == 'camvid.yaml'
     assert str(taxonomy.resolve('/x/y.yaml')) == '/x/y.yaml'

@@ -46,6 +46,10 @@ def test_taxonomy_from_the_model_dataset():
     trav = traversability.Traversability(cfg, CAMVID_CLASSES,
                                          dataset='CamVid (11 classes + void, SegNet split)')
     assert Path(trav.taxonomy_path).name == 'camvid.yaml'
+    for dataset, preset in (('Cityscapes (19 train ids + ignore)', 'cityscapes'),
+                            ('ADE20K SceneParsing (150 classes)', 'ade20k'),
+                            ('COCO-Stuff 2017 (171 classes: 80 things + 91 stuff)', 'cocostuff')):
+        assert traversability.resolve_taxonomy('', dataset).endswith(f'{preset}.yaml')
     with pytest.raises(ValueError, match='no preset'):
         traversability.Traversability(cfg, CAMVID_CLASSES, dataset='mystery')
 

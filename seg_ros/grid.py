@@ -14,10 +14,12 @@ the robot outwards.
 - *Depth*: each sample with a valid depth is a 3D point. Ground-type points mark their cell;
   obstacle-type points within the height band mark their cell and become obstacle points.
 
-Between neighbouring marked samples (up and across the lattice) the segment joining their
-ground points is filled, so far-away ground, where one sample spans many cells, has no holes;
-this is the free-space clearing along the visible floor, and in monocular mode also joins the
-feet of one obstacle whose lower edge runs unbroken between neighbouring columns.
+Between neighbouring ground samples (up and across the lattice, and inside the quads four of
+them form) the floor they enclose is filled, so far-away ground, where one sample spans many
+cells, has no holes: the free-space clearing along the visible floor. Its cells depend only on
+the camera pose (``FillPlan``); in depth mode it applies between samples whose depth puts them
+on the floor plane. In monocular mode the feet of one obstacle whose lower edge runs unbroken
+between neighbouring columns are also joined into a line.
 
 Marks are collected as (cell, functional id) pairs; the grid takes the highest cost per cell,
 so an obstacle is never erased by free space seen past it. Classes with an inflation radius
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Optional
 
 import numpy as np
 
@@ -137,7 +138,7 @@ class Marks:
         self.fids.append(fids[keep])
 
     def to_grid(self, spec: GridSpec, taxonomy: Taxonomy) -> np.ndarray:
-        """Highest cost per cell, inflation of the classes that ask for it; int8 grid."""
+        """Return the int8 grid: highest cost per cell, then each class's inflation."""
         n = spec.width * spec.height
         grid = np.full(n, -1, np.int16)
         if not self.cells:
@@ -487,9 +488,9 @@ def ground_lattice(ground: np.ndarray, reaches: np.ndarray, camera_xy: np.ndarra
     return xy, valid
 
 
-def empty_grid(spec: GridSpec, value: Optional[int] = -1) -> np.ndarray:
-    """Return a grid of one value (unknown by default), e.g. before the first camera_info."""
-    return np.full(spec.shape, -1 if value is None else value, np.int8)
+def empty_grid(spec: GridSpec) -> np.ndarray:
+    """Return an all-unknown grid, e.g. to publish before the first camera_info."""
+    return np.full(spec.shape, -1, np.int8)
 
 
 def grid_image(grid_cells: np.ndarray, scale: int = 1) -> np.ndarray:

@@ -235,8 +235,9 @@ class Traversability:
         self._set_pose(geometry.CameraPose.from_transform(translation, quaternion, optical))
 
     def _set_pose(self, pose: geometry.CameraPose) -> None:
-        if not (np.allclose(pose.rotation, self.pose.rotation, atol=1e-9)
-                and np.allclose(pose.translation, self.pose.translation, atol=1e-9)):
+        # TF hands out freshly computed floats: changes below a micrometre are not a new pose.
+        if not (np.allclose(pose.rotation, self.pose.rotation, rtol=0, atol=1e-6)
+                and np.allclose(pose.translation, self.pose.translation, rtol=0, atol=1e-6)):
             self.pose = pose
             self._cache_key = None
 
@@ -248,8 +249,9 @@ class Traversability:
         key = (width, height)
         if self._cache_key == key:
             return self._cache
-        assert self.intrinsics is not None
         intr = self.intrinsics
+        if intr is None:
+            raise RuntimeError('no camera_info yet: call set_camera_info first')
         if (intr.width, intr.height) != (width, height):
             if abs(intr.width / intr.height - width / height) > 0.01 * width / height:
                 raise ValueError(f'label image {width}x{height} does not match camera_info '
@@ -263,8 +265,7 @@ class Traversability:
         ground, reaches = geometry.ground_intersection(self.pose, rays)
         cam_xy = self.pose.translation[:2]
         plan = grid.GroundPlan.build(cfg.grid, ground, reaches, cam_xy, cfg.max_range)
-        self._cache = {'lattice': lattice, 'rays': rays.astype(np.float32), 'plan': plan,
-                       'camera_xy': cam_xy}
+        self._cache = {'lattice': lattice, 'rays': rays.astype(np.float32), 'plan': plan}
         self._cache_key = key
         return self._cache
 

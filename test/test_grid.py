@@ -281,3 +281,18 @@ def test_wall_along_the_path_is_one_line(depth_mode):
     cx, cy = result.spec.cell_centres()
     behind = (cx > 3.0) & (cx < 6.0) & (cy > 1.6)
     assert not np.any(result.grid[behind] == 0)
+
+
+def test_depth_noise_keeps_the_floor_free():
+    """Depth noise of 1 % of the range (a stereo camera's order) leaves the answer intact."""
+    trav, intr, pose = make(POSES['level'], depth=True)
+    sc = scene.Scene(SIDEWALK, SKY, TALL, PATCHES)
+    labels, depth = scene.render(sc, intr, pose)
+    noisy = depth * (1 + 0.01 * np.random.default_rng(0).standard_normal(depth.shape))
+    result = trav.process(labels, noisy.astype(np.float32))
+    clean = trav.process(labels, depth)
+    free = clean.grid == 0
+    kept = np.mean(result.grid[free] == 0)
+    assert kept > 0.93, f'free cells still free with noise: {kept:.3f}'
+    # Obstacles spread a little with the noise but are all still there.
+    assert np.all(near(result.grid == 100, 2)[clean.grid == 100])

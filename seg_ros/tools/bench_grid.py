@@ -1,0 +1,114 @@
+"""
+Time the traversability projection on a synthetic 640x480 scene (no ROS, no model).
+
+``python -m seg_ros.tools.bench_grid`` (or ``seg-ros bench-grid`` where the CLI lists it)
+renders a street-like scene with known geometry, then times ``Traversability.process`` per
+frame in monocular and depth mode: label lookup, projection, fills, inflation and the obstacle
+points, i.e. everything the node does between the labels and the messages. ``--save DIR``
+writes the label image and both grids as PNG files.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+import statistics
+import sys
+import time
+from typing import Optional, Sequence, TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from seg_ros import scene
+
+K = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
+POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--frames', type=int, default=50, help='frames per mode (default 50)')
+    parser.add_argument('--width', type=int, default=640)
+    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--sample-step', type=int, default=None,
+                        help='grid.sample_step (default: the parameter default)')
+    parser.add_argument('--row-step', type=int, default=None,
+                        help='grid.row_step (default: the parameter default)')
+    parser.add_argument('--save', default='', help='folder for labels.png and grid_*.png')
+
+
+def _scene() -> 'scene.Scene':
+    from seg_ros import scene
+
+    # CamVid ids as seg_ros.zoo orders them: 0 sky, 1 building, 3 road, 4 sidewalk,
+    # 8 car, 9 pedestrian.
+    boxes = [scene.Box(3.0, 3.5, -1.5, -0.5, 2.5, 1), scene.Box(4.0, 4.4, 1.0, 1.4, 1.8, 9),
+             scene.Box(5.5, 7.0, -3.0, -2.2, 1.6, 8), scene.Box(6.0, 6.3, 0.5, 0.8, 1.7, 9)]
+    patches = [scene.Patch(1.8, 8.0, -4.0, -1.0, 3)]
+    return scene.Scene(4, 0, boxes, patches)
+
+
+def run(args: argparse.Namespace) -> int:
+    from seg_ros import geometry, grid, scene, traversability
+    from seg_ros.zoo import CAMVID_CLASSES
+
+    w, h = args.width, args.height
+    k = list(K)
+    k[0] = k[4] = K[0] * w / 640
+    k[2], k[5] = (w - 1) / 2, (h - 1) / 2
+    intr = geometry.Intrinsics.from_camera_info(k, [], w, h)
+    labels, depth = scene.render(_scene(), intr, geometry.CameraPose.from_xyzrpy(POSE))
+    print(f'{w}x{h} synthetic scene, {args.frames} frames per mode, '
+          f'{len(CAMVID_CLASSES)} classes (camvid taxonomy)')
+    grids = {}
+    for mode in ('monocular', 'depth'):
+        params = {'taxonomy': 'camvid', 'camera_pose': POSE, 'depth.enabled': mode == 'depth'}
+        if args.sample_step:
+            params['grid.sample_step'] = args.sample_step
+        if args.row_step:
+            params['grid.row_step'] = args.row_step
+        cfg = traversability.from_parameters(params)
+        trav = traversability.Traversability(cfg, CAMVID_CLASSES)
+        trav.set_camera_info(k, [], w, h)
+        t0 = time.perf_counter()
+        result = trav.process(labels, depth)
+        first = (time.perf_counter() - t0) * 1e3
+        times, cpu = [], []
+        for _ in range(args.frames):
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = trav.process(labels, depth)
+            times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
+        times.sort()
+        p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
+        g = result.grid
+        # CPU time (all threads of this process) is what the frame costs; wall time also
+        # shows what other processes on a shared machine took away.
+        print(f'{mode:>9s}: median {statistics.median(times):.2f} ms wall, '
+              f'{statistics.median(cpu):.2f} ms CPU, p90 {p90:.2f} ms wall, first frame '
+              f'(geometry set-up) {first:.1f} ms; grid {g.shape[1]}x{g.shape[0]}: '
+              f'{np.mean(g == 0) * 100:.1f}% free, {np.mean(g == 100) * 100:.1f}% lethal, '
+              f'{np.mean(g < 0) * 100:.1f}% unknown; {len(result.obstacle_points)} obstacle '
+              'points')
+        grids[mode] = g
+    if args.save:
+        import cv2
+
+        out = Path(args.save)
+        out.mkdir(parents=True, exist_ok=True)
+        tax = trav.taxonomy
+        cv2.imwrite(str(out / 'functional.png'), tax.palette[tax.functional(labels)][..., ::-1])
+        for mode, g in grids.items():
+            cv2.imwrite(str(out / f'grid_{mode}.png'), grid.grid_image(g, scale=3)[..., ::-1])
+        print(f'wrote {out}/functional.png, grid_monocular.png, grid_depth.png')
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m seg_ros.tools.bench_grid',
+                                     description=__doc__.strip().splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

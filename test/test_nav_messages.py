@@ -1,0 +1,92 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""OccupancyGrid and PointCloud2 built from a traversability result, with real message types."""
+from builtin_interfaces.msg import Time
+from nav_msgs.msg import OccupancyGrid
+import numpy as np
+import pytest
+from rclpy.serialization import deserialize_message, serialize_message
+from seg_ros import grid, nav_messages
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+
+def header():
+    return Header(stamp=Time(sec=12, nanosec=345), frame_id='camera_optical_frame')
+
+
+def test_occupancy_grid_consistency():
+    spec = grid.GridSpec(0.1, -1.0, 3.0, -2.0, 1.0, 'base_link')
+    g = np.full(spec.shape, -1, np.int8)
+    g[0, 0], g[29, 39], g[5, 7] = 0, 100, 60
+    msg = nav_messages.occupancy_grid(g, spec, header())
+    assert msg.header.frame_id == 'base_link'
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (12, 345)
+    assert msg.info.map_load_time == msg.header.stamp
+    assert (msg.info.width, msg.info.height) == (40, 30)
+    assert msg.info.resolution == pytest.approx(0.1)
+    assert (msg.info.origin.position.x, msg.info.origin.position.y) == (-1.0, -2.0)
+    assert msg.info.origin.orientation.w == 1.0
+    assert len(msg.data) == 40 * 30
+    back = deserialize_message(serialize_message(msg), OccupancyGrid)
+    arr = nav_messages.grid_array(back)
+    assert np.array_equal(arr, g)
+    # Row-major from the origin: data[iy * width + ix] is the cell at x = origin + ix * res.
+    assert back.data[5 * 40 + 7] == 60 and back.data[29 * 40 + 39] == 100
+
+
+def test_occupancy_grid_rejects_wrong_arrays():
+    spec = grid.GridSpec()
+    with pytest.raises(ValueError, match='int8'):
+        nav_messages.occupancy_grid(np.zeros(spec.shape, np.int16), spec, header())
+    with pytest.raises(ValueError, match='int8'):
+        nav_messages.occupancy_grid(np.zeros((3, 3), np.int8), spec, header())
+
+
+def test_point_cloud_layout():
+    pts = np.array([[1.0, 2.0, 0.1], [3.5, -1.25, 0.5]], np.float32)
+    msg = nav_messages.point_cloud(pts, 'base_link', header())
+    assert msg.header.frame_id == 'base_link' and msg.header.stamp.sec == 12
+    assert (msg.height, msg.width, msg.point_step, msg.row_step) == (1, 2, 12, 24)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
+        ('x', 0, PointField.FLOAT32, 1), ('y', 4, PointField.FLOAT32, 1),
+        ('z', 8, PointField.FLOAT32, 1)]
+    assert not msg.is_bigendian and msg.is_dense
+    back = deserialize_message(serialize_message(msg), PointCloud2)
+    assert np.array_equal(nav_messages.cloud_points(back), pts)
+
+
+def test_empty_point_cloud():
+    msg = nav_messages.point_cloud(np.zeros((0, 3), np.float32), 'base_link', header())
+    assert msg.width == 0 and len(msg.data) == 0
+
+
+def test_nav2_and_rviz_configs_name_the_published_topics():
+    """The shipped Nav2 and RViz configs subscribe to what seg_ros publishes, compatibly."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / 'config'
+    nav2 = yaml.safe_load((root / 'nav2_costmap.yaml').read_text())
+    local = nav2['local_costmap']['local_costmap']['ros__parameters']
+    assert local['rolling_window'] is True
+    grid_layer = local['traversability_grid']
+    assert grid_layer['plugin'] == 'nav2_costmap_2d::StaticLayer'
+    assert grid_layer['map_topic'] == '/traversability/grid'
+    assert grid_layer['map_subscribe_transient_local'] is False   # publisher is volatile
+    assert local['trinary_costmap'] is False and local['track_unknown_space'] is True
+    for costmap in ('local_costmap', 'global_costmap'):
+        params = nav2[costmap][costmap]['ros__parameters']
+        for name in params['plugins']:
+            assert 'plugin' in params[name], f'{costmap}.{name} has no plugin'
+        src = params['traversability_obstacles']['segmentation']
+        assert src['topic'] == '/traversability/obstacles' and src['data_type'] == 'PointCloud2'
+    # The global costmap must not take the rolling grid through a StaticLayer.
+    glob = nav2['global_costmap']['global_costmap']['ros__parameters']
+    assert 'traversability_grid' not in glob['plugins']
+    rviz = yaml.safe_load((root / 'seg_ros.rviz').read_text())
+    topics = {d['Topic']['Value'] for d in rviz['Visualization Manager']['Displays']
+              if 'Topic' in d}
+    assert {'/traversability/grid', '/traversability/obstacles', '/segmentation/overlay',
+            '/segmentation/functional', '/image'} <= topics

@@ -10,7 +10,6 @@ docs/benchmarks.md).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 from pathlib import Path
@@ -19,56 +18,30 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import Any, IO, Optional
+from typing import Any, Optional
 import warnings
 
 from seg_ros import benchmarking as bm
-from seg_ros import contract, zoo
+from seg_ros import contract, dds_env, zoo
 
 DEFAULT_SIZES = '640x480,1280x720'
 NODE_MODULE = 'seg_ros.node'
-_domain_lock: Optional[IO[str]] = None
-
-
-def _claim_domain() -> int:
-    """Take a ROS_DOMAIN_ID in 91..101 nobody else on the host holds (lock file)."""
-    global _domain_lock
-    for domain in range(91, 102):
-        f = open(f'/tmp/seg_ros_bench_domain_{domain}.lock', 'w')
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            continue
-        _domain_lock = f
-        return domain
-    raise RuntimeError('no free ROS_DOMAIN_ID in 91..101; pass --domain-id')
-
-
-def _profile_file() -> Optional[str]:
-    """Find config/fastdds_shm.xml in the source tree or the installed share folder."""
-    here = Path(__file__).resolve().parents[2] / 'config' / 'fastdds_shm.xml'
-    if here.is_file():
-        return str(here)
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        share = Path(get_package_share_directory('seg_ros')) / 'config' / 'fastdds_shm.xml'
-        return str(share) if share.is_file() else None
-    except Exception:  # not installed as a ROS package
-        return None
 
 
 def ros_environment(domain_id: Optional[int]) -> dict[str, str]:
-    """Set this process's ROS environment (before rclpy.init) and return it for children."""
-    os.environ['ROS_DOMAIN_ID'] = str(domain_id if domain_id is not None else _claim_domain())
+    """
+    Set this process's ROS environment (before rclpy.init) and return it for the children.
+
+    A domain of its own by default (``seg_ros.dds_env``'s lock files, shared with the tests
+    and the demo), so no other traffic on the host lands in the measurement.
+    """
+    os.environ.update(dds_env.isolated_env(
+        domain=domain_id if domain_id is not None else dds_env.claim_domain()))
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    profile = _profile_file()
-    if profile and 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ:
-        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = profile
-        os.environ['FASTRTPS_DEFAULT_PROFILES_FILE'] = profile
     root = str(Path(__file__).resolve().parents[2])
     paths = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
     if (Path(root) / 'seg_ros').is_dir() and root not in paths:
+        # A source checkout: the processes under test import this tree, as this one does.
         os.environ['PYTHONPATH'] = os.pathsep.join([root] + paths)
     return dict(os.environ)
 
@@ -213,7 +186,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--start-timeout', type=float, default=60.0,
                         help='seconds to wait for a process to start and answer')
     parser.add_argument('--domain-id', type=int, default=None,
-                        help='ROS_DOMAIN_ID to use (default: a free one in 91..101)')
+                        help='ROS_DOMAIN_ID to use (default: a free one, held while running)')
     parser.add_argument('--json', type=Path, default=None, metavar='OUT', help='write JSON')
 
 

@@ -26,7 +26,7 @@ setup(
         # machine takes these wheels.
         'cpu': ['onnxruntime', 'opencv-python-headless'],
         'export': ['torch', 'onnxscript', 'onnxslim'],
-        'tools': ['matplotlib', 'tqdm', 'rosbags'],
+        'tools': ['matplotlib', 'tqdm', 'rosbags', 'Pillow'],
         # The flake8 plugins ament_flake8 runs on a ROS install (python3-flake8-* packages).
         'test': ['pytest<9', 'flake8', 'pydocstyle', 'flake8-import-order', 'flake8-quotes',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings',

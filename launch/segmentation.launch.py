@@ -18,6 +18,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from seg_ros.dds_env import profile_variable
 
 PACKAGE = 'seg_ros'
 
@@ -28,9 +29,7 @@ def _dds_profile(context, *args, **kwargs):
     if not profile:
         return []
     # Humble and Jazzy (Fast DDS 2.x) read FASTRTPS_*; Kilted and later (Fast DDS 3) FASTDDS_*.
-    legacy = os.environ.get('ROS_DISTRO', '') in ('humble', 'iron', 'jazzy')
-    name = 'FASTRTPS_DEFAULT_PROFILES_FILE' if legacy else 'FASTDDS_DEFAULT_PROFILES_FILE'
-    return [SetEnvironmentVariable(name, profile)]
+    return [SetEnvironmentVariable(profile_variable(), profile)]
 
 
 def _node(context, *args, **kwargs):

@@ -68,8 +68,12 @@ def build_network(entry: Union[str, zoo.ZooEntry], weights: Optional[str] = None
     from seg_ros.models.espnet import load_checkpoint
 
     module_name, _, func = entry.factory.partition(':')
-    net = getattr(importlib.import_module(module_name), func)(**entry.factory_kwargs)
-    return load_checkpoint(net, str(zoo.resolve_weights(entry, weights)))
+    module = importlib.import_module(module_name)
+    net = getattr(module, func)(**entry.factory_kwargs)
+    # An architecture module may bring its own strict loader (other file formats, optional
+    # training-only heads); the generic one reads a plain state_dict file.
+    loader = getattr(module, 'load_checkpoint', load_checkpoint)
+    return loader(net, str(zoo.resolve_weights(entry, weights)))
 
 
 def build_wrapper(entry: Union[str, zoo.ZooEntry], input_size: Optional[Sequence[int]] = None,

@@ -274,6 +274,10 @@ def resolve_weights(entry: ZooEntry | str, weights: Optional[str] = None,
         if not path.is_file():
             raise ZooError(f'weights file not found: {path}')
         return path
+    if not entry.sha256:
+        raise ZooError(f'{entry.name}: its weights have no published sha256 to verify a '
+                       f'download against; download them from {entry.url} yourself and pass '
+                       'the file with --weights PATH')
     fix = ('Delete or replace it; "seg-ros download {n}" fetches the right one from {u}'
            .format(n=entry.name, u=entry.url))
     assets = assets_dir()
@@ -324,3 +328,7 @@ def fetch_demo_frames(dest: os.PathLike | str, labels: bool = False,
                 download(url, path, sha)
         out.append(dest / frame.name)
     return out
+
+
+# Entries of further architectures live in their own module and register themselves here.
+from seg_ros.models import zoo_entries  # noqa: E402,F401,I100,I202

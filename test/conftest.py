@@ -4,38 +4,21 @@
 Test-wide environment: an isolated ROS 2 domain, the shared-memory DDS profile, asset paths.
 
 Set before any test imports rclpy, so every node a test starts (in this process or a child)
-sees the same settings. Each pytest process takes a ROS_DOMAIN_ID nobody else on the machine
-holds (a lock file per id), so parallel runs never see each other's topics.
+sees the same settings. Each pytest process takes a ROS_DOMAIN_ID no other seg_ros run on the
+machine holds (``seg_ros.dds_env``: a lock file per id, shared with the demo and benchmark), so
+parallel runs never see each other's topics.
 """
-import fcntl
 import os
 from pathlib import Path
 
 import pytest
+from seg_ros import dds_env
 
 ROOT = Path(__file__).resolve().parents[1]
-_domain_lock = None
 
-
-def _claim_domain() -> int:
-    global _domain_lock
-    for domain in range(1 + os.getpid() % 90, 1 + os.getpid() % 90 + 90):
-        domain = 1 + (domain - 1) % 90
-        f = open(f'/tmp/seg_ros_test_domain_{domain}.lock', 'w')
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            continue
-        _domain_lock = f  # held (and the domain reserved) until this process exits
-        return domain
-    raise RuntimeError('no free ROS_DOMAIN_ID in 1..90 for the tests')
-
-
-os.environ['ROS_DOMAIN_ID'] = str(_claim_domain())
+# Always a domain of our own (never the user's ROS_DOMAIN_ID), held until this process exits.
+os.environ.update(dds_env.isolated_env(domain=dds_env.claim_domain()))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-_profile = str(ROOT / 'config' / 'fastdds_shm.xml')
-os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = _profile
 os.environ.setdefault('SEG_ROS_ASSETS', str((ROOT.parent / 'shared').resolve()))
 # Child processes (the node under test) import this tree, not a stale installed copy.
 os.environ['PYTHONPATH'] = os.pathsep.join(

@@ -60,7 +60,8 @@ def test_table_is_consistent():
     for name in zoo.names():
         e = zoo.get(name)
         contract.parse_metadata(contract.encode_metadata(e.classes, e.palette))
-        assert re.fullmatch(r'[0-9a-f]{64}', e.sha256), name
+        # An entry without a published sha256 is never downloaded (it needs --weights).
+        assert e.sha256 == '' or re.fullmatch(r'[0-9a-f]{64}', e.sha256), name
         assert e.url.startswith('https://'), name
         assert e.licence and e.attribution, name
         h, w = e.input_size

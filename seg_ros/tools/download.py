@@ -20,7 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Resolve (and if needed download) each weights file; print where it is."""
-    names = zoo.names() if args.names == ['all'] else args.names
+    names = args.names
+    if names == ['all']:  # entries without a published sha256 are never downloaded
+        names = [n for n in zoo.names() if zoo.get(n).sha256]
+        for name in sorted(set(zoo.names()) - set(names)):
+            print(f'{name}: skipped, no published sha256; download {zoo.get(name).url} '
+                  'yourself and pass it to "seg-ros export" with --weights')
     if not names and not args.demo_frames:
         print('error: name at least one model (or "all") or --demo-frames DIR', file=sys.stderr)
         return 2

@@ -1,0 +1,398 @@
+"""
+``seg-ros demo``: the whole pipeline on real frames, end to end over ROS 2.
+
+Exports (or reuses) the CamVid model, starts the segmentation node as its own process in a
+private ROS domain, plays CamVid ``val`` frames (or any image folder) to it as a camera stream
+at a set rate, records everything it publishes and writes overlays, label PNGs, a GIF, a bag
+and a summary (frames in/out, FPS, age-of-frame percentiles) to the output folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Optional
+
+from seg_ros import dds_env, replay
+from seg_ros.replay import ReplayError
+
+DEFAULT_MODEL = 'espnet_camvid'
+CAMVID_VAL = Path('data') / 'camvid' / 'val'
+# What a demo run writes: removed before a new run, nothing else in the folder is touched.
+OUTPUT_ENTRIES = ('overlay', 'labels', 'functional', 'grid', 'outputs', 'overlay.gif',
+                  'overlay.mp4', 'summary.json', 'node.log')
+FOLDERS = {'segmentation/overlay': 'overlay', 'segmentation/labels': 'labels',
+           'segmentation/functional': 'functional', 'traversability/grid': 'grid'}
+
+
+class DemoError(RuntimeError):
+    """A demo step that cannot go on; the message says which file to put where."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--images', metavar='DIR',
+                        help='folder of frames to play (default: CamVid val from '
+                             '$SEG_ROS_ASSETS, else a few frames fetched into the cache)')
+    parser.add_argument('--model', default=DEFAULT_MODEL,
+                        help=f'zoo model to export and run (default {DEFAULT_MODEL})')
+    parser.add_argument('--model-path', metavar='ONNX',
+                        help='run this contract model instead of exporting --model')
+    parser.add_argument('--output', default='output/demo', help='output folder')
+    parser.add_argument('--rate', type=float, default=5.0, help='frames per second (default 5)')
+    parser.add_argument('--as-fast-as-node', action='store_true',
+                        help='send each frame once the previous one is answered (ignores --rate)')
+    parser.add_argument('--limit', type=int, metavar='N', help='play at most N frames')
+    parser.add_argument('--backend', default='onnxruntime', help='node backend')
+    parser.add_argument('--device', default='cpu', help='node device (cpu | cuda)')
+    parser.add_argument('--threads', type=int, default=default_threads(),
+                        help='inference threads (default: CPU cores - 1, leaving one for the '
+                             'player; 0 = runtime default)')
+    parser.add_argument('--cache', metavar='DIR',
+                        help='where exported models (onnx/) and fetched frames (camvid_demo/) '
+                             'go (default $XDG_CACHE_HOME/seg_ros or ~/.cache/seg_ros)')
+    parser.add_argument('--startup-timeout', type=float, default=120.0,
+                        help='seconds to wait for the node to answer its first frame')
+    parser.add_argument('--gif-frames', type=int, default=40,
+                        help='frames in overlay.gif (0 = no GIF)')
+    parser.add_argument('--node-arg', action='append', default=[], metavar='NAME:=VALUE',
+                        help='extra node parameter (repeatable)')
+
+
+def default_threads() -> int:
+    """
+    Return the node's inference threads: every core but one.
+
+    The player (publishing, recording, PNG writing) runs beside the node; measured on 2 cores,
+    ONNX Runtime's default (all cores) answered 17 of 30 frames at 5 Hz, one thread 28 of 30.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def assets_dir() -> Path:
+    """Return ``$SEG_ROS_ASSETS``, by default ``../shared`` relative to the current folder."""
+    env = os.environ.get('SEG_ROS_ASSETS')
+    if env:
+        return Path(env)
+    if Path('../shared').is_dir():
+        return Path('../shared')
+    try:
+        from seg_ros import zoo
+        found = zoo.assets_dir()  # ../shared beside a source checkout
+        if found is not None:
+            return Path(found)
+    except ImportError:
+        pass
+    return Path('../shared')
+
+
+def cache_dir(arg: Optional[str] = None) -> Path:
+    """Return the cache for exported models and fetched frames (the zoo's by default)."""
+    if arg:
+        return Path(arg)
+    try:
+        from seg_ros import zoo
+        return Path(zoo.cache_dir())
+    except ImportError:
+        base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
+        return Path(base) / 'seg_ros'
+
+
+def resolve_images(arg: Optional[str], cache: Path) -> Path:
+    """Return the frame folder: the argument, CamVid val from the assets, else fetched."""
+    if arg:
+        replay.list_images(arg)  # fail now, with the reason, if it has no images
+        return Path(arg)
+    local = assets_dir() / CAMVID_VAL
+    if local.is_dir():
+        return local
+    try:
+        from seg_ros import zoo
+    except ImportError:
+        raise DemoError(f'no frames: {local} does not exist; put the CamVid val frames '
+                        f'(PNG) there, set SEG_ROS_ASSETS, or pass --images DIR') from None
+    dest = cache / 'camvid_demo'
+    try:
+        got = zoo.fetch_demo_frames(dest, frames=zoo.DEMO_FRAMES)
+    except Exception as exc:  # noqa: B902 - network and checksum errors, reported as one
+        raise DemoError(f'no frames: {local} does not exist and fetching them failed: {exc}. '
+                        f'Put CamVid val PNGs in {local} (or set SEG_ROS_ASSETS), or pass '
+                        '--images DIR') from None
+    folder = Path(got) if isinstance(got, (str, Path)) and Path(got).is_dir() else dest
+    replay.list_images(folder)
+    return folder
+
+
+def resolve_model(args: argparse.Namespace, cache: Path) -> Path:
+    """Return the contract ONNX to run: --model-path, else the cached export of --model."""
+    if args.model_path:
+        path = Path(args.model_path)
+        if not path.is_file():
+            raise DemoError(f'model {path} does not exist; export one with '
+                            f'`seg-ros export {DEFAULT_MODEL} -o {path}`')
+        return path
+    try:
+        from seg_ros import export
+    except ImportError as exc:
+        raise DemoError(f'cannot export {args.model}: {exc} (the export extra needs torch: '
+                        "pip install '.[export]'); or pass --model-path FILE.onnx") from None
+    try:
+        return Path(export.cached_export(args.model, cache / 'onnx'))
+    except Exception as exc:  # noqa: B902 - missing weights, no network, bad checksum
+        raise DemoError(f'cannot export {args.model}: {exc}') from None
+
+
+def clean_output(out: Path) -> None:
+    """Remove what an earlier demo run wrote (and only that)."""
+    for name in OUTPUT_ENTRIES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def node_command(model: Path, args: argparse.Namespace) -> list[str]:
+    """Return the node's command line: the same module ``ros2 run`` starts."""
+    cmd = [sys.executable, '-m', 'seg_ros.node', '--ros-args',
+           '-p', f'model_path:={model.resolve()}', '-p', f'backend:={args.backend}',
+           '-p', f'device:={args.device}', '-p', f'threads:={args.threads}']
+    for extra in args.node_arg:
+        cmd += ['-p', extra]
+    return cmd
+
+
+class NodeProcess:
+    """The node as a child process; its log goes to a file in the output folder."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = open(log, 'w')
+        # Its own session: Ctrl-C in the terminal reaches the demo only, which then stops the
+        # node itself after recording what is still in flight.
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def tail(self, lines: int = 15) -> str:
+        """Return the end of the node's log."""
+        self._log.flush()
+        text = self.log_path.read_text(errors='replace').strip().splitlines()
+        return '\n'.join('  | ' + line for line in text[-lines:])
+
+    def dead(self) -> Optional[str]:
+        """Return why the node is gone, or None while it runs."""
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        return f'the node exited with code {rc}; the end of {self.log_path}:\n{self.tail()}'
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Stop as ros2 launch does: SIGINT, then SIGKILL if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def write_gif(frames: list[Path], path: Path, fps: float, width: int = 320) -> bool:
+    """Write a looping GIF of the first frames, shrunk to ``width`` px (small enough to share)."""
+    from PIL import Image as PILImage
+    if not frames:
+        return False
+    images = []
+    for f in frames:
+        with PILImage.open(f) as im:
+            h = max(1, round(im.height * width / im.width))
+            images.append(im.convert('RGB').resize((width, h)).quantize(colors=128))
+    images[0].save(path, save_all=True, append_images=images[1:], loop=0,
+                   duration=max(20, int(1000 / max(fps, 0.1))), optimize=True)
+    return True
+
+
+def write_video(overlays: list[Path], n_frames: int, path: Path, fps: float) -> bool:
+    """
+    Write an MP4 in real time: frame i shows the newest overlay answered by then.
+
+    A frame the node skipped (it keeps only the newest) repeats the previous overlay, as a
+    display on the robot would, so the video plays at the camera's rate.
+    """
+    import cv2
+    by_index = {int(p.stem): p for p in overlays if p.stem.isdigit() and int(p.stem) < n_frames}
+    if not by_index:
+        return False
+    first = cv2.imread(str(by_index[min(by_index)]))
+    if first is None:
+        return False
+    h, w = first.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*'mp4v'), fps, (w, h))
+    if not writer.isOpened():
+        return False
+    current = None
+    for i in range(min(by_index), n_frames):
+        if i in by_index:
+            current = cv2.imread(str(by_index[i]))
+        if current is not None and current.shape[:2] == (h, w):
+            writer.write(current)
+    writer.release()
+    return True
+
+
+def diagnostics_values(msg: Any) -> dict[str, str]:
+    """Return the key/values of the node's status in a DiagnosticArray."""
+    for status in getattr(msg, 'status', []):
+        if 'segmentation' in status.name:
+            values = {kv.key: kv.value for kv in status.values}
+            values['level'] = str(int.from_bytes(bytes(status.level), 'little')
+                                  if isinstance(status.level, bytes) else status.level)
+            values['message'] = status.message
+            return values
+    return {}
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (DemoError, ReplayError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before playing (export, start-up): nothing worth writing
+        print('demo: interrupted', file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise DemoError('--limit must be at least 1')
+    if args.rate <= 0:
+        raise DemoError('--rate must be positive')
+    cache = cache_dir(args.cache)
+    images = resolve_images(args.images, cache)
+    files = replay.list_images(images)
+    if args.limit:
+        files = files[:args.limit]
+    model = resolve_model(args, cache)
+    out = Path(args.output)
+    clean_output(out)
+    # The node (a child) and the player (this process) must share one private domain and the
+    # SHM profile; rclpy reads them when this process initialises its context.
+    env = dds_env.isolated_env()
+    os.environ.update(env)
+
+    from seg_ros import player
+    print(f'demo: model {model}, {len(files)} frames from {images}, '
+          f'{"as fast as the node" if args.as_fast_as_node else f"{args.rate:g} Hz"}, '
+          f'ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}', flush=True)
+    node = NodeProcess(node_command(model, args), env, out / 'node.log')
+    recorder = saver = p = None
+    last_diag: dict[str, Any] = {}
+    try:
+        recorder = replay.BagRecorder(out / 'outputs', 'mcap')
+        p = player.Player(record=player.NODE_OUTPUTS, recorder=recorder,
+                          node_name='seg_ros_demo')
+        saver = player.ImageSaver(out, FOLDERS, p.stats.index_of)
+
+        def keep_diag(topic: str, msgtype: str, msg: Any, t: float) -> None:
+            # The last status that saw inferences (the node's figures are over a window).
+            values = diagnostics_values(msg) if topic == '/diagnostics' else {}
+            if values and (not last_diag or values.get('inference time p50 (ms)') != 'n/a'):
+                last_diag['values'] = values
+
+        p.hooks += [saver, keep_diag]
+        for topic, msgtype in player.folder_topics():
+            p.publisher(topic, msgtype)
+        t0 = time.monotonic()
+        try:
+            p.wait_for_peer('image', args.startup_timeout, 'demo: the node never subscribed',
+                            alive=node.dead)
+            p.wait_for_peer('segmentation/labels', 10.0, 'demo: no labels publisher',
+                            alive=node.dead)
+            first = next(iter(player.folder_items(files[:1])))
+            warm = p.warm_up(first, max(1.0, args.startup_timeout - (time.monotonic() - t0)),
+                             alive=node.dead)
+        except ReplayError as exc:
+            if node.dead():
+                raise
+            raise DemoError(f'{exc}; the end of {node.log_path}:\n{node.tail()}') from None
+        items = player.folder_items(files)
+        print(f'demo: node answered its first frame after {time.monotonic() - t0:.1f} s '
+              f'(warm-up {warm:.1f} s); playing', flush=True)
+        pacer = replay.Pacer('asap') if args.as_fast_as_node else replay.Pacer('rate',
+                                                                               rate=args.rate)
+        try:
+            p.play(items, pacer, reply_timeout=5.0 if args.as_fast_as_node else None,
+                   alive=node.dead)
+        except KeyboardInterrupt:
+            print('demo: interrupted; writing what was recorded', file=sys.stderr)
+        p.drain(idle=3.0)
+        stats = p.stats.summary()
+    finally:
+        rc = node.stop()
+        if p is not None:
+            p.close()
+        if saver is not None:
+            saver.close()
+        if recorder is not None:
+            recorder.close()
+
+    overlays = sorted((out / 'overlay').glob('*.png'))
+    fps = args.rate if not args.as_fast_as_node else 5.0
+    gif, video = out / 'overlay.gif', out / 'overlay.mp4'
+    if args.gif_frames and write_gif(overlays[:args.gif_frames], gif, fps):
+        stats['gif'] = str(gif)
+    if write_video(overlays, stats['frames_sent'], video, fps):
+        stats['video'] = str(video)
+    info = _model_info(model)
+    summary = {
+        'model': info.get('name') or args.model, 'model_path': str(model),
+        'backend': args.backend, 'device': args.device, 'threads': args.threads,
+        'images': str(images), 'rate_hz': None if args.as_fast_as_node else args.rate,
+        **stats,
+        'saved': dict(saver.saved) if saver else {},
+        'node_exit_code': rc,
+        'node_diagnostics': last_diag.get('values', {}),
+        'bag': str(out / 'outputs'),
+    }
+    (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    _print_summary(summary, out)
+    if not stats['frames_answered']:
+        print(f'error: the node answered no frame; see {out / "node.log"}', file=sys.stderr)
+        return 1
+    return 0
+
+
+def _model_info(model: Path) -> dict[str, str]:
+    try:
+        from seg_ros import contract
+        meta = contract.check_onnx(str(model)).metadata
+        return {'name': meta.get(contract.KEY_NAME, '')}
+    except Exception:  # noqa: B902 - only for the summary's label
+        return {}
+
+
+def _print_summary(s: dict[str, Any], out: Path) -> None:
+    age = s['age_ms']
+    print(f'\nseg_ros demo: {s["model"]} on {s["backend"]} ({s["device"]})')
+    print(f'  frames sent {s["frames_sent"]}, labels received {s["frames_answered"]}, '
+          f'dropped {s["frames_dropped"]}')
+    print(f'  send rate {s["send_fps"]} Hz, output rate {s["output_fps"]} Hz')
+    print(f'  age of frame at the output (ms): p50 {age["p50"]}, p95 {age["p95"]}, '
+          f'p99 {age["p99"]}, max {age["max"]}')
+    diag = s.get('node_diagnostics') or {}
+    if diag:
+        keys = [k for k in diag if 'inference' in k or 'fps' in k.lower()]
+        if keys:
+            print('  node: ' + ', '.join(f'{k} {diag[k]}' for k in keys))
+    print(f'  saved: {replay.describe_counts(s["saved"])}')
+    print(f'\nOutput written to {out.resolve()}/ (overlay/, labels/, overlay.gif, '
+          'overlay.mp4, outputs/ bag, summary.json, node.log)')

@@ -1,0 +1,134 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""The demo end to end: the real node as a process, frames over ROS 2, outputs on disk."""
+import dataclasses
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader
+from seg_ros import replay, synthetic
+from seg_ros.tools import cli
+
+
+def _demo(tmp_path: Path, *args: str) -> tuple[int, Path]:
+    out = tmp_path / 'demo'
+    rc = cli.main(['demo', '--output', str(out), '--gif-frames', '3', *args])
+    return rc, out
+
+
+@pytest.mark.slow
+def test_demo_passthrough_model_on_camvid(tmp_path, camvid_val, capsys):
+    # Passthrough model: labels = R channel, so every saved label image is checkable.
+    model = synthetic.save_passthrough(str(tmp_path / 'pt.onnx'),
+                                       [f'c{i}' for i in range(256)])
+    rc, out = _demo(tmp_path, '--model-path', model, '--images', str(camvid_val[0]),
+                    '--limit', '4', '--rate', '10')
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert f'Output written to {out.resolve()}/' in printed
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['frames_sent'] == 4
+    assert 1 <= summary['frames_answered'] <= 4
+    assert summary['age_ms']['p50'] is not None
+    assert summary['model'] == 'passthrough' and summary['node_exit_code'] == 0
+    frames = replay.list_images(camvid_val[0])
+    labels = sorted((out / 'labels').glob('*.png'))
+    assert len(labels) == summary['frames_answered']
+    for path in labels:
+        index = int(path.stem)
+        expected = replay.read_image(frames[index])[:, :, 0]
+        assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), expected)
+    assert len(list((out / 'overlay').glob('*.png'))) >= 1
+    assert (out / 'overlay.gif').stat().st_size > 0 and (out / 'overlay.mp4').is_file()
+    with Reader(out / 'outputs') as reader:
+        assert reader.topics['/segmentation/labels'].msgcount == summary['frames_answered']
+    # A second run into the same folder replaces the first run's files.
+    rc, out = _demo(tmp_path, '--model-path', model, '--images', str(camvid_val[0]),
+                    '--limit', '2', '--rate', '10')
+    assert rc == 0
+    assert json.loads((out / 'summary.json').read_text())['frames_sent'] == 2
+    assert len(list((out / 'labels').glob('*.png'))) <= 2
+
+
+@pytest.mark.slow
+def test_demo_camvid_model(tmp_path, camvid_val, camvid_onnx, capsys):
+    """The README's command, on 3 frames: the exported ESPNet's labels match CamVid's."""
+    # The demo's own export step, finding the session's export in its cache (no re-export).
+    (tmp_path / 'cache').mkdir()
+    (tmp_path / 'cache' / 'onnx').symlink_to(Path(camvid_onnx).parent)
+    rc, out = _demo(tmp_path, '--limit', '3', '--as-fast-as-node', '--threads', '1',
+                    '--cache', str(tmp_path / 'cache'))
+    assert rc == 0, capsys.readouterr()
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['frames_answered'] == 3 and summary['frames_dropped'] == 0
+    assert Path(summary['model_path']).name == Path(camvid_onnx).name
+    frames = replay.list_images(camvid_val[0])
+    for i in range(3):
+        pred = cv2.imread(str(out / 'labels' / f'{i:04d}.png'), cv2.IMREAD_UNCHANGED)
+        truth = cv2.imread(str(camvid_val[1] / frames[i].name), cv2.IMREAD_UNCHANGED)
+        valid = truth < 11
+        # ESPNet-C measures 87.7 % global accuracy on CamVid test; a broken channel order or
+        # normalisation anywhere on the way falls far below 70 %.
+        assert (pred[valid] == truth[valid]).mean() > 0.7
+
+
+def test_demo_empty_image_folder(tmp_path, capsys):
+    (tmp_path / 'empty').mkdir()
+    rc, _ = _demo(tmp_path, '--images', str(tmp_path / 'empty'), '--model-path', 'x.onnx')
+    assert rc == 2
+    assert f'no images in {tmp_path / "empty"}' in capsys.readouterr().err
+
+
+def test_demo_missing_model_file(tmp_path, camvid_val, capsys):
+    rc, _ = _demo(tmp_path, '--images', str(camvid_val[0]), '--model-path',
+                  str(tmp_path / 'missing.onnx'))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert 'missing.onnx does not exist' in err and 'seg-ros export' in err
+
+
+@pytest.mark.slow
+def test_demo_reports_a_node_that_cannot_load_its_model(tmp_path, camvid_val, capsys):
+    bad = tmp_path / 'bad.onnx'
+    bad.write_bytes(b'not a model')
+    rc, out = _demo(tmp_path, '--images', str(camvid_val[0]), '--model-path', str(bad),
+                    '--limit', '1', '--startup-timeout', '4')
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert 'answered no frame' in err and 'node.log' in err and 'bad.onnx' in err
+
+
+@pytest.mark.slow
+def test_demo_without_assets_uses_the_cached_frames(tmp_path, camvid_val, monkeypatch, capsys):
+    """No ../shared: frames come from the cache (filled here as a download would, offline)."""
+    from seg_ros import zoo
+    cache = tmp_path / 'cache'
+    (cache / 'camvid_demo').mkdir(parents=True)
+    for frame in zoo.DEMO_FRAMES:
+        (cache / 'camvid_demo' / frame.name).write_bytes((camvid_val[0] / frame.name)
+                                                         .read_bytes())
+    monkeypatch.setenv('SEG_ROS_ASSETS', str(tmp_path / 'no_assets'))
+    model = synthetic.save_passthrough(str(tmp_path / 'pt.onnx'),
+                                       [f'c{i}' for i in range(256)])
+    rc, out = _demo(tmp_path, '--model-path', model, '--cache', str(cache), '--rate', '10',
+                    '--limit', '2')
+    assert rc == 0, capsys.readouterr()
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['images'] == str(cache / 'camvid_demo') and summary['frames_sent'] == 2
+
+
+def test_demo_without_assets_or_network_says_where_to_put_frames(tmp_path, monkeypatch,
+                                                                 capsys):
+    from seg_ros import zoo
+    monkeypatch.setenv('SEG_ROS_ASSETS', str(tmp_path / 'no_assets'))
+    monkeypatch.setattr(zoo, 'DEMO_FRAMES', tuple(
+        dataclasses.replace(f, base_url='http://127.0.0.1:9/unreachable')
+        for f in zoo.DEMO_FRAMES))
+    rc, _ = _demo(tmp_path, '--model-path', 'x.onnx', '--cache', str(tmp_path / 'cache'))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert f'Put CamVid val PNGs in {tmp_path / "no_assets" / "data" / "camvid" / "val"}' in err
+    assert 'download of http://127.0.0.1:9/unreachable' in err

@@ -31,7 +31,7 @@ DEFAULT_OPSET = 17
 EXPORTERS = ('torchscript', 'dynamo')
 # Bump when the exported graph changes in a way the hashed source files below do not capture.
 EXPORT_FORMAT = '1'
-_SOURCES = ('export.py', 'zoo.py', 'contract.py', 'models/__init__.py', 'models/wrapper.py')
+_SOURCES = ('export.py', 'zoo.py', 'contract.py', 'trt_compat.py')
 
 
 class ExportError(RuntimeError):
@@ -324,11 +324,17 @@ def _write_atomic(data: bytes, out: Path) -> str:
 
 
 def _code_version(entry: zoo.ZooEntry) -> str:
-    """Hash of the sources that shape the exported graph (exporter, wrapper, architecture)."""
+    """
+    Hash of the sources that shape the exported graph: exporter, wrapper, architectures.
+
+    All of ``seg_ros/models`` counts (architectures share blocks and loaders), plus the
+    factory's module when it lives elsewhere.
+    """
     root = Path(__file__).resolve().parent
-    files = [root / s for s in _SOURCES]
+    files = [root / s for s in _SOURCES if (root / s).is_file()]
+    files += sorted((root / 'models').glob('*.py'))
     spec = importlib.util.find_spec(entry.factory.partition(':')[0])
-    if spec is not None and spec.origin:
+    if spec is not None and spec.origin and Path(spec.origin) not in files:
         files.append(Path(spec.origin))
     h = hashlib.sha256(EXPORT_FORMAT.encode())
     for path in files:

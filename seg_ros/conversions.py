@@ -47,35 +47,56 @@ class ImageError(ValueError):
     """A frame that cannot be used; the message names the field at fault and the fix."""
 
 
-def image_view(encoding: str, width: int, height: int, step: int, data: Any) -> np.ndarray:
+def _rows(data: Any, row_bytes: int, width: int, height: int, step: int,
+          encoding: str) -> np.ndarray:
     """
-    Return a zero-copy ``(height, width, channels)`` view of an Image's pixel buffer.
+    Return a zero-copy ``(height, row_bytes)`` view of a buffer whose rows are ``step`` apart.
 
-    Rows may be padded (``step`` larger than ``width * bytes_per_pixel``, as many drivers do
-    for alignment): the view skips the padding by striding instead of copying.
+    Rows may be padded (``step`` larger than the pixels of a row, as many drivers do for
+    alignment): the view skips the padding by striding instead of copying.
     """
-    if encoding not in ENCODINGS:
-        raise ImageError(f'unsupported image encoding "{encoding}"; supported: '
-                         f'{", ".join(sorted(ENCODINGS))} (or use input_transport: compressed)')
-    bpp, channels = ENCODINGS[encoding]
     if width <= 0 or height <= 0:
         raise ImageError(f'empty image {width}x{height}: width and height must be positive')
-    row = width * bpp
-    if step < row:
+    if step < row_bytes:
         raise ImageError(f'step {step} is shorter than one row of a {width}-pixel {encoding} '
-                         f'image ({row} bytes); the publisher fills step wrongly')
+                         f'image ({row_bytes} bytes); the publisher fills step wrongly')
     buf = np.frombuffer(data, dtype=np.uint8)
     needed = step * height
     if buf.size < needed:
         raise ImageError(f'image data has {buf.size} bytes but step {step} x height {height} '
-                         f'needs {step * height}; the message is truncated or its size fields '
+                         f'needs {needed}; the message is truncated or its size fields '
                          'are wrong')
+    return np.lib.stride_tricks.as_strided(buf, shape=(height, row_bytes), strides=(step, 1),
+                                           writeable=False)
+
+
+def image_view(encoding: str, width: int, height: int, step: int, data: Any) -> np.ndarray:
+    """Return a zero-copy ``(height, width, channels)`` view of an Image's pixel buffer."""
+    if encoding not in ENCODINGS:
+        raise ImageError(f'unsupported image encoding "{encoding}"; supported: '
+                         f'{", ".join(sorted(ENCODINGS))} (or use input_transport: compressed)')
+    bpp, channels = ENCODINGS[encoding]
+    rows = _rows(data, width * bpp, width, height, step, encoding)
     if encoding in ('yuv422', 'uyvy', 'yuv422_yuy2', 'yuyv') and width % 2:
         raise ImageError(f'{encoding} needs an even width, got {width}')
-    # Strided view over the first step * height bytes: rows `step` apart, padding skipped.
-    view = np.lib.stride_tricks.as_strided(
-        buf[:needed], shape=(height, width, channels), strides=(step, bpp, 1), writeable=False)
-    return view
+    return rows.reshape(height, width, channels)   # splits the contiguous row: still no copy
+
+
+# Depth encodings (REP-118): millimetres as 16-bit integers, or metres as 32-bit floats.
+DEPTH_ENCODINGS = {'16UC1': np.dtype(np.uint16), 'mono16': np.dtype(np.uint16),
+                   '32FC1': np.dtype(np.float32)}
+
+
+def depth_msg_to_array(msg: Any) -> np.ndarray:
+    """Return a depth Image as ``(H, W)`` uint16 millimetres or float32 metres."""
+    if msg.encoding not in DEPTH_ENCODINGS:
+        raise ImageError(f'unsupported depth encoding "{msg.encoding}"; supported: '
+                         f'{", ".join(DEPTH_ENCODINGS)} (16-bit millimetres or float metres)')
+    dtype = DEPTH_ENCODINGS[msg.encoding].newbyteorder('>' if msg.is_bigendian else '<')
+    rows = _rows(msg.data, msg.width * dtype.itemsize, msg.width, msg.height, msg.step,
+                 msg.encoding)
+    # One copy: the rows become contiguous and the values native-endian for the geometry.
+    return np.ascontiguousarray(rows).view(dtype).astype(dtype.newbyteorder('='), copy=False)
 
 
 def to_rgb(encoding: str, width: int, height: int, step: int, data: Any) -> np.ndarray:

@@ -28,9 +28,10 @@ import warnings
 from seg_ros import contract, zoo
 
 DEFAULT_OPSET = 17
+EXPORTERS = ('torchscript', 'dynamo')
 # Bump when the exported graph changes in a way the hashed source files below do not capture.
 EXPORT_FORMAT = '1'
-_SOURCES = ('export.py', 'zoo.py', 'contract.py', 'models/__init__.py', 'models/wrapper.py')
+_SOURCES = ('export.py', 'zoo.py', 'contract.py', 'trt_compat.py')
 
 
 class ExportError(RuntimeError):
@@ -116,6 +117,36 @@ def _fix_batch_dim(model: Any) -> None:
             dims[0].dim_value = 1
 
 
+def _only_cast_reads_image(model: Any) -> None:
+    """
+    Let the first Cast be the only reader of the uint8 ``image`` (TensorRT's uint8 rule).
+
+    Exporters and optimisers like to turn ``Shape(Cast(image))`` into ``Shape(image)``; the
+    shape is the same, so such readers are pointed back at the Cast's float output.
+    """
+    nodes = model.graph.node
+    cast = next((n for n in nodes if n.op_type == 'Cast' and contract.INPUT in n.input), None)
+    if cast is None:
+        raise ExportError('the exported graph does not start with Cast(image); the wrapper '
+                          'must cast the uint8 frame to float first')
+    for node in nodes:
+        if node is cast:
+            continue
+        for i, name in enumerate(node.input):
+            if name == contract.INPUT:
+                if node.op_type != 'Shape':
+                    raise ExportError(f'{node.op_type} node "{node.name}" reads the uint8 '
+                                      'image directly; cast it to float first')
+                node.input[i] = cast.output[0]
+    # The Cast reads only the graph input, so it can go first (keeps the order topological).
+    index = list(nodes).index(cast)
+    if index:
+        first = type(cast)()
+        first.CopyFrom(cast)
+        del nodes[index]
+        nodes.insert(0, first)
+
+
 def _probe_frames() -> list[Any]:
     """Deterministic frames of a few odd sizes, to compare two graphs' labels."""
     import numpy as np
@@ -156,6 +187,7 @@ def _simplify(model: Any) -> Optional[Any]:
         return None
     _set_metadata(slim, props)
     _fix_batch_dim(slim)
+    _only_cast_reads_image(slim)
     try:
         onnx.checker.check_model(slim)
         _check_contract_bytes(slim.SerializeToString())
@@ -182,38 +214,45 @@ def _check_contract_bytes(data: bytes) -> contract.ModelInfo:
 def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os.PathLike],
                 input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
                 confidence: bool = True, weights: Optional[str] = None,
-                simplify: bool = True) -> str:
+                simplify: bool = True, exporter: str = 'torchscript') -> str:
     """
     Export a zoo model to ``out_path`` in the seg_ros contract and return the path.
 
     ``input_size`` is the network's (height, width) (default: the entry's); the exported model
     takes frames of any size. ``weights`` overrides the zoo's weights file (not sha-checked).
+    ``exporter`` is ``'torchscript'`` (fast, the default) or ``'dynamo'`` (torch.export based,
+    about 3x slower to export, same graph); when the TorchScript exporter fails (a PyTorch
+    without it), the dynamo exporter is tried with a warning.
     """
+    if exporter not in EXPORTERS:
+        raise ExportError(f'unknown exporter "{exporter}"; choose one of {", ".join(EXPORTERS)}')
     entry = _entry(name_or_entry)
     size = _input_size(entry, input_size)
     try:
         import onnx
-        import torch
+        import torch  # noqa: F401 (fail early with the install hint, before any work)
     except ImportError as exc:
         raise ExportError(f'exporting needs PyTorch and onnx ({exc}); install the export extra: '
                           'pip install "seg_ros[export]" (torch, onnxscript, onnxslim)') from exc
     weights_path = zoo.resolve_weights(entry, weights)
     weights_sha = entry.sha256 if not weights else zoo.sha256_of(weights_path)
     wrapper = build_wrapper(entry, size, confidence, str(weights_path))
-    dyn = {1: 'height', 2: 'width'}
-    names = wrapper.output_names()
-    example = torch.zeros(1, size[0], size[1], 3, dtype=torch.uint8)
     with tempfile.TemporaryDirectory(prefix='seg_ros_export_') as tmp:
         traced = os.path.join(tmp, 'traced.onnx')
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
-            with torch.no_grad():
-                torch.onnx.export(wrapper, (example,), traced, input_names=[contract.INPUT],
-                                  output_names=names, opset_version=opset, dynamo=False,
-                                  do_constant_folding=True,
-                                  dynamic_axes={n: dyn for n in [contract.INPUT] + names})
+        try:
+            _trace(wrapper, size, opset, traced, exporter)
+        except Exception as exc:  # exporter internals raise anything from TypeError on
+            if exporter != 'torchscript':
+                raise ExportError(f'{entry.name}: ONNX export failed: {exc}') from exc
+            warnings.warn(f'TorchScript ONNX exporter failed ({exc}); trying dynamo=True')
+            try:
+                _trace(wrapper, size, opset, traced, 'dynamo')
+            except Exception as exc2:  # as above
+                raise ExportError(f'{entry.name}: ONNX export failed with both exporters: '
+                                  f'{exc}; {exc2}') from exc2
         model = onnx.load(traced)
     _fix_batch_dim(model)
+    _only_cast_reads_image(model)
     model.producer_name = 'seg_ros'
     model.doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
     _set_metadata(model, metadata(entry, size, weights_sha, opset))
@@ -225,6 +264,31 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
         model = _simplify(model) or model
     _warn_tensorrt(model, entry.name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
+
+
+def _trace(wrapper: Any, size: tuple[int, int], opset: int, path: str, exporter: str) -> None:
+    """Run one of PyTorch's ONNX exporters with dynamic frame height and width."""
+    import torch
+
+    names = wrapper.output_names()
+    example = torch.zeros(1, size[0], size[1], 3, dtype=torch.uint8)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
+        if exporter == 'torchscript':
+            dyn = {1: 'height', 2: 'width'}
+            torch.onnx.export(wrapper, (example,), path, input_names=[contract.INPUT],
+                              output_names=names, opset_version=opset, dynamo=False,
+                              do_constant_folding=True,
+                              dynamic_axes={n: dyn for n in [contract.INPUT] + names})
+            return
+        h = torch.export.Dim('height', min=2, max=16384)
+        w = torch.export.Dim('width', min=2, max=16384)
+        program = torch.onnx.export(wrapper, (example,), input_names=[contract.INPUT],
+                                    output_names=names, opset_version=opset, dynamo=True,
+                                    dynamic_shapes=({1: h, 2: w},), verbose=False)
+        if program is None:
+            raise ExportError('torch.onnx.export(dynamo=True) returned no program')
+        program.save(path)
 
 
 def _warn_tensorrt(model: Any, name: str) -> None:
@@ -260,11 +324,17 @@ def _write_atomic(data: bytes, out: Path) -> str:
 
 
 def _code_version(entry: zoo.ZooEntry) -> str:
-    """Hash of the sources that shape the exported graph (exporter, wrapper, architecture)."""
+    """
+    Hash of the sources that shape the exported graph: exporter, wrapper, architectures.
+
+    All of ``seg_ros/models`` counts (architectures share blocks and loaders), plus the
+    factory's module when it lives elsewhere.
+    """
     root = Path(__file__).resolve().parent
-    files = [root / s for s in _SOURCES]
+    files = [root / s for s in _SOURCES if (root / s).is_file()]
+    files += sorted((root / 'models').glob('*.py'))
     spec = importlib.util.find_spec(entry.factory.partition(':')[0])
-    if spec is not None and spec.origin:
+    if spec is not None and spec.origin and Path(spec.origin) not in files:
         files.append(Path(spec.origin))
     h = hashlib.sha256(EXPORT_FORMAT.encode())
     for path in files:
@@ -295,7 +365,7 @@ def cached_export(name: Union[str, zoo.ZooEntry],
                   cache_dir: Optional[Union[str, os.PathLike]] = None,
                   input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
                   confidence: bool = True, weights: Optional[str] = None,
-                  simplify: bool = True) -> str:
+                  simplify: bool = True, exporter: str = 'torchscript') -> str:
     """
     Return the path of an export of ``name``, exporting only if no up-to-date one exists.
 
@@ -310,6 +380,7 @@ def cached_export(name: Union[str, zoo.ZooEntry],
     key = hashlib.sha256(json.dumps({
         'entry': repr(entry), 'weights': weights_sha, 'size': size, 'opset': opset,
         'confidence': confidence, 'simplify': simplify, 'code': _code_version(entry),
+        'exporter': exporter,
     }, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir else zoo.cache_dir() / 'onnx'
     folder.mkdir(parents=True, exist_ok=True)
@@ -321,4 +392,4 @@ def cached_export(name: Union[str, zoo.ZooEntry],
                 return str(path)
             except contract.ContractError:
                 pass  # damaged: export again
-        return export_onnx(entry, path, size, opset, confidence, weights, simplify)
+        return export_onnx(entry, path, size, opset, confidence, weights, simplify, exporter)

@@ -2,7 +2,8 @@
 ``segmentation_node``: camera frames in, class labels, overlay and diagnostics out.
 
 This file only wires things: parameters (:mod:`seg_ros.parameters`), image conversion
-(:mod:`seg_ros.conversions`), inference (:mod:`seg_ros.backends`) and statistics
+(:mod:`seg_ros.conversions`), inference (:mod:`seg_ros.backends`), the functional taxonomy and
+grid (:mod:`seg_ros.traversability`, :mod:`seg_ros.nav_messages`) and statistics
 (:mod:`seg_ros.stats`). Threading model: the executor thread only stores the newest frame in a
 one-slot mailbox (replacing, and counting as dropped, a frame the worker has not started yet);
 a worker thread converts, runs the model and publishes. Latency therefore stays bounded by one
@@ -16,6 +17,7 @@ import time
 from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import OccupancyGrid
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
@@ -23,10 +25,16 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from seg_ros import conversions, stats
+from rclpy.time import Time
+from seg_ros import conversions, nav_messages, stats, traversability
 from seg_ros.backends import Backend, BackendError, create_backend, resolve_model_path
 from seg_ros.parameters import check_value, PARAMETERS, Settings, validate
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+try:  # TF gives the camera pose where tf2_ros is installed; else the camera_pose parameter
+    from tf2_ros import Buffer, TransformListener
+except ImportError:  # pragma: no cover - depends on the ROS install
+    Buffer = TransformListener = None
 
 _LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
            stats.ERROR: DiagnosticStatus.ERROR}
@@ -45,15 +53,27 @@ class SegmentationNode(Node):
         self._backend: Optional[Backend] = None
         self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
         self._camera_info: Optional[CameraInfo] = None
+        self._depth: Optional[Image] = None
+        self._trav: Optional[traversability.Traversability] = None
+        self._trav_reload = False
         self._logged: dict[str, float] = {}
 
         self.settings = self._declare_parameters()
+        self.trav_config = self._declare_traversability()
+        self._tf_buffer = None
+        if Buffer is not None:
+            self._tf_buffer = Buffer()
+            self._tf_listener = TransformListener(self._tf_buffer, self)
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
         self._labels_pub = self.create_publisher(Image, 'segmentation/labels', reliable)
         self._overlay_pub = self.create_publisher(Image, 'segmentation/overlay', reliable)
         self._confidence_pub = self.create_publisher(Image, 'segmentation/confidence', reliable)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._functional_pub = self.create_publisher(Image, 'segmentation/functional', reliable)
+        self._grid_pub = self.create_publisher(OccupancyGrid, 'traversability/grid', reliable)
+        self._cloud_pub = self.create_publisher(PointCloud2, 'traversability/obstacles',
+                                                reliable)
 
         sensor_qos = QoSProfile(
             depth=self.settings.qos_depth, history=HistoryPolicy.KEEP_LAST,
@@ -69,6 +89,8 @@ class SegmentationNode(Node):
             self._input_topic = self.resolve_topic_name('image')
             self.create_subscription(Image, 'image', self._on_image, sensor_qos)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
+        # Aligned depth (16UC1 mm / 32FC1 m) for depth.enabled; the latest one is used.
+        self.create_subscription(Image, 'depth', self._on_depth, sensor_qos)
 
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -98,6 +120,28 @@ class SegmentationNode(Node):
             self._problem('parameters', stats.ERROR, message)
         return settings
 
+    def _declare_traversability(self) -> Optional[traversability.Config]:
+        values = {}
+        for name, (default, description) in traversability.PARAMETERS.items():
+            descriptor = ParameterDescriptor(description=description)
+            try:
+                values[name] = self.declare_parameter(name, default, descriptor).value
+            except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
+                self._problem('parameters', stats.ERROR, f'parameter "{name}": {exc}')
+                values[name] = self.declare_parameter(name, default, descriptor,
+                                                      ignore_override=True).value
+        try:
+            return traversability.from_parameters(values)
+        except ValueError as exc:
+            self._problem('traversability', stats.ERROR,
+                          f'{exc}; traversability is off until the parameter is fixed')
+            return None
+
+    def _traversability_values(self, changed: list[Parameter]) -> dict[str, Any]:
+        values = {n: self.get_parameter(n).value for n in traversability.PARAMETERS}
+        values.update({p.name: p.value for p in changed if p.name in traversability.PARAMETERS})
+        return values
+
     def _check_parameters(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:
             if param.name in PARAMETERS:
@@ -105,16 +149,29 @@ class SegmentationNode(Node):
                 if problem:
                     self._log(stats.WARN, f'rejected: {problem}')
                     return SetParametersResult(successful=False, reason=problem)
+        if any(p.name in traversability.PARAMETERS for p in params):
+            try:
+                traversability.from_parameters(self._traversability_values(params))
+            except ValueError as exc:
+                self._log(stats.WARN, f'rejected: {exc}')
+                return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params: list[Parameter]) -> None:
         values = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.settings, _ = validate(values)
         self._stats.clear('parameters')
+        trav_changed = any(p.name in traversability.PARAMETERS for p in params)
+        if trav_changed:
+            self.trav_config = traversability.from_parameters(self._traversability_values([]))
+            self._stats.clear('traversability')
         if any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS):
             with self._cond:
                 self._reload = True
                 self._cond.notify()
+        elif trav_changed:
+            with self._cond:
+                self._trav_reload = True
 
     # ---------------------------------------------------------------- callbacks
     def _on_image(self, msg: Any) -> None:
@@ -129,6 +186,9 @@ class SegmentationNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
+    def _on_depth(self, msg: Image) -> None:
+        self._depth = msg
+
     # ---------------------------------------------------------------- worker
     def _work(self) -> None:
         while True:
@@ -139,8 +199,11 @@ class SegmentationNode(Node):
                     return
                 item, self._pending = self._pending, None
                 reload, self._reload = self._reload, False
+                trav_reload, self._trav_reload = self._trav_reload, False
             if reload:
                 self._load_model()
+            elif trav_reload:
+                self._load_traversability()
             if item is not None:
                 try:
                     self._process(item[0])
@@ -164,6 +227,29 @@ class SegmentationNode(Node):
         self.get_logger().info(
             f'loaded {path} with {self._backend.describe()}: model '
             f'"{self._backend.info.name}", {self._backend.info.num_classes} classes')
+        self._load_traversability()
+
+    def _load_traversability(self) -> None:
+        """(Re)build the taxonomy and grid for the loaded model's classes."""
+        self._trav = None
+        config, backend = self.trav_config, self._backend
+        if config is None or backend is None or not config.enabled:
+            return
+        try:
+            self._trav = traversability.Traversability(
+                config, backend.info.classes, dataset=backend.info.metadata.get(
+                    'seg_ros.dataset'))
+        except (ValueError, OSError) as exc:
+            # A model with no preset and no taxonomy given is a gap in the set-up (WARN); a
+            # taxonomy file that is given but wrong is an error that stays until fixed.
+            level = stats.WARN if not config.taxonomy else stats.ERROR
+            self._problem('traversability', level,
+                          f'taxonomy not loaded: {exc}; no functional image or grid until the '
+                          '"taxonomy" parameter is set right')
+            return
+        self._stats.clear('traversability')
+        self.get_logger().info(f'traversability: taxonomy {self._trav.taxonomy_path}, grid in '
+                               f'{config.grid.frame_id}')
 
     def _process(self, msg: Any) -> None:
         try:
@@ -200,10 +286,56 @@ class SegmentationNode(Node):
             conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
             self._confidence_pub.publish(conversions.fill_image(Image(header=header), conf,
                                                                 'mono8'))
+        if self._trav is not None:
+            self._publish_traversability(self._trav, header, result.labels)
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
         with self._cond:
             self._stats.on_output(time.monotonic(), inference_s, age, with_overlay)
+
+    def _publish_traversability(self, trav: traversability.Traversability, header: Any,
+                                labels: np.ndarray) -> None:
+        functional = trav.functional(labels)
+        self._functional_pub.publish(conversions.fill_image(Image(header=header), functional,
+                                                            'mono8'))
+        info = self._camera_info
+        if info is None:
+            self._problem('camera_info', stats.WARN,
+                          f'no camera_info on {self.resolve_topic_name("camera_info")}: the '
+                          'grid needs the intrinsics; publishing the functional image only')
+            return
+        self._stats.clear('camera_info')
+        try:
+            trav.set_camera_info(info.k, info.d, info.width, info.height,
+                                 info.distortion_model)
+            self._update_camera_pose(trav, header.frame_id or info.header.frame_id)
+            depth = None
+            if trav.config.depth and self._depth is not None:
+                depth = conversions.depth_msg_to_array(self._depth)
+            result = trav.process(labels, depth)
+        except (ValueError, conversions.ImageError) as exc:
+            self._problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
+            return
+        self._grid_pub.publish(nav_messages.occupancy_grid(result.grid, result.spec, header))
+        self._cloud_pub.publish(nav_messages.point_cloud(result.obstacle_points,
+                                                         result.spec.frame_id, header))
+
+    def _update_camera_pose(self, trav: traversability.Traversability, camera_frame: str) -> None:
+        """Take the camera pose from TF when it has one, else from ``camera_pose``."""
+        target = trav.config.grid.frame_id
+        if self._tf_buffer is not None and camera_frame:
+            try:
+                tf = self._tf_buffer.lookup_transform(target, camera_frame, Time())
+            except Exception as exc:  # noqa: B902 - tf2 raises LookupException and relatives
+                self._problem('tf', stats.WARN, f'no TF from {camera_frame} to {target} '
+                              f'({exc}); using the camera_pose parameter')
+            else:
+                t, q = tf.transform.translation, tf.transform.rotation
+                # Image frames are optical frames (REP-103): z forward, x right, y down.
+                trav.set_camera_transform((t.x, t.y, t.z), (q.x, q.y, q.z, q.w), optical=True)
+                self._stats.clear('tf')
+                return
+        trav.set_camera_pose_xyzrpy(trav.config.camera_pose)
 
     # ---------------------------------------------------------------- diagnostics
     def _problem(self, kind: str, level: int, message: str) -> None:

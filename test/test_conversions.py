@@ -166,3 +166,31 @@ def test_overlay_blends_palette():
     np.testing.assert_array_equal(out[0, 1], [50, 50, 178])
     np.testing.assert_array_equal(out[1, 1], [50, 50, 50])
     np.testing.assert_array_equal(conversions.overlay(rgb, labels, lut, 0.0), rgb)
+
+
+@pytest.mark.parametrize('encoding, dtype', [('16UC1', np.uint16), ('mono16', np.uint16),
+                                             ('32FC1', np.float32)])
+@pytest.mark.parametrize('bigendian', [False, True])
+@pytest.mark.parametrize('pad', [0, 6])
+def test_depth_images(encoding, dtype, bigendian, pad):
+    depth = (RNG.random((5, 7)) * 4000).astype(dtype)
+    raw = depth.astype(np.dtype(dtype).newbyteorder('>' if bigendian else '<'))
+    rows = np.zeros((5, 7 * raw.itemsize + pad), np.uint8)
+    rows[:, :7 * raw.itemsize] = raw.view(np.uint8).reshape(5, -1)
+    msg = Image(height=5, width=7, encoding=encoding, step=rows.shape[1],
+                is_bigendian=int(bigendian))
+    msg.data = array.array('B', rows.tobytes())
+    out = conversions.depth_msg_to_array(msg)
+    assert out.dtype == dtype and out.dtype.isnative
+    np.testing.assert_array_equal(out, depth)
+
+
+def test_bad_depth_images():
+    msg = Image(height=2, width=2, encoding='rgb8', step=6)
+    msg.data = array.array('B', bytes(12))
+    with pytest.raises(ImageError, match='unsupported depth encoding "rgb8"'):
+        conversions.depth_msg_to_array(msg)
+    msg = Image(height=2, width=2, encoding='32FC1', step=8)
+    msg.data = array.array('B', bytes(12))
+    with pytest.raises(ImageError, match='has 12 bytes but step 8 x height 2 needs 16'):
+        conversions.depth_msg_to_array(msg)

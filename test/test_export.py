@@ -263,6 +263,19 @@ def test_export_options_and_errors(tmp_path):
 
 
 @pytest.mark.slow
+def test_dynamo_exporter_gives_the_same_labels(camvid_onnx, frames, tmp_path):
+    path = export.export_onnx('espnet_camvid', tmp_path / 'dynamo.onnx', exporter='dynamo')
+    assert trt_compat.check_model(path) == []
+    a = create_backend('onnxruntime', path, BackendOptions(threads=1))
+    b = create_backend('onnxruntime', camvid_onnx, BackendOptions(threads=1))
+    for size in ((360, 480), (217, 333)):
+        rgb = _rgb(frames[3], size)
+        assert (a.infer(rgb).labels == b.infer(rgb).labels).mean() > 0.9999
+    with pytest.raises(export.ExportError, match='unknown exporter'):
+        export.export_onnx('espnet_camvid', tmp_path / 'x.onnx', exporter='jit')
+
+
+@pytest.mark.slow
 def test_cached_export_reuses_and_refreshes(tmp_path):
     first = export.cached_export('espnet_camvid', tmp_path, input_size=(120, 160))
     stamp = os.stat(first).st_mtime_ns

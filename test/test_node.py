@@ -25,6 +25,14 @@ CLASSES = [f'c{i}' for i in range(256)]
 H, W = 48, 64
 
 
+# The passthrough models have no taxonomy preset: these tests are about segmentation alone.
+NO_GRID = {'traversability.enabled': False}
+
+
+def seg_node(params):
+    return NodeProcess({**NO_GRID, **params})
+
+
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp('models')
@@ -108,7 +116,7 @@ def values(status) -> dict:
 
 
 def test_labels_headers_overlay_and_diagnostics(models, probe):
-    with NodeProcess({'model_path': models['fast'], 'diagnostics_period': 0.2}) as node:
+    with seg_node({'model_path': models['fast'], 'diagnostics_period': 0.2}) as node:
         pub = start(probe, node)
         assert send_until_labelled(probe, pub, lambda: image_msg(probe, frame(0)))
         probe.clear()
@@ -142,7 +150,7 @@ def test_labels_headers_overlay_and_diagnostics(models, probe):
 
 
 def test_overlay_only_computed_with_subscribers(models, probe):
-    with NodeProcess({'model_path': models['fast'], 'diagnostics_period': 0.2}) as node:
+    with seg_node({'model_path': models['fast'], 'diagnostics_period': 0.2}) as node:
         pub = probe.publisher(Image, 'image', reliable=False, depth=1)
         probe.subscribe(Image, 'segmentation/labels')
         probe.subscribe(DiagnosticArray, '/diagnostics')
@@ -167,7 +175,7 @@ def test_overlay_only_computed_with_subscribers(models, probe):
     ({'height': H + 10}, 'is truncated'),
 ])
 def test_bad_input_rejected_and_next_frame_served(models, probe, bad, problem):
-    with NodeProcess({'model_path': models['fast'], 'diagnostics_period': 0.2}) as node:
+    with seg_node({'model_path': models['fast'], 'diagnostics_period': 0.2}) as node:
         pub = start(probe, node)
         assert send_until_labelled(probe, pub, lambda: image_msg(probe, frame(0)))
         probe.clear()
@@ -191,7 +199,7 @@ def test_bad_input_rejected_and_next_frame_served(models, probe, bad, problem):
 def test_compressed_transport_and_corrupt_payload(models, probe):
     params = {'model_path': models['fast'], 'input_transport': 'compressed',
               'diagnostics_period': 0.2}
-    with NodeProcess(params) as node:
+    with seg_node(params) as node:
         pub = start(probe, node, transport='compressed')
 
         def png(value):
@@ -214,8 +222,8 @@ def test_compressed_transport_and_corrupt_payload(models, probe):
 
 
 def test_overload_keeps_newest_frame_and_counts_drops(models, probe):
-    with NodeProcess({'model_path': models['slow'], 'threads': 1,
-                      'diagnostics_period': 0.2}) as node:
+    with seg_node({'model_path': models['slow'], 'threads': 1,
+                   'diagnostics_period': 0.2}) as node:
         pub = start(probe, node)
         assert send_until_labelled(probe, pub, lambda: image_msg(probe, frame(0)))
         probe.clear()
@@ -253,7 +261,7 @@ def _set_parameter(probe, node_name, name, value: str):
 
 def test_missing_model_is_an_error_until_fixed_at_run_time(models, probe, tmp_path):
     missing = str(tmp_path / 'nowhere.onnx')
-    with NodeProcess({'model_path': missing, 'diagnostics_period': 0.2}) as node:
+    with seg_node({'model_path': missing, 'diagnostics_period': 0.2}) as node:
         pub = start(probe, node)
         assert node.wait_for_output(f'model file not found: {missing}'), node.output()
         status = last_status(probe, lambda s: 'model not loaded' in s.message)
@@ -273,7 +281,7 @@ def test_missing_model_is_an_error_until_fixed_at_run_time(models, probe, tmp_pa
 def test_broken_model_file_reported(probe, tmp_path):
     broken = tmp_path / 'broken.onnx'
     broken.write_bytes(b'\x08\x07garbage')
-    with NodeProcess({'model_path': str(broken), 'diagnostics_period': 0.2}) as node:
+    with seg_node({'model_path': str(broken), 'diagnostics_period': 0.2}) as node:
         start(probe, node)
         assert node.wait_for_output('cannot load model'), node.output()
         status = last_status(probe, lambda s: 'broken.onnx' in s.message)
@@ -282,7 +290,7 @@ def test_broken_model_file_reported(probe, tmp_path):
 
 def test_bad_parameters_reported_node_keeps_running(models, probe):
     params = {'model_path': models['fast'], 'overlay_alpha': 3.0, 'diagnostics_period': 0.2}
-    with NodeProcess(params) as node:
+    with seg_node(params) as node:
         pub = start(probe, node)
         assert node.wait_for_output('"overlay_alpha" = 3.0 must be between 0.0 and 1.0')
         status = last_status(probe, lambda s: 'overlay_alpha' in s.message)
@@ -304,7 +312,7 @@ def test_real_model_on_camvid_frames(probe, camvid_onnx, camvid_val):
     from seg_ros.backends import create_backend
     frames = sorted(camvid_val[0].glob('*.png'))[:3]
     backend = create_backend('onnxruntime', camvid_onnx)
-    with NodeProcess({'model_path': camvid_onnx, 'diagnostics_period': 0.5}) as node:
+    with seg_node({'model_path': camvid_onnx, 'diagnostics_period': 0.5}) as node:
         pub = start(probe, node)
         rgbs = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in frames]
         assert send_until_labelled(probe, pub, lambda: image_msg(probe, rgbs[0]), timeout=60)

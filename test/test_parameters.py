@@ -4,6 +4,7 @@
 from pathlib import Path
 
 import pytest
+from seg_ros import traversability
 from seg_ros.parameters import check_value, PARAMETERS, validate
 import yaml
 
@@ -59,12 +60,20 @@ def _flatten(d, prefix=''):
             yield prefix + key, value
 
 
-def test_shipped_params_file_matches_table():
+def test_shipped_params_file_matches_tables():
+    """Every key of config/segmentation.yaml is a declared parameter, at its default value."""
     doc = yaml.safe_load((ROOT / 'config' / 'segmentation.yaml').read_text())
     assert list(doc) == ['segmentation_node']
     params = dict(_flatten(doc['segmentation_node']['ros__parameters']))
-    unknown = set(params) - set(PARAMETERS)
+    declared = {name: spec.default for name, spec in PARAMETERS.items()}
+    declared.update({name: default for name, (default, _) in traversability.PARAMETERS.items()})
+    unknown = set(params) - set(declared)
     assert not unknown, f'params file sets parameters the node does not declare: {unknown}'
+    missing = set(declared) - set(params)
+    assert not missing, f'params file lacks {missing}'
     for name, value in params.items():
-        assert check_value(name, value) is None, name
-        assert value == PARAMETERS[name].default, f'{name}: file and table defaults differ'
+        if name in PARAMETERS:
+            assert check_value(name, value) is None, name
+        assert value == declared[name], f'{name}: file and table defaults differ'
+    traversability.from_parameters({k: v for k, v in params.items()
+                                    if k in traversability.PARAMETERS})

@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--weights', metavar='PATH',
                         help="use this state_dict instead of the zoo's (no sha256 check)")
     parser.add_argument('--no-simplify', action='store_true', help='skip onnxslim')
+    parser.add_argument('--exporter', choices=('torchscript', 'dynamo'), default='torchscript',
+                        help='PyTorch ONNX exporter (default torchscript: faster, same graph)')
     parser.add_argument('--list', action='store_true', help='list the zoo and exit')
 
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         size = parse_size(args.input_size) if args.input_size else None
         path = export_onnx(args.name, out, input_size=size, opset=args.opset,
                            confidence=not args.no_confidence, weights=args.weights,
-                           simplify=not args.no_simplify)
+                           simplify=not args.no_simplify, exporter=args.exporter)
         info = contract.check_onnx(path)
     except (zoo.ZooError, ExportError, ValueError, contract.ContractError) as exc:
         print(f'error: {exc}', file=sys.stderr)

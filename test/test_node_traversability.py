@@ -1,0 +1,186 @@
+# Copyright 2026 seg_ros maintainers
+# Licensed under the Apache License, Version 2.0
+"""
+The node's traversability outputs over real topics, on a synthetic scene of known geometry.
+
+A pedestrian-sized box stands 3 m ahead on a sidewalk with a strip of road; the scene is
+rendered analytically through a pinhole camera into CamVid labels, sent through a passthrough
+model, and the node's grid is read back at points whose answer is known.
+"""
+import array
+
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import OccupancyGrid
+from node_harness import NodeProcess, Probe
+import numpy as np
+import pytest
+from seg_ros import geometry, nav_messages, scene, taxonomy
+from seg_ros.synthetic import save_passthrough
+from seg_ros.zoo import CAMVID_CLASSES
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+pytestmark = pytest.mark.slow
+K = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
+POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
+SKY, ROAD, SIDEWALK, PEDESTRIAN = 0, 3, 4, 9
+SCENE = scene.Scene(SIDEWALK, SKY, [scene.Box(3.0, 3.4, -0.2, 0.2, 1.8, PEDESTRIAN)],
+                    [scene.Patch(1.5, 2.0, -2.0, 2.0, ROAD)])
+
+
+@pytest.fixture(scope='module')
+def rendered():
+    intr = geometry.Intrinsics.from_camera_info(K, [], 640, 480)
+    return scene.render(SCENE, intr, geometry.CameraPose.from_xyzrpy(POSE))
+
+
+@pytest.fixture
+def probe():
+    p = Probe()
+    for topic, typ in (('segmentation/labels', Image), ('segmentation/functional', Image),
+                       ('traversability/grid', OccupancyGrid),
+                       ('traversability/obstacles', PointCloud2),
+                       ('/diagnostics', DiagnosticArray)):
+        p.subscribe(typ, topic)
+    yield p
+    p.close()
+
+
+def _node(tmp_path, **extra):
+    model = save_passthrough(str(tmp_path / 'camvid_passthrough.onnx'), CAMVID_CLASSES)
+    params = {'model_path': model, 'taxonomy': 'camvid', 'camera_pose': str(POSE),
+              'diagnostics_period': 0.2, **extra}
+    return NodeProcess(params)
+
+
+def _frame(probe, labels, stamp):
+    rgb = np.zeros(labels.shape + (3,), np.uint8)
+    rgb[..., 0] = labels
+    msg = Image(height=labels.shape[0], width=labels.shape[1], encoding='rgb8',
+                step=labels.shape[1] * 3)
+    msg.header.frame_id = 'camera_optical_frame'
+    msg.header.stamp = stamp
+    msg.data = array.array('B', rgb.tobytes())
+    return msg
+
+
+def _camera_info(stamp):
+    info = CameraInfo(width=640, height=480, distortion_model='plumb_bob')
+    info.header.frame_id = 'camera_optical_frame'
+    info.header.stamp = stamp
+    info.k = K
+    info.d = [0.0] * 5
+    info.p = [500.0, 0.0, 320.0, 0.0, 0.0, 500.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def _drive(probe, node, labels, depth=None, camera_info=True, want='traversability/grid'):
+    """Send camera_info (+ depth) and frames until the node answers on ``want``."""
+    image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
+    info_pub = probe.publisher(CameraInfo, 'camera_info', reliable=True)
+    depth_pub = probe.publisher(Image, 'depth', reliable=True)
+    assert probe.wait_matched(image_pub) and node.wait_for_output('traversability:'), \
+        node.output()
+    for _ in range(100):
+        stamp = probe.node.get_clock().now().to_msg()
+        if camera_info:
+            info_pub.publish(_camera_info(stamp))
+        if depth is not None:
+            depth_pub.publish(depth(stamp))
+        image_pub.publish(_frame(probe, labels, stamp))
+        if probe.wait(lambda: probe.messages(want), 0.3):
+            return stamp
+    raise AssertionError('no answer on ' + want + '\n' + node.output())
+
+
+def _grid_value(grid_msg, x, y):
+    g = nav_messages.grid_array(grid_msg)
+    col = int((x - grid_msg.info.origin.position.x) / grid_msg.info.resolution)
+    row = int((y - grid_msg.info.origin.position.y) / grid_msg.info.resolution)
+    return int(g[row, col])
+
+
+def _check_scene_grid(probe, stamp):
+    grid = [m for m in probe.messages('traversability/grid') if m.header.stamp == stamp][-1]
+    assert grid.header.frame_id == 'base_link'
+    assert grid.info.resolution == pytest.approx(0.05)
+    assert (grid.info.width, grid.info.height) == (160, 160)
+    assert (grid.info.origin.position.x, grid.info.origin.position.y) == (0.0, -4.0)
+    tax = taxonomy.load(taxonomy.resolve('camvid'), CAMVID_CLASSES)
+    road_cost = tax.classes[tax.id_of('road')].cost
+    # free sidewalk, road strip, the pedestrian's foot, occluded behind it
+    assert _grid_value(grid, 1.3, 0.0) == 0
+    assert _grid_value(grid, 1.75, 0.0) == road_cost
+    assert _grid_value(grid, 3.05, 0.0) == 100
+    assert _grid_value(grid, 5.0, 0.0) == -1
+    clouds = [m for m in probe.messages('traversability/obstacles') if m.header.stamp == stamp]
+    pts = nav_messages.cloud_points(clouds[-1])
+    assert clouds[-1].header.frame_id == 'base_link' and len(pts) > 0
+    assert np.all(np.abs(pts[:, 0] - 3.0) < 0.15) and np.all(np.abs(pts[:, 1]) < 0.3)
+
+
+def test_monocular_grid_functional_and_obstacles(tmp_path, probe, rendered):
+    labels, _ = rendered
+    with _node(tmp_path) as node:
+        stamp = _drive(probe, node, labels)
+        _check_scene_grid(probe, stamp)
+        func = [m for m in probe.messages('segmentation/functional')
+                if m.header.stamp == stamp][-1]
+        assert func.encoding == 'mono8' and (func.width, func.height) == (640, 480)
+        assert func.header.frame_id == 'camera_optical_frame'
+        f = np.frombuffer(func.data, np.uint8).reshape(480, 640)
+        tax = taxonomy.load(taxonomy.resolve('camvid'), CAMVID_CLASSES)
+        np.testing.assert_array_equal(f, tax.functional(labels))
+
+
+def test_depth_mode_grid(tmp_path, probe, rendered):
+    labels, depth_m = rendered
+
+    def depth_msg(stamp):
+        mm = np.nan_to_num(depth_m * 1000.0, nan=0.0).astype(np.uint16)
+        msg = Image(height=480, width=640, encoding='16UC1', step=1280)
+        msg.header.frame_id = 'camera_optical_frame'
+        msg.header.stamp = stamp
+        msg.data = array.array('B', mm.tobytes())
+        return msg
+
+    with _node(tmp_path, **{'depth.enabled': True}) as node:
+        stamp = _drive(probe, node, labels, depth=depth_msg)
+        _check_scene_grid(probe, stamp)
+
+
+def test_bad_depth_and_missing_camera_info_are_reported(tmp_path, probe, rendered):
+    labels, _ = rendered
+
+    def bad_depth(stamp):
+        msg = Image(height=480, width=640, encoding='rgb8', step=1920)
+        msg.data = array.array('B', bytes(1920 * 480))
+        return msg
+
+    with _node(tmp_path, **{'depth.enabled': True}) as node:
+        # No camera_info: functional image only, and a warning that names the topic.
+        _drive(probe, node, labels, camera_info=False, want='segmentation/functional')
+        assert node.wait_for_output('no camera_info on /camera_info'), node.output()
+        assert probe.messages('traversability/grid') == []
+        # A depth image in the wrong encoding: the grid is skipped, segmentation goes on.
+        probe.clear()
+        _drive(probe, node, labels, depth=bad_depth, want='segmentation/labels')
+        assert node.wait_for_output('unsupported depth encoding "rgb8"'), node.output()
+        assert node.proc.poll() is None
+
+
+def test_wrong_taxonomy_is_an_error_segmentation_continues(tmp_path, probe, rendered):
+    labels, _ = rendered
+    bad = tmp_path / 'bad_taxonomy.yaml'
+    bad.write_text('mapping:\n  Road: traversable\n  Lava: obstacle\n')
+    with NodeProcess({'model_path': save_passthrough(str(tmp_path / 'p.onnx'), CAMVID_CLASSES),
+                      'taxonomy': str(bad), 'diagnostics_period': 0.2}) as node:
+        assert node.wait_for_output('taxonomy not loaded'), node.output()
+        assert 'Lava' in node.output()
+        pub = probe.publisher(Image, 'image', reliable=False, depth=1)
+        assert probe.wait_matched(pub)
+        for _ in range(50):
+            pub.publish(_frame(probe, labels, probe.node.get_clock().now().to_msg()))
+            if probe.wait(lambda: probe.messages('segmentation/labels'), 0.3):
+                break
+        assert probe.messages('segmentation/labels') and not probe.messages(
+            'segmentation/functional')

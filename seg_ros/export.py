@@ -77,7 +77,7 @@ def build_network(entry: Union[str, zoo.ZooEntry], weights: Optional[str] = None
 
 
 def build_wrapper(entry: Union[str, zoo.ZooEntry], input_size: Optional[Sequence[int]] = None,
-                  confidence: bool = True, weights: Optional[str] = None) -> Any:
+                  confidence: bool = False, weights: Optional[str] = None) -> Any:
     """Return the contract wrapper around the entry's network (what gets exported)."""
     entry = _entry(entry)
     from seg_ros.models.wrapper import wrap
@@ -213,7 +213,7 @@ def _check_contract_bytes(data: bytes) -> contract.ModelInfo:
 
 def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os.PathLike],
                 input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
-                confidence: bool = True, weights: Optional[str] = None,
+                confidence: bool = False, weights: Optional[str] = None,
                 simplify: bool = True, exporter: str = 'torchscript') -> str:
     """
     Export a zoo model to ``out_path`` in the seg_ros contract and return the path.
@@ -364,7 +364,7 @@ def _lock(path: Path) -> Iterator[None]:
 def cached_export(name: Union[str, zoo.ZooEntry],
                   cache_dir: Optional[Union[str, os.PathLike]] = None,
                   input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
-                  confidence: bool = True, weights: Optional[str] = None,
+                  confidence: bool = False, weights: Optional[str] = None,
                   simplify: bool = True, exporter: str = 'torchscript') -> str:
     """
     Return the path of an export of ``name``, exporting only if no up-to-date one exists.

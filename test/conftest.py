@@ -40,7 +40,7 @@ def camvid_val(assets: Path) -> tuple[Path, Path]:
     return assets / 'data' / 'camvid' / 'val', assets / 'data' / 'camvid' / 'valannot'
 
 
-def _zoo_export(request: pytest.FixtureRequest, name: str) -> str:
+def _zoo_export(request: pytest.FixtureRequest, name: str, **options: object) -> str:
     """Export a zoo model once and keep it in pytest's cache between runs (.pytest_cache)."""
     from seg_ros.export import cached_export, ExportError
 
@@ -48,7 +48,7 @@ def _zoo_export(request: pytest.FixtureRequest, name: str) -> str:
     folder = (cache.mkdir('seg_ros_onnx') if cache is not None
               else request.getfixturevalue('tmp_path_factory').mktemp('seg_ros_onnx'))
     try:
-        return cached_export(name, folder)
+        return cached_export(name, folder, **options)  # type: ignore[arg-type]
     except ExportError as exc:  # no torch and nothing cached yet
         pytest.skip(f'cannot export {name}: {exc}')
 
@@ -57,6 +57,12 @@ def _zoo_export(request: pytest.FixtureRequest, name: str) -> str:
 def camvid_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
     """Return the path of ``espnet_camvid`` in the seg_ros contract (network 480x360)."""
     return _zoo_export(request, 'espnet_camvid')
+
+
+@pytest.fixture(scope='session')
+def camvid_onnx_confidence(request: pytest.FixtureRequest, assets: Path) -> str:
+    """Return ``espnet_camvid`` exported with the optional ``confidence`` output."""
+    return _zoo_export(request, 'espnet_camvid', confidence=True)
 
 
 @pytest.fixture(scope='session')

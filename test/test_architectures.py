@@ -350,7 +350,7 @@ def _frames():
     return [np.clip(smooth, 0, 255).astype(np.uint8)[None]]
 
 
-def _check_export(path, wrapper, frames, confidence=True):
+def _check_export(path, wrapper, frames, confidence=False):
     info = contract.check_onnx(path)
     model = onnx.load(path)
     assert trt_compat.check_model(model) == []

@@ -43,8 +43,8 @@ def frames(camvid_val) -> list[Path]:
 
 
 @pytest.fixture(scope='module')
-def camvid_backend(camvid_onnx):
-    return create_backend('onnxruntime', camvid_onnx, BackendOptions(threads=1))
+def camvid_backend(camvid_onnx_confidence):
+    return create_backend('onnxruntime', camvid_onnx_confidence, BackendOptions(threads=1))
 
 
 def test_contract_and_metadata(camvid_onnx, cityscapes_onnx):
@@ -53,7 +53,7 @@ def test_contract_and_metadata(camvid_onnx, cityscapes_onnx):
         info = contract.check_onnx(path)
         assert info.classes == entry.classes
         assert info.palette.tolist() == [list(c) for c in entry.palette]
-        assert info.has_confidence and info.name == name
+        assert not info.has_confidence and info.name == name   # labels only by default
         assert info.input_size == entry.input_size
         meta = info.metadata
         assert entry.sha256 in meta[contract.KEY_SOURCE] and entry.url in meta[contract.KEY_SOURCE]
@@ -63,8 +63,8 @@ def test_contract_and_metadata(camvid_onnx, cityscapes_onnx):
         assert 'BGR' in meta['seg_ros.normalization']
 
 
-def test_graph_io_is_dynamic_uint8(camvid_onnx):
-    g = onnx.load(camvid_onnx).graph
+def test_graph_io_is_dynamic_uint8(camvid_onnx_confidence):
+    g = onnx.load(camvid_onnx_confidence).graph
     dims = [[d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]
             for v in list(g.input) + list(g.output)]
     assert [v.name for v in g.input] == ['image']
@@ -282,11 +282,11 @@ def test_cached_export_reuses_and_refreshes(tmp_path):
     assert export.cached_export('espnet_camvid', tmp_path, input_size=(120, 160)) == first
     assert os.stat(first).st_mtime_ns == stamp
     other = export.cached_export('espnet_camvid', tmp_path, input_size=(120, 160),
-                                 confidence=False)
-    assert other != first and not contract.check_onnx(other).has_confidence
+                                 confidence=True)
+    assert other != first and contract.check_onnx(other).has_confidence
     Path(first).write_bytes(b'damaged')
     again = export.cached_export('espnet_camvid', tmp_path, input_size=(120, 160))
-    assert again == first and contract.check_onnx(again).has_confidence
+    assert again == first and not contract.check_onnx(again).has_confidence
 
 
 def test_cached_export_hit_needs_no_torch(camvid_onnx):
@@ -301,9 +301,10 @@ def test_cached_export_hit_needs_no_torch(camvid_onnx):
 def test_export_cli(tmp_path, capsys):
     out = tmp_path / 'm.onnx'
     assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--input-size', '320x240',
-                     '--no-confidence']) == 0
+                     '--confidence']) == 0
     assert 'network input 320x240' in capsys.readouterr().out
     assert contract.check_onnx(str(out)).input_size == (240, 320)
+    assert contract.check_onnx(str(out)).has_confidence
     assert cli.main(['export', '--list']) == 0
     assert 'espnet_cityscapes' in capsys.readouterr().out
     assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--input-size', '7x7']) == 1

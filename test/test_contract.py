@@ -122,3 +122,16 @@ def test_encode_metadata_round_trip():
     assert props['seg_ros.dataset'] == 'toy'
     m = passthrough_model(CLASSES)
     assert {p.key for p in m.metadata_props} >= {contract.KEY_CLASSES, contract.KEY_PALETTE}
+
+
+def test_confidence_branch_cut_when_not_fetched(model_path):
+    """Without confidence, the session holds only the labels branch (ORT runs every node)."""
+    full = create_backend('onnxruntime', model_path)
+    lean = create_backend('onnxruntime', model_path, BackendOptions(confidence=False))
+    assert [o.name for o in full.session.get_outputs()] == ['labels', 'confidence']
+    assert [o.name for o in lean.session.get_outputs()] == ['labels']
+    assert lean.info.has_confidence and lean.info.classes == tuple(CLASSES)
+    frame = np.zeros((5, 7, 3), np.uint8)
+    frame[..., 0] = 2
+    result = lean.infer(frame)
+    assert result.confidence is None and (result.labels == 2).all()

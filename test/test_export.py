@@ -4,7 +4,7 @@
 Exported zoo models: contract, dynamic sizes, TensorRT-friendly graph, strict weights, parity.
 
 The parity test compares ONNX Runtime with the PyTorch wrapper on real CamVid frames; the
-figure it prints is the one docs/export.md reports.
+figure it prints is the one the README reports.
 """
 import json
 import os

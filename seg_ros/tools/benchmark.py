@@ -5,7 +5,7 @@ Each scenario runs at each size and backend. The node's overhead over the bare b
 (median age at publish minus median inference) is the figure to drive down; the transport
 scenario is its floor, the naive scenario what a typical hand-written node costs. Results
 print as a table and go to JSON (schema in :func:`seg_ros.benchmarking.validate` and
-docs/benchmarks.md).
+BENCHMARKS.md).
 """
 from __future__ import annotations
 

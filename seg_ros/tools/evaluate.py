@@ -262,7 +262,7 @@ def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Opt
 
 
 def to_json(result: Result, args: argparse.Namespace, backend_desc: str) -> dict:
-    """Return the ``--json`` document (schema in docs/evaluate.md)."""
+    """Return the ``--json`` document (schema in the README, "seg-ros evaluate")."""
     ms = np.asarray(result.infer_ms) if result.infer_ms else np.array([np.nan])
     out = {
         'schema_version': SCHEMA_VERSION,

@@ -17,9 +17,11 @@ import time
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
+from seg_ros import conversions, grid
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
+SAVABLE_ENCODINGS = ('mono8', 'rgb8', 'bgr8', 'rgba8', 'bgra8')
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 COMPRESSED_TYPE = 'sensor_msgs/msg/CompressedImage'
 FRAME_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)  # what can pace a bag (one frame per message)
@@ -402,29 +404,25 @@ class Pacer:
 
 def decode_image(encoding: str, height: int, width: int, step: int, data: Any) -> np.ndarray:
     """Return an Image payload as an array view (HxW or HxWxC), honouring ``step`` padding."""
-    channels = {'mono8': 1, '8UC1': 1, 'rgb8': 3, 'bgr8': 3, '8UC3': 3, 'rgba8': 4,
-                'bgra8': 4}.get(encoding)
-    if channels is None:
-        raise ReplayError(f'cannot save images with encoding {encoding!r}')
-    buf = np.frombuffer(data, np.uint8)
-    if step < width * channels or buf.size < step * height:
-        raise ReplayError(f'image data too short for {width}x{height} {encoding}, step {step}')
-    rows = buf[:step * height].reshape(height, step)[:, :width * channels]
-    return rows.reshape(height, width, channels) if channels > 1 else rows.reshape(height, width)
+    if encoding not in SAVABLE_ENCODINGS:
+        raise ReplayError(f'cannot save images with encoding {encoding!r}; savable: '
+                          f'{", ".join(SAVABLE_ENCODINGS)}')
+    try:
+        view = conversions.image_view(encoding, width, height, step, data)
+    except conversions.ImageError as exc:
+        raise ReplayError(f'cannot save image: {exc}') from exc
+    return view[:, :, 0] if view.shape[2] == 1 else view
 
 
 def grid_to_image(data: Any, width: int, height: int) -> np.ndarray:
     """
-    Return an OccupancyGrid as a map_server-style grey image.
+    Return an OccupancyGrid as a grey top-down image: forward up, the robot's left on the left.
 
-    Free = white, occupied = black, unknown = 205 grey; row 0 of the grid (smallest y) at the
-    bottom, as map_saver writes maps, so "up" in the PNG is +y.
+    Free white, cost 100 black, costs in between in shades of grey, unknown mid grey (160); the
+    same picture as :func:`seg_ros.grid.grid_image`, which draws it.
     """
-    g = np.frombuffer(data, np.int8).reshape(height, width).astype(np.int16)
-    img = np.full(g.shape, 205, np.uint8)
-    known = g >= 0
-    img[known] = (255 - np.clip(g[known], 0, 100) * 255 // 100).astype(np.uint8)
-    return img[::-1]
+    cells = np.frombuffer(data, np.int8).reshape(height, width)
+    return grid.grid_image(cells)[:, :, 0]
 
 
 def save_png(path: str | Path, array: np.ndarray, encoding: str = 'mono8') -> None:

@@ -158,11 +158,21 @@ def clean_output(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+# CamVid was filmed from a car: the camera about 1.2 m above the road, looking level. The grid
+# covers the street ahead (20 m, +-10 m at 10 cm) instead of a small robot's 8 m x 8 m.
+# Later -p arguments win, so --node-arg overrides any of these.
+DEMO_GEOMETRY = ('camera_pose:=[0.0, 0.0, 1.2, 0.0, 0.0, 0.0]', 'grid.resolution:=0.1',
+                 'grid.x_max:=20.0', 'grid.y_min:=-10.0', 'grid.y_max:=10.0',
+                 'grid.max_range:=20.0')
+
+
 def node_command(model: Path, args: argparse.Namespace) -> list[str]:
     """Return the node's command line: the same module ``ros2 run`` starts."""
     cmd = [sys.executable, '-m', 'seg_ros.node', '--ros-args',
            '-p', f'model_path:={model.resolve()}', '-p', f'backend:={args.backend}',
            '-p', f'device:={args.device}', '-p', f'threads:={args.threads}']
+    for geometry in DEMO_GEOMETRY:
+        cmd += ['-p', geometry]
     for extra in args.node_arg:
         cmd += ['-p', extra]
     return cmd

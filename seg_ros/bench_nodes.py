@@ -161,18 +161,8 @@ class Client:
 
 
 def _spin_node(node: Any) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return 0
+    from seg_ros.node import spin
+    return spin(node)
 
 
 def run_relay(argv: Sequence[str]) -> int:

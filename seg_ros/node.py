@@ -388,10 +388,8 @@ class SegmentationNode(Node):
         super().destroy_node()
 
 
-def main(args: Optional[list[str]] = None) -> None:
-    """Entry point of ``segmentation_node`` / ``ros2 run seg_ros segmentation_node``."""
-    rclpy.init(args=args)
-    node = SegmentationNode()
+def spin(node: Node) -> int:
+    """Spin until Ctrl-C or shutdown, then destroy the node and shut rclpy down; return 0."""
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -399,6 +397,13 @@ def main(args: Optional[list[str]] = None) -> None:
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+    return 0
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Entry point of ``segmentation_node`` / ``ros2 run seg_ros segmentation_node``."""
+    rclpy.init(args=args)
+    spin(SegmentationNode())
 
 
 if __name__ == '__main__':

@@ -1,15 +1,15 @@
 """
 Run the real node in its own process and talk to it over real rclpy topics.
 
-``NodeProcess`` starts ``python -m seg_ros.node`` with parameters, collects its output and stops
-it with SIGINT (as ``ros2 launch`` does). ``Probe`` is an rclpy node in the test process that
-publishes frames and records what comes back. The DDS environment (domain, SHM profile) comes
-from ``conftest.py``.
+``NodeProcess`` starts ``python -m seg_ros.node`` with parameters through the demo's process
+wrapper, collects its output and stops it with SIGINT (as ``ros2 launch`` does). ``Probe`` is
+an rclpy node in the test process that publishes frames and records what comes back. The DDS
+environment (domain, SHM profile) comes from ``conftest.py``.
 """
 from __future__ import annotations
 
-import signal
-import subprocess
+import os
+from pathlib import Path
 import sys
 import tempfile
 import threading
@@ -20,6 +20,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from seg_ros.tools import demo
 
 
 def ros_arg(value: Any) -> str:
@@ -31,8 +32,8 @@ def ros_arg(value: Any) -> str:
     return str(value)
 
 
-class NodeProcess:
-    """The segmentation node as a child process, its log in a temporary file."""
+class NodeProcess(demo.NodeProcess):
+    """The segmentation node as a child process (the demo's), its log in a temporary file."""
 
     def __init__(self, params: dict[str, Any], remaps: Optional[dict[str, str]] = None,
                  extra_args: Optional[list[str]] = None) -> None:
@@ -42,13 +43,12 @@ class NodeProcess:
         for src, dst in (remaps or {}).items():
             args += ['-r', f'{src}:={dst}']
         args += extra_args or []
-        self.log = tempfile.NamedTemporaryFile('w+', suffix='.log', prefix='seg_ros_node_')
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        handle, log = tempfile.mkstemp(suffix='.log', prefix='seg_ros_node_')
+        os.close(handle)
+        super().__init__(args, dict(os.environ), Path(log))
 
     def output(self) -> str:
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()
+        return self.log_path.read_text(errors='replace')
 
     def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
         end = time.monotonic() + timeout
@@ -60,22 +60,12 @@ class NodeProcess:
             time.sleep(0.05)
         return False
 
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
     def __enter__(self) -> 'NodeProcess':
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self.log.close()
+        self.log_path.unlink(missing_ok=True)
 
 
 class Probe:

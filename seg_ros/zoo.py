@@ -191,12 +191,19 @@ DEMO_FRAMES = (
 
 
 def assets_dir() -> Optional[Path]:
-    """Return ``$SEG_ROS_ASSETS``, or ``../shared`` beside a source checkout when it exists."""
+    """
+    Return ``$SEG_ROS_ASSETS``, else an existing ``../shared``, else None.
+
+    ``../shared`` is looked for relative to the working directory (a clone beside its assets)
+    and beside the source checkout this module runs from.
+    """
     env = os.environ.get('SEG_ROS_ASSETS')
     if env:
         return Path(env)
-    guess = Path(__file__).resolve().parents[2] / 'shared'
-    return guess if guess.is_dir() else None
+    for guess in (Path('..') / 'shared', Path(__file__).resolve().parents[2] / 'shared'):
+        if guess.is_dir():
+            return guess
+    return None
 
 
 def cache_dir() -> Path:

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any, Optional
 
-from seg_ros import dds_env, replay
+from seg_ros import dds_env, replay, zoo
 from seg_ros.replay import ReplayError
 
 DEFAULT_MODEL = 'espnet_camvid'
@@ -75,32 +75,13 @@ def default_threads() -> int:
 
 
 def assets_dir() -> Path:
-    """Return ``$SEG_ROS_ASSETS``, by default ``../shared`` relative to the current folder."""
-    env = os.environ.get('SEG_ROS_ASSETS')
-    if env:
-        return Path(env)
-    if Path('../shared').is_dir():
-        return Path('../shared')
-    try:
-        from seg_ros import zoo
-        found = zoo.assets_dir()  # ../shared beside a source checkout
-        if found is not None:
-            return Path(found)
-    except ImportError:
-        pass
-    return Path('../shared')
+    """Return the shared assets folder (the zoo's rule), or ``../shared`` to name in errors."""
+    return zoo.assets_dir() or Path('../shared')
 
 
 def cache_dir(arg: Optional[str] = None) -> Path:
     """Return the cache for exported models and fetched frames (the zoo's by default)."""
-    if arg:
-        return Path(arg)
-    try:
-        from seg_ros import zoo
-        return Path(zoo.cache_dir())
-    except ImportError:
-        base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
-        return Path(base) / 'seg_ros'
+    return Path(arg) if arg else zoo.cache_dir()
 
 
 def resolve_images(arg: Optional[str], cache: Path) -> Path:
@@ -111,11 +92,6 @@ def resolve_images(arg: Optional[str], cache: Path) -> Path:
     local = assets_dir() / CAMVID_VAL
     if local.is_dir():
         return local
-    try:
-        from seg_ros import zoo
-    except ImportError:
-        raise DemoError(f'no frames: {local} does not exist; put the CamVid val frames '
-                        f'(PNG) there, set SEG_ROS_ASSETS, or pass --images DIR') from None
     dest = cache / 'camvid_demo'
     try:
         got = zoo.fetch_demo_frames(dest, frames=zoo.DEMO_FRAMES)

@@ -366,12 +366,3 @@ def load_state_dict(model: ESPNetv2, state: dict) -> None:
     """Load an EdgeNets checkpoint strictly (a ``module.`` prefix from DataParallel is dropped)."""
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
     model.load_state_dict(state, strict=True)
-
-
-def load_checkpoint(model: ESPNetv2, path: str) -> ESPNetv2:
-    """Load a released ``.pth`` state_dict file strictly (see :func:`load_state_dict`); eval."""
-    try:
-        load_state_dict(model, torch.load(str(path), map_location='cpu', weights_only=True))
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ValueError(f'{path}: weights do not fit {type(model).__name__} ({exc})') from exc
-    return model.eval()

@@ -102,34 +102,29 @@ class SegmentationNode(Node):
                                f'{s.qos_reliability}, depth {s.qos_depth})')
 
     # ---------------------------------------------------------------- parameters
+    def _declare(self, name: str, default: Any, description: str,
+                 read_only: bool = False) -> Any:
+        """Declare one parameter; a value of the wrong type is reported and the default kept."""
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        try:
+            return self.declare_parameter(name, default, descriptor).value
+        except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
+            self._problem('parameters', stats.ERROR,
+                          f'parameter "{name}": {exc}. Using the default {default!r}.')
+            return self.declare_parameter(name, default, descriptor,
+                                          ignore_override=True).value
+
     def _declare_parameters(self) -> Settings:
-        values = {}
-        for name, spec in PARAMETERS.items():
-            descriptor = ParameterDescriptor(description=spec.description,
-                                             read_only=spec.read_only)
-            try:
-                param = self.declare_parameter(name, spec.default, descriptor)
-            except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
-                self._problem('parameters', stats.ERROR,
-                              f'parameter "{name}": {exc}. Using the default {spec.default!r}.')
-                param = self.declare_parameter(name, spec.default, descriptor,
-                                               ignore_override=True)
-            values[name] = param.value
+        values = {name: self._declare(name, spec.default, spec.description, spec.read_only)
+                  for name, spec in PARAMETERS.items()}
         settings, errors = validate(values)
         for message in errors:
             self._problem('parameters', stats.ERROR, message)
         return settings
 
     def _declare_traversability(self) -> Optional[traversability.Config]:
-        values = {}
-        for name, (default, description) in traversability.PARAMETERS.items():
-            descriptor = ParameterDescriptor(description=description)
-            try:
-                values[name] = self.declare_parameter(name, default, descriptor).value
-            except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
-                self._problem('parameters', stats.ERROR, f'parameter "{name}": {exc}')
-                values[name] = self.declare_parameter(name, default, descriptor,
-                                                      ignore_override=True).value
+        values = {name: self._declare(name, default, description)
+                  for name, (default, description) in traversability.PARAMETERS.items()}
         try:
             return traversability.from_parameters(values)
         except ValueError as exc:

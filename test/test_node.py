@@ -289,10 +289,12 @@ def test_broken_model_file_reported(probe, tmp_path):
 
 
 def test_bad_parameters_reported_node_keeps_running(models, probe):
-    params = {'model_path': models['fast'], 'overlay_alpha': 3.0, 'diagnostics_period': 0.2}
+    params = {'model_path': models['fast'], 'overlay_alpha': 3.0, 'diagnostics_period': 0.2,
+              'threads': 'many'}
     with seg_node(params) as node:
         pub = start(probe, node)
         assert node.wait_for_output('"overlay_alpha" = 3.0 must be between 0.0 and 1.0')
+        assert node.wait_for_output('parameter "threads"'), node.output()   # wrong type
         status = last_status(probe, lambda s: 'overlay_alpha' in s.message)
         assert status.level == DiagnosticStatus.ERROR
         assert send_until_labelled(probe, pub, lambda: image_msg(probe, frame(2)))

@@ -39,7 +39,7 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'segmentation_node = seg_ros.node:main',
+            'segmentation_node = seg_ros.ros.node:main',
             'seg-ros = seg_ros.tools.cli:main',
         ],
     },

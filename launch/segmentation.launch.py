@@ -18,7 +18,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from seg_ros.dds_env import profile_variable
+from seg_ros.ros.dds_env import profile_variable
 
 PACKAGE = 'seg_ros'
 

@@ -5,14 +5,14 @@ Test-wide environment: an isolated ROS 2 domain, the shared-memory DDS profile, 
 
 Set before any test imports rclpy, so every node a test starts (in this process or a child)
 sees the same settings. Each pytest process takes a ROS_DOMAIN_ID no other seg_ros run on the
-machine holds (``seg_ros.dds_env``: a lock file per id, shared with the demo and benchmark), so
+machine holds (``seg_ros.ros.dds_env``: a lock file per id, shared with the demo and benchmark), so
 parallel runs never see each other's topics.
 """
 import os
 from pathlib import Path
 
 import pytest
-from seg_ros import dds_env
+from seg_ros.ros import dds_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def camvid_val(assets: Path) -> tuple[Path, Path]:
 
 def _zoo_export(request: pytest.FixtureRequest, name: str, **options: object) -> str:
     """Export a zoo model once and keep it in pytest's cache between runs (.pytest_cache)."""
-    from seg_ros.export import cached_export, ExportError
+    from seg_ros.zoo.export import cached_export, ExportError
 
     cache = getattr(request.config, 'cache', None)  # absent with -p no:cacheprovider
     folder = (cache.mkdir('seg_ros_onnx') if cache is not None

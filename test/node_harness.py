@@ -1,7 +1,7 @@
 """
 Run the real node in its own process and talk to it over real rclpy topics.
 
-``NodeProcess`` starts ``python -m seg_ros.node`` with parameters through the demo's process
+``NodeProcess`` starts ``python -m seg_ros.ros.node`` with parameters through the demo's process
 wrapper, collects its output and stops it with SIGINT (as ``ros2 launch`` does). ``Probe`` is
 an rclpy node in the test process that publishes frames and records what comes back. The DDS
 environment (domain, SHM profile) comes from ``conftest.py``.
@@ -37,7 +37,7 @@ class NodeProcess(demo.NodeProcess):
 
     def __init__(self, params: dict[str, Any], remaps: Optional[dict[str, str]] = None,
                  extra_args: Optional[list[str]] = None) -> None:
-        args = [sys.executable, '-m', 'seg_ros.node', '--ros-args']
+        args = [sys.executable, '-m', 'seg_ros.ros.node', '--ros-args']
         for name, value in params.items():
             args += ['-p', f'{name}:={ros_arg(value)}']
         for src, dst in (remaps or {}).items():

@@ -11,8 +11,9 @@ and 92.68 % pixel accuracy over the 101 val frames; the exported model reproduce
 import cv2
 import numpy as np
 import pytest
-from seg_ros import metrics, zoo
-from seg_ros.backends import BackendOptions, create_backend
+from seg_ros import zoo
+from seg_ros.inference.backend import BackendOptions, create_backend
+from seg_ros.offline import metrics
 
 CAMVID_SCORED = range(11)   # void (11) is predicted but not scored
 

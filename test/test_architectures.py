@@ -19,9 +19,13 @@ torch = pytest.importorskip('torch')
 onnx = pytest.importorskip('onnx')
 ort = pytest.importorskip('onnxruntime')
 
-from seg_ros import contract, export, trt_compat, zoo  # noqa: E402
-from seg_ros.models import bisenetv2, espnetv2, segformer  # noqa: E402
-from seg_ros.models.ade20k import ADE20K_CLASSES  # noqa: E402
+from seg_ros import zoo  # noqa: E402
+from seg_ros.common.files import sha256_file  # noqa: E402
+from seg_ros.inference import contract  # noqa: E402
+from seg_ros.inference.tensorrt import trt_compat  # noqa: E402
+from seg_ros.zoo import export  # noqa: E402
+from seg_ros.zoo.datasets.ade20k import ADE20K_CLASSES  # noqa: E402
+from seg_ros.zoo.networks import bisenetv2, espnetv2, segformer  # noqa: E402
 import torch.nn.functional as F  # noqa: E402,N812
 
 ESPNETV2_WEIGHTS = 'espnetv2_s2_cityscapes.pth'
@@ -313,7 +317,7 @@ def test_zoo_entries(assets):
     e = zoo.get('espnetv2_cityscapes')
     assert e.classes[:2] == ('road', 'sidewalk') and e.classes[-1] == 'background'
     assert len(e.classes) == 20 and e.normalization.describe().startswith('RGB')
-    assert e.sha256 == zoo.sha256_of(assets / 'models' / e.weights_file)
+    assert e.sha256 == sha256_file(assets / 'models' / e.weights_file)
     np.testing.assert_allclose(e.normalization.mean, (123.675, 116.28, 103.53))
     b = zoo.get('bisenetv2_cityscapes')
     assert len(b.classes) == 19 and not b.normalization.bgr

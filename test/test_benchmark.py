@@ -10,9 +10,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from seg_ros import benchmarking as bm
-from seg_ros import synthetic
-from seg_ros.backends import create_backend
+from seg_ros.inference.backend import create_backend
+from seg_ros.offline import benchmarking as bm
+from seg_ros.testing import synthetic
 from seg_ros.tools import cli
 
 CLASSES = [f'c{i}' for i in range(12)]

@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from seg_ros.synthetic import save_passthrough
+from seg_ros.testing.synthetic import save_passthrough
 
 ROOT = Path(__file__).resolve().parents[1]
 COLCON = shutil.which('colcon') or str(Path(sys.executable).with_name('colcon'))

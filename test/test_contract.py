@@ -7,9 +7,9 @@ import numpy as np
 import onnx
 from onnx import helper, TensorProto
 import pytest
-from seg_ros import contract
-from seg_ros.backends import BackendError, BackendOptions, create_backend
-from seg_ros.synthetic import passthrough_model, save_passthrough
+from seg_ros.inference import contract
+from seg_ros.inference.backend import BackendError, BackendOptions, create_backend
+from seg_ros.testing.synthetic import passthrough_model, save_passthrough
 
 CLASSES = ['road', 'car', 'person']
 

@@ -6,8 +6,8 @@ import array
 import cv2
 import numpy as np
 import pytest
-from seg_ros import conversions
-from seg_ros.conversions import ImageError
+from seg_ros.common import conversions
+from seg_ros.common.conversions import ImageError
 from sensor_msgs.msg import Image
 
 RNG = np.random.default_rng(7)

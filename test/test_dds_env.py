@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from seg_ros import dds_env
+from seg_ros.ros import dds_env
 
 
 def test_profile_is_the_shm_profile():
@@ -25,7 +25,7 @@ def test_isolated_env_honours_the_users_domain():
 
 def test_claimed_domains_are_exclusive_between_processes(tmp_path):
     mine = dds_env.claim_domain(str(tmp_path))
-    code = ('import sys; from seg_ros import dds_env; '
+    code = ('import sys; from seg_ros.ros import dds_env; '
             f'print(dds_env.claim_domain({str(tmp_path)!r}))')
     other = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                            env=dict(os.environ), check=True)

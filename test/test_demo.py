@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 from rosbags.rosbag2 import Reader
-from seg_ros import replay, synthetic
+from seg_ros.offline import replay
+from seg_ros.testing import synthetic
 from seg_ros.tools import cli
 
 

@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 
-from seg_ros import engine_cache as ec
+from seg_ros.inference.tensorrt import engine_cache as ec
 
 ORIN = ec.Platform('10.3.0', 'Orin', '8.7')
 

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from seg_ros import synthetic
-from seg_ros.backends import create_backend
+from seg_ros.inference.backend import create_backend
+from seg_ros.testing import synthetic
 from seg_ros.tools import cli, evaluate
 
 CLASSES = ['ground', 'wall', 'person', 'void']
@@ -133,7 +133,7 @@ def test_predicting_an_unmapped_class_is_a_functional_miss(dataset):
 
 
 def test_functional_metrics_from_a_taxonomy_file(dataset, tmp_path):
-    pytest.importorskip('seg_ros.taxonomy')
+    pytest.importorskip('seg_ros.traversability.taxonomy')
     model, images, labels = dataset
     tax = tmp_path / 'tax.yaml'
     tax.write_text('mapping: {ground: traversable, Wall: obstacle, person: dynamic_obstacle}\n'
@@ -184,7 +184,7 @@ def test_colours_to_ids_maps_unknown_to_ignore():
 
 def test_camvid_preset_fits_the_camvid_model_classes():
     """``seg-ros evaluate --taxonomy camvid`` on the exported espnet_camvid must load."""
-    pytest.importorskip('seg_ros.taxonomy')
+    pytest.importorskip('seg_ros.traversability.taxonomy')
     from seg_ros import zoo
 
     fmap = evaluate.load_functional_map('camvid', zoo.get('espnet_camvid').classes)

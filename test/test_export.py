@@ -16,14 +16,17 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from seg_ros import contract, export, trt_compat, zoo
-from seg_ros.backends import BackendOptions, create_backend
-from seg_ros.models import Normalization
+from seg_ros import zoo
+from seg_ros.inference import contract
+from seg_ros.inference.backend import BackendOptions, create_backend
+from seg_ros.inference.tensorrt import trt_compat
+from seg_ros.tools import cli
+from seg_ros.zoo import export
+from seg_ros.zoo.networks import Normalization
 
 torch = pytest.importorskip('torch')
-from seg_ros.models.espnet import espnet, load_checkpoint  # noqa: E402 (needs torch)
-from seg_ros.models.wrapper import ContractWrapper, wrap  # noqa: E402
-from seg_ros.tools import cli  # noqa: E402
+from seg_ros.zoo.networks.espnet import espnet, load_checkpoint  # noqa: E402 (needs torch)
+from seg_ros.zoo.networks.wrapper import ContractWrapper, wrap  # noqa: E402
 
 SIZES = [(360, 480), (480, 640), (217, 333), (720, 1280), (5, 7)]  # (H, W)
 TRT_OPS = Path(os.environ.get('SEG_ROS_ASSETS', '')) / 'tensorrt10_onnx_ops.json'
@@ -183,7 +186,7 @@ def test_normalization_conv_is_the_formula():
 
 
 def test_split_prelu_is_prelu():
-    from seg_ros.models.wrapper import split_prelus, SplitPReLU
+    from seg_ros.zoo.networks.wrapper import split_prelus, SplitPReLU
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), torch.nn.PReLU(8),
                               torch.nn.Sequential(torch.nn.PReLU(8)))
@@ -291,7 +294,7 @@ def test_cached_export_reuses_and_refreshes(tmp_path):
 
 def test_cached_export_hit_needs_no_torch(camvid_onnx):
     """The node and the demo reuse an export without paying for (or having) PyTorch."""
-    code = ('import sys; from seg_ros.export import cached_export; '
+    code = ('import sys; from seg_ros.zoo.export import cached_export; '
             f'p = cached_export("espnet_camvid", {str(Path(camvid_onnx).parent)!r}); '
             f'assert p == {camvid_onnx!r}, p; '
             'assert "torch" not in sys.modules, "torch imported"')

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from seg_ros import geometry
+from seg_ros.traversability import geometry
 
 K = [500.0, 0.0, 320.0, 0.0, 480.0, 240.0, 0.0, 0.0, 1.0]
 

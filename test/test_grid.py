@@ -4,7 +4,10 @@
 import numpy as np
 import pytest
 
-from seg_ros import geometry, grid, scene, traversability
+from seg_ros import traversability
+from seg_ros.testing import scene
+from seg_ros.traversability import geometry
+from seg_ros.traversability import grid
 from seg_ros.zoo import CAMVID_CLASSES
 
 CAMVID = list(CAMVID_CLASSES)

@@ -10,7 +10,7 @@ package itself. ``test_launch_segmentation.py`` runs it for real where launch_te
 import ast
 from pathlib import Path
 
-from seg_ros.parameters import PARAMETERS
+from seg_ros.ros.parameters import PARAMETERS
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def test_node_name_executable_and_params_file_agree():
     node = _calls(tree, 'Node')[0]
     assert ast.literal_eval(_kw(node, 'executable')) == 'segmentation_node'
     setup = (ROOT / 'setup.py').read_text()
-    assert "'segmentation_node = seg_ros.node:main'" in setup
+    assert "'segmentation_node = seg_ros.ros.node:main'" in setup
     default_name = ast.literal_eval(_literal_defaults(tree)['node_name'])
     params = yaml.safe_load((ROOT / 'config' / 'segmentation.yaml').read_text())
     assert list(params) == [default_name], 'params file must be keyed by the launched node name'

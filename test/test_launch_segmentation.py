@@ -24,7 +24,7 @@ except ImportError as exc:  # the launch packages have no PyPI wheels
 import numpy as np
 import pytest
 import rclpy
-from seg_ros.synthetic import save_passthrough
+from seg_ros.testing.synthetic import save_passthrough
 from sensor_msgs.msg import Image
 
 MODEL = os.path.join(tempfile.mkdtemp(prefix='seg_ros_launch_'), 'passthrough.onnx')

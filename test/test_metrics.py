@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from seg_ros import metrics
+from seg_ros.offline import metrics
 
 # gt / pred pairs: (0,0) (0,1) (1,1) (1,1) (2,0) and one ignored pixel; class 3 never occurs.
 GT = np.array([[0, 0, 1], [1, 2, 255]], np.uint8)

@@ -6,7 +6,8 @@ from nav_msgs.msg import OccupancyGrid
 import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message, serialize_message
-from seg_ros import grid, nav_messages
+from seg_ros.ros import messages
+from seg_ros.traversability import grid
 from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -19,7 +20,7 @@ def test_occupancy_grid_consistency():
     spec = grid.GridSpec(0.1, -1.0, 3.0, -2.0, 1.0, 'base_link')
     g = np.full(spec.shape, -1, np.int8)
     g[0, 0], g[29, 39], g[5, 7] = 0, 100, 60
-    msg = nav_messages.occupancy_grid(g, spec, header())
+    msg = messages.occupancy_grid(g, spec, header())
     assert msg.header.frame_id == 'base_link'
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (12, 345)
     assert msg.info.map_load_time == msg.header.stamp
@@ -29,7 +30,7 @@ def test_occupancy_grid_consistency():
     assert msg.info.origin.orientation.w == 1.0
     assert len(msg.data) == 40 * 30
     back = deserialize_message(serialize_message(msg), OccupancyGrid)
-    arr = nav_messages.grid_array(back)
+    arr = messages.grid_array(back)
     assert np.array_equal(arr, g)
     # Row-major from the origin: data[iy * width + ix] is the cell at x = origin + ix * res.
     assert back.data[5 * 40 + 7] == 60 and back.data[29 * 40 + 39] == 100
@@ -38,14 +39,14 @@ def test_occupancy_grid_consistency():
 def test_occupancy_grid_rejects_wrong_arrays():
     spec = grid.GridSpec()
     with pytest.raises(ValueError, match='int8'):
-        nav_messages.occupancy_grid(np.zeros(spec.shape, np.int16), spec, header())
+        messages.occupancy_grid(np.zeros(spec.shape, np.int16), spec, header())
     with pytest.raises(ValueError, match='int8'):
-        nav_messages.occupancy_grid(np.zeros((3, 3), np.int8), spec, header())
+        messages.occupancy_grid(np.zeros((3, 3), np.int8), spec, header())
 
 
 def test_point_cloud_layout():
     pts = np.array([[1.0, 2.0, 0.1], [3.5, -1.25, 0.5]], np.float32)
-    msg = nav_messages.point_cloud(pts, 'base_link', header())
+    msg = messages.point_cloud(pts, 'base_link', header())
     assert msg.header.frame_id == 'base_link' and msg.header.stamp.sec == 12
     assert (msg.height, msg.width, msg.point_step, msg.row_step) == (1, 2, 12, 24)
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
@@ -53,11 +54,11 @@ def test_point_cloud_layout():
         ('z', 8, PointField.FLOAT32, 1)]
     assert not msg.is_bigendian and msg.is_dense
     back = deserialize_message(serialize_message(msg), PointCloud2)
-    assert np.array_equal(nav_messages.cloud_points(back), pts)
+    assert np.array_equal(messages.cloud_points(back), pts)
 
 
 def test_empty_point_cloud():
-    msg = nav_messages.point_cloud(np.zeros((0, 3), np.float32), 'base_link', header())
+    msg = messages.point_cloud(np.zeros((0, 3), np.float32), 'base_link', header())
     assert msg.width == 0 and len(msg.data) == 0
 
 

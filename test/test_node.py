@@ -17,7 +17,7 @@ import pytest
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 import rclpy
-from seg_ros.synthetic import save_passthrough
+from seg_ros.testing.synthetic import save_passthrough
 from sensor_msgs.msg import CompressedImage, Image
 
 pytestmark = pytest.mark.slow
@@ -311,7 +311,7 @@ def teardown_module():
 
 def test_real_model_on_camvid_frames(probe, camvid_onnx, camvid_val):
     """The node's labels for real frames equal the model's own output, pixel for pixel."""
-    from seg_ros.backends import create_backend
+    from seg_ros.inference.backend import create_backend
     frames = sorted(camvid_val[0].glob('*.png'))[:3]
     backend = create_backend('onnxruntime', camvid_onnx)
     with seg_node({'model_path': camvid_onnx, 'diagnostics_period': 0.5}) as node:

@@ -14,8 +14,11 @@ from nav_msgs.msg import OccupancyGrid
 from node_harness import NodeProcess, Probe
 import numpy as np
 import pytest
-from seg_ros import geometry, nav_messages, scene, taxonomy
-from seg_ros.synthetic import save_passthrough
+from seg_ros.ros import messages
+from seg_ros.testing import scene
+from seg_ros.testing.synthetic import save_passthrough
+from seg_ros.traversability import geometry
+from seg_ros.traversability import taxonomy
 from seg_ros.zoo import CAMVID_CLASSES
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
@@ -93,7 +96,7 @@ def _drive(probe, node, labels, depth=None, camera_info=True, want='traversabili
 
 
 def _grid_value(grid_msg, x, y):
-    g = nav_messages.grid_array(grid_msg)
+    g = messages.grid_array(grid_msg)
     col = int((x - grid_msg.info.origin.position.x) / grid_msg.info.resolution)
     row = int((y - grid_msg.info.origin.position.y) / grid_msg.info.resolution)
     return int(g[row, col])
@@ -113,7 +116,7 @@ def _check_scene_grid(probe, stamp):
     assert _grid_value(grid, 3.05, 0.0) == 100
     assert _grid_value(grid, 5.0, 0.0) == -1
     clouds = [m for m in probe.messages('traversability/obstacles') if m.header.stamp == stamp]
-    pts = nav_messages.cloud_points(clouds[-1])
+    pts = messages.cloud_points(clouds[-1])
     assert clouds[-1].header.frame_id == 'base_link' and len(pts) > 0
     assert np.all(np.abs(pts[:, 0] - 3.0) < 0.15) and np.all(np.abs(pts[:, 1]) < 0.3)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from seg_ros import traversability
-from seg_ros.parameters import check_value, PARAMETERS, validate
+from seg_ros.ros.parameters import check_value, PARAMETERS, validate
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,8 +16,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader
-from seg_ros import player, replay
-from seg_ros.replay import ReplayError
+from seg_ros.offline import replay
+from seg_ros.offline.replay import ReplayError
+from seg_ros.ros import player
 from seg_ros.tools import cli
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -312,7 +313,7 @@ def test_cli_replay_reports_bad_input(tmp_path, capsys):
 def test_cli_bag_through_the_node_recorded(tmp_path, camvid_val):
     """A bag of CamVid frames, replayed to the real node (own process), outputs to a bag."""
     from node_harness import NodeProcess
-    from seg_ros import synthetic
+    from seg_ros.testing import synthetic
     files = replay.list_images(camvid_val[0])[:3]
     rec = replay.BagRecorder(tmp_path / 'in', 'sqlite3')
     rec.add_topic('/camera/image_raw', replay.IMAGE_TYPE)

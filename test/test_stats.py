@@ -1,7 +1,7 @@
 # Copyright 2026 seg_ros maintainers
 # Licensed under the Apache License, Version 2.0
 """Rates, percentiles and the OK/WARN/ERROR decision behind /diagnostics."""
-from seg_ros import stats
+from seg_ros.common import stats
 
 
 def test_rates_and_percentiles():

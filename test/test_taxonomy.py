@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_ros import taxonomy
-from seg_ros.models.cocostuff import COCO_STUFF_171
-from seg_ros.taxonomy import TaxonomyError
+from seg_ros.traversability import taxonomy
+from seg_ros.traversability.taxonomy import TaxonomyError
 from seg_ros.zoo import CAMVID_CLASSES, CITYSCAPES_CLASSES
+from seg_ros.zoo.datasets.cocostuff import COCO_STUFF_171
 
 CAMVID = list(CAMVID_CLASSES)
 CITYSCAPES = list(CITYSCAPES_CLASSES) + ['ignore']

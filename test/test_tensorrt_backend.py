@@ -15,11 +15,13 @@ import onnx
 from onnx import helper, numpy_helper, TensorProto
 import pytest
 
-from seg_ros import contract, engine_cache as ec
-from seg_ros.backends import BackendError, BackendOptions, create_backend
-from seg_ros.backends.onnxruntime_backend import _providers
-from seg_ros.backends.tensorrt_backend import buffers_to_grow, resolve_engine, tensor_nbytes
-from seg_ros.engine_builder import calibration_batches, EngineBuildError, list_images
+from seg_ros.inference import contract
+from seg_ros.inference.backend import BackendError, BackendOptions, create_backend
+from seg_ros.inference.onnxruntime_backend import _providers
+from seg_ros.inference.tensorrt import engine_cache as ec
+from seg_ros.inference.tensorrt.backend import buffers_to_grow, resolve_engine, tensor_nbytes
+from seg_ros.inference.tensorrt.engine_builder import (calibration_batches, EngineBuildError,
+                                                       list_images)
 from seg_ros.tools import cli
 
 ORIN = ec.Platform('10.3.0', 'Orin', '8.7')
@@ -52,8 +54,8 @@ def trt_passthrough(path: Path, with_confidence: bool = True) -> str:
     """
     Write a contract model TensorRT can parse: labels = R channel, Cast first and last.
 
-    Unlike seg_ros.synthetic.passthrough_model (confidence 1.0 everywhere), its confidence is
-    red / 4, so a test can tell that confidence really comes through the runtime.
+    Unlike seg_ros.testing.synthetic.passthrough_model (confidence 1.0 everywhere), its
+    confidence is red / 4, so a test can tell that confidence really comes through the runtime.
     """
     nodes = [helper.make_node('Cast', ['image'], ['i32'], to=TensorProto.INT32),
              helper.make_node('Gather', ['i32', 'zero'], ['red'], axis=3),
@@ -200,7 +202,7 @@ def test_cli_rejects_bad_options_before_building(tmp_path, capsys, argv, message
 
 
 def test_cli_check_reports_the_tensorrt_verdict(tmp_path, capsys, assets):
-    from seg_ros import synthetic
+    from seg_ros.testing import synthetic
 
     good = trt_passthrough(tmp_path / 'good.onnx')
     # The synthetic model with its first Cast removed: Gather then reads the uint8 image.

@@ -6,8 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seg_ros import geometry, scene, synthetic, traversability
-from seg_ros.backends import create_backend
+from seg_ros import traversability
+from seg_ros.inference.backend import create_backend
+from seg_ros.testing import scene
+from seg_ros.testing import synthetic
+from seg_ros.traversability import geometry
 from seg_ros.zoo import CAMVID_CLASSES
 
 K = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]

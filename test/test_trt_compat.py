@@ -7,7 +7,8 @@ import numpy as np
 from onnx import helper, numpy_helper, TensorProto
 import pytest
 
-from seg_ros import synthetic, trt_compat
+from seg_ros.inference.tensorrt import trt_compat
+from seg_ros.testing import synthetic
 
 
 @pytest.fixture(scope='module')

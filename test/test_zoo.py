@@ -11,7 +11,9 @@ import shutil
 import threading
 
 import pytest
-from seg_ros import contract, zoo
+from seg_ros import zoo
+from seg_ros.common.files import sha256_file
+from seg_ros.inference import contract
 from seg_ros.tools import cli
 
 PAYLOAD = b'not really weights, but 64 bytes of them ' * 2
@@ -89,7 +91,7 @@ def test_shared_weights_resolve_with_their_sha(assets: Path, monkeypatch: pytest
     for name in ('espnet_camvid', 'espnet_cityscapes'):
         path = zoo.resolve_weights(name)
         assert path.parent == assets / 'models'
-        assert zoo.sha256_of(path) == zoo.get(name).sha256
+        assert sha256_file(path) == zoo.get(name).sha256
 
 
 def test_lookup_order_assets_then_cache_then_download(dirs: dict):
@@ -165,8 +167,8 @@ def test_demo_frames_from_assets(assets: Path, tmp_path: Path, monkeypatch: pyte
     frames = zoo.fetch_demo_frames(tmp_path / 'demo', labels=True)
     assert [p.name for p in frames] == [f.name for f in zoo.DEMO_FRAMES]
     for frame, path in zip(zoo.DEMO_FRAMES, frames):
-        assert zoo.sha256_of(path) == frame.sha256
-        assert zoo.sha256_of(path.parent / 'labels' / path.name) == frame.label_sha256
+        assert sha256_file(path) == frame.sha256
+        assert sha256_file(path.parent / 'labels' / path.name) == frame.label_sha256
         assert frame.url.startswith(zoo.SEGNET_RAW) and frame.url.endswith(
             f'/CamVid/val/{frame.name}')
     mtime = frames[0].stat().st_mtime_ns
@@ -182,7 +184,7 @@ def test_demo_frames_download(camvid_val, dirs: dict, tmp_path: Path):
     for f in frames:
         shutil.copyfile(val / f.name, site / 'CamVid' / 'val' / f.name)
     got = zoo.fetch_demo_frames(tmp_path / 'out', frames=frames)
-    assert [zoo.sha256_of(p) for p in got] == [f.sha256 for f in frames]
+    assert [sha256_file(p) for p in got] == [f.sha256 for f in frames]
     (site / 'CamVid' / 'val' / frames[0].name).write_bytes(b'changed upstream')
     (tmp_path / 'out' / frames[0].name).unlink()
     with pytest.raises(zoo.ZooError, match='expected ' + frames[0].sha256):

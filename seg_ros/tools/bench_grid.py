@@ -19,7 +19,7 @@ from typing import Optional, Sequence, TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from seg_ros import scene
+    from seg_ros.testing import scene
 
 K = [525.0, 0.0, 319.5, 0.0, 525.0, 239.5, 0.0, 0.0, 1.0]
 POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _scene() -> 'scene.Scene':
-    from seg_ros import scene
+    from seg_ros.testing import scene
 
     # CamVid ids as seg_ros.zoo orders them: 0 sky, 1 building, 3 road, 4 sidewalk,
     # 8 car, 9 pedestrian.
@@ -48,7 +48,10 @@ def _scene() -> 'scene.Scene':
 
 
 def run(args: argparse.Namespace) -> int:
-    from seg_ros import geometry, grid, scene, traversability
+    from seg_ros.traversability import geometry
+    from seg_ros.traversability import grid
+    from seg_ros.testing import scene
+    from seg_ros import traversability
     from seg_ros.zoo import CAMVID_CLASSES
 
     w, h = args.width, args.height

@@ -4,7 +4,7 @@
 Each scenario runs at each size and backend. The node's overhead over the bare backend
 (median age at publish minus median inference) is the figure to drive down; the transport
 scenario is its floor, the naive scenario what a typical hand-written node costs. Results
-print as a table and go to JSON (schema in :func:`seg_ros.benchmarking.validate` and
+print as a table and go to JSON (schema in :func:`seg_ros.offline.benchmarking.validate` and
 BENCHMARKS.md).
 """
 from __future__ import annotations
@@ -21,18 +21,20 @@ import tempfile
 from typing import Any, Optional
 import warnings
 
-from seg_ros import benchmarking as bm
-from seg_ros import contract, dds_env, zoo
+from seg_ros import zoo
+from seg_ros.inference import contract
+from seg_ros.offline import benchmarking as bm
+from seg_ros.ros import dds_env
 
 DEFAULT_SIZES = '640x480,1280x720'
-NODE_MODULE = 'seg_ros.node'
+NODE_MODULE = 'seg_ros.ros.node'
 
 
 def ros_environment(domain_id: Optional[int]) -> dict[str, str]:
     """
     Set this process's ROS environment (before rclpy.init) and return it for the children.
 
-    A domain of its own by default (``seg_ros.dds_env``'s lock files, shared with the tests
+    A domain of its own by default (``seg_ros.ros.dds_env``'s lock files, shared with the tests
     and the demo), so no other traffic on the host lands in the measurement.
     """
     os.environ.update(dds_env.isolated_env(
@@ -139,7 +141,8 @@ def _naive_setup(info: Any, workdir: Path) -> tuple[Optional[list[str]], str]:
         return (['--model', str(path), '--mean', *map(str, bm.IMAGENET_MEAN),
                  '--std', *map(str, bm.IMAGENET_STD)], '')
     try:
-        from seg_ros import export, zoo  # type: ignore[attr-defined]
+        from seg_ros.zoo import export  # type: ignore[attr-defined]
+        from seg_ros import zoo  # type: ignore[attr-defined]
         entry = zoo.get(info.name)
     except Exception as exc:  # no exporter installed, or a model that is not in the zoo
         return None, f'no bare network for "{info.name}" ({exc})'
@@ -191,7 +194,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seg_ros.backends import BackendError, BackendOptions, create_backend
+    from seg_ros.inference.backend import BackendError, BackendOptions, create_backend
 
     scenarios = [s.strip() for s in args.scenarios.split(',') if s.strip()]
     unknown = sorted(set(scenarios) - set(bm.SCENARIOS))
@@ -236,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
 
-        from seg_ros.bench_nodes import Client
+        from seg_ros.ros.bench_nodes import Client
         # An own context: the benchmark can run inside a process that already uses rclpy.
         context = rclpy.Context()
         rclpy.init(context=context)
@@ -256,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
             if 'transport' in scenarios:
                 print(f'transport {size[0]}x{size[1]} ...', file=sys.stderr)
                 doc['results'].append(_row('transport', 'none', 'cpu', size, **_ros_scenario(
-                    client, executor, [py, '-m', 'seg_ros.bench_nodes', 'relay'], env, args)))
+                    client, executor, [py, '-m', 'seg_ros.ros.bench_nodes', 'relay'], env, args)))
             for kind, device in backends:
                 if 'backend' in scenarios:
                     print(f'backend {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
@@ -283,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
                     if naive_args is None:
                         values = {'status': 'skipped', 'reason': why}
                     else:
-                        cmd = [py, '-m', 'seg_ros.bench_nodes', 'naive', *naive_args,
+                        cmd = [py, '-m', 'seg_ros.ros.bench_nodes', 'naive', *naive_args,
                                '--threads', str(args.threads), '--device', device]
                         values = _ros_scenario(client, executor, cmd, env, args)
                     doc['results'].append(_row('naive', kind, device, size, **values))

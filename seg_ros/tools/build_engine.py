@@ -11,7 +11,9 @@ import argparse
 import os
 import sys
 
-from seg_ros import contract, engine_cache, trt_compat
+from seg_ros.inference import contract
+from seg_ros.inference.tensorrt import engine_cache
+from seg_ros.inference.tensorrt import trt_compat
 
 _DEFAULT = engine_cache.BuildSettings()
 
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as exc:   # ContractError is a ValueError
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    from seg_ros import engine_builder
+    from seg_ros.inference.tensorrt import engine_builder
 
     output = args.output or engine_cache.engine_path_for(args.model, settings)
     try:

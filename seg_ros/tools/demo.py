@@ -19,8 +19,10 @@ import sys
 import time
 from typing import Any, Optional
 
-from seg_ros import dds_env, replay, zoo
-from seg_ros.replay import ReplayError
+from seg_ros import zoo
+from seg_ros.offline import replay
+from seg_ros.offline.replay import ReplayError
+from seg_ros.ros import dds_env
 
 DEFAULT_MODEL = 'espnet_camvid'
 CAMVID_VAL = Path('data') / 'camvid' / 'val'
@@ -113,7 +115,7 @@ def resolve_model(args: argparse.Namespace, cache: Path) -> Path:
                             f'`seg-ros export {DEFAULT_MODEL} -o {path}`')
         return path
     try:
-        from seg_ros import export
+        from seg_ros.zoo import export
     except ImportError as exc:
         raise DemoError(f'cannot export {args.model}: {exc} (the export extra needs torch: '
                         "pip install '.[export]'); or pass --model-path FILE.onnx") from None
@@ -144,7 +146,7 @@ DEMO_GEOMETRY = ('camera_pose:=[0.0, 0.0, 1.2, 0.0, 0.0, 0.0]', 'grid.resolution
 
 def node_command(model: Path, args: argparse.Namespace) -> list[str]:
     """Return the node's command line: the same module ``ros2 run`` starts."""
-    cmd = [sys.executable, '-m', 'seg_ros.node', '--ros-args',
+    cmd = [sys.executable, '-m', 'seg_ros.ros.node', '--ros-args',
            '-p', f'model_path:={model.resolve()}', '-p', f'backend:={args.backend}',
            '-p', f'device:={args.device}', '-p', f'threads:={args.threads}']
     for geometry in DEMO_GEOMETRY:
@@ -275,7 +277,7 @@ def _run(args: argparse.Namespace) -> int:
     env = dds_env.isolated_env()
     os.environ.update(env)
 
-    from seg_ros import player
+    from seg_ros.ros import player
     print(f'demo: model {model}, {len(files)} frames from {images}, '
           f'{"as fast as the node" if args.as_fast_as_node else f"{args.rate:g} Hz"}, '
           f'ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}', flush=True)
@@ -359,7 +361,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _model_info(model: Path) -> dict[str, str]:
     try:
-        from seg_ros import contract
+        from seg_ros.inference import contract
         meta = contract.check_onnx(str(model)).metadata
         return {'name': meta.get(contract.KEY_NAME, '')}
     except Exception:  # noqa: B902 - only for the summary's label

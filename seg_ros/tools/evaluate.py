@@ -19,7 +19,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from seg_ros import metrics
+from seg_ros.offline import metrics
 
 SCHEMA_VERSION = 1
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
@@ -159,14 +159,14 @@ def load_functional_map(spec: str, classes: Sequence[str]) -> FunctionalMap:
     """
     Resolve ``--taxonomy`` as the node's ``taxonomy`` parameter: a preset name or a YAML file.
 
-    Functional ids and names come from :mod:`seg_ros.taxonomy`, so the evaluation scores the
-    very classes the node projects into the grid.
+    Functional ids and names come from :mod:`seg_ros.traversability.taxonomy`, so the evaluation
+    scores the very classes the node projects into the grid.
     """
     try:
-        from seg_ros import taxonomy  # type: ignore[attr-defined]
+        from seg_ros.traversability import taxonomy  # type: ignore[attr-defined]
     except ImportError as exc:
-        raise EvaluationError(f'--taxonomy {spec}: this install has no seg_ros.taxonomy '
-                              'module') from exc
+        raise EvaluationError(f'--taxonomy {spec}: this install has no '
+                              'seg_ros.traversability.taxonomy module') from exc
     try:
         tax = taxonomy.load(taxonomy.resolve(spec), classes)
     except taxonomy.TaxonomyError as exc:  # its message names the entry and the valid names
@@ -386,7 +386,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seg_ros.backends import BackendError, BackendOptions, create_backend
+    from seg_ros.inference.backend import BackendError, BackendOptions, create_backend
 
     try:
         pairs, only_img, only_lab = pair_files(args.images, args.labels, args.label_suffix)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from seg_ros import contract, zoo
+from seg_ros import zoo
+from seg_ros.inference import contract
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.name:
         print(f'error: name a model to export: {", ".join(zoo.names())}', file=sys.stderr)
         return 2
-    from seg_ros.export import export_onnx, ExportError, parse_size
+    from seg_ros.zoo.export import export_onnx, ExportError, parse_size
 
     out = args.output or f'{args.name}.onnx'
     try:

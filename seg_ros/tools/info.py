@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from seg_ros import contract
+from seg_ros.inference import contract
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 import sys
 from typing import Any, Iterable, Optional
 
-from seg_ros import dds_env, replay
-from seg_ros.replay import ReplayError
+from seg_ros.offline import replay
+from seg_ros.offline.replay import ReplayError
+from seg_ros.ros import dds_env
 
 DEFAULT_FOLDER_RATE = 10.0
 
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from seg_ros import player
+    from seg_ros.ros import player
     source_path = Path(args.source)
     if not source_path.exists():
         raise ReplayError(f'{source_path} does not exist; give a rosbag2 folder, a .mcap or '

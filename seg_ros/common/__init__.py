@@ -1,0 +1,1 @@
+"""Pure helpers every layer uses: image encodings, atomic files, the share folder, statistics."""

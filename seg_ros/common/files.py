@@ -1,0 +1,55 @@
+"""
+File writing and hashing that every cache of the package relies on.
+
+Engines, exported models and downloaded weights are all megabytes large and are read by other
+processes (a node loading a model while ``seg-ros export`` rewrites it): each is written to a
+temporary file beside its destination and renamed into place, so a reader sees the old file or
+the new one, never half of one, and an interrupted write leaves nothing behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from typing import IO, Iterator, Union
+
+PathLike = Union[str, 'os.PathLike[str]']
+
+
+def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, read in chunks (models and engines are megabytes)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike) -> Iterator[tuple[IO[bytes], str]]:
+    """
+    Yield ``(file, temporary path)`` for writing; rename the file to ``path`` on success.
+
+    The caller may check the temporary file (after ``file.flush()``) and raise to abandon it:
+    any exception deletes the temporary file and leaves ``path`` as it was.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.',
+                               suffix='.part')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            yield f, tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_output`."""
+    with atomic_output(path) as (f, _):
+        f.write(data)

@@ -1,0 +1,301 @@
+"""
+TensorRT engine bookkeeping that needs no TensorRT: cache keys, sidecars, staleness, errors.
+
+A serialized engine only runs on the TensorRT version and GPU model that built it, and it keeps
+no trace of the ONNX it came from nor of the seg_ros metadata (classes, palette). Every engine
+therefore gets a JSON sidecar (``NAME.engine.json``) recording the platform, the build settings,
+the sha256 of the ONNX and of the engine itself, and the model's ``seg_ros.*`` metadata. From it
+the node decides whether a cached engine can be reused, and a mismatched engine fails with the
+exact command that rebuilds it instead of TensorRT's deserialisation error.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+import datetime
+import json
+import os
+import re
+import shlex
+from typing import Any, Mapping, Optional
+
+from seg_ros.common.files import atomic_write, sha256_file
+
+SIDECAR_FORMAT = 1
+SIDECAR_SUFFIX = '.json'
+PRECISIONS = ('fp32', 'fp16', 'int8')
+# Input sizes (height, width) of the default optimisation profile. The graph resizes the frame
+# to the network size first, so only the input copy and the final upsampling scale with these;
+# 1080x1920 keeps the largest buffers TensorRT reserves (full-size logits) modest on a Jetson.
+DEFAULT_MIN = (120, 160)
+DEFAULT_OPT = (480, 640)
+DEFAULT_MAX = (1080, 1920)
+
+
+class EngineCacheError(RuntimeError):
+    """An engine that cannot be used here; the message says why and how to rebuild it."""
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What an engine is tied to: the TensorRT version and the GPU that built it."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str              # 'major.minor', e.g. '8.7' for Jetson Orin
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """How to build an engine; the fields that change the engine are part of the cache key."""
+
+    precision: str = 'fp16'              # fp32 | fp16 | int8
+    min_hw: tuple[int, int] = DEFAULT_MIN
+    opt_hw: tuple[int, int] = DEFAULT_OPT
+    max_hw: tuple[int, int] = DEFAULT_MAX
+    workspace_mb: int = 0                # 0 = TensorRT's default (the whole device memory)
+    dla_core: int = -1                   # -1 = GPU only; 0/1 = that Orin DLA core, GPU fallback
+    calib_dir: str = ''                  # image folder for INT8 entropy calibration
+    timing_cache: str = ''               # file reused across builds to skip tactic timing
+
+    def validate(self) -> None:
+        """Raise ValueError naming the bad setting, before minutes of building are spent."""
+        if self.precision not in PRECISIONS:
+            raise ValueError(f'precision "{self.precision}" is not one of {", ".join(PRECISIONS)}')
+        for label, hw in (('min', self.min_hw), ('opt', self.opt_hw), ('max', self.max_hw)):
+            if len(hw) != 2 or min(hw) < 1:
+                raise ValueError(f'--{label} {format_hw(hw)} must be a positive HxW size')
+        if not all(a <= b <= c for a, b, c in zip(self.min_hw, self.opt_hw, self.max_hw)):
+            raise ValueError(
+                f'optimisation profile must satisfy min <= opt <= max in height and width, got '
+                f'min {format_hw(self.min_hw)}, opt {format_hw(self.opt_hw)}, '
+                f'max {format_hw(self.max_hw)}')
+        if self.precision == 'int8' and not self.calib_dir:
+            raise ValueError('INT8 needs calibration images: pass --calib DIR (a folder of '
+                             'frames like the robot sees, e.g. ../shared/data/camvid/calib)')
+        if self.workspace_mb < 0:
+            raise ValueError(f'--workspace must be >= 0 MB, got {self.workspace_mb}')
+        if self.dla_core >= 0 and self.precision == 'fp32':
+            raise ValueError('DLA runs only FP16 or INT8: add --fp16 or --int8 to use --dla')
+
+    def key(self) -> dict[str, Any]:
+        """Return the settings that make two engines different (not workspace/timing cache)."""
+        return {'precision': self.precision, 'min': list(self.min_hw),
+                'opt': list(self.opt_hw), 'max': list(self.max_hw), 'dla_core': self.dla_core}
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """Parse ``HxW`` (height first, like the image arrays); the error shows the expected form."""
+    m = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
+    if not m or min(int(m.group(1)), int(m.group(2))) < 1:
+        raise ValueError(f'"{text}" is not a size; write HEIGHTxWIDTH, e.g. 480x640')
+    return int(m.group(1)), int(m.group(2))
+
+
+def format_hw(hw: Any) -> str:
+    """Write a (height, width) pair as ``HxW``."""
+    return 'x'.join(str(v) for v in hw)
+
+
+def sidecar_path(engine_path: str) -> str:
+    """Return where the sidecar of ``engine_path`` lives."""
+    return engine_path + SIDECAR_SUFFIX
+
+
+def engine_path_for(onnx_path: str, settings: BuildSettings, cache_dir: str = '') -> str:
+    """
+    Return the cached engine's path for an ONNX: ``<dir>/<stem>.<precision>[.dlaN].engine``.
+
+    Precision and DLA core are in the name so that an FP16 and an INT8 engine of one model can
+    both stay cached; everything else that must match lives in the sidecar and a mismatch
+    rebuilds the engine in place.
+    """
+    stem = os.path.splitext(os.path.basename(onnx_path))[0]
+    dla = f'.dla{settings.dla_core}' if settings.dla_core >= 0 else ''
+    folder = cache_dir or os.path.dirname(os.path.abspath(onnx_path))
+    return os.path.join(folder, f'{stem}.{settings.precision}{dla}.engine')
+
+
+def make_sidecar(onnx_path: str, onnx_sha256: str, engine_sha256: str, platform: Platform,
+                 settings: BuildSettings, metadata: Mapping[str, str],
+                 built_at: Optional[str] = None) -> dict[str, Any]:
+    """Return the sidecar of a freshly built engine."""
+    return {
+        'seg_ros_engine': SIDECAR_FORMAT,
+        'onnx_path': os.path.abspath(onnx_path),
+        'onnx_sha256': onnx_sha256,
+        'engine_sha256': engine_sha256,
+        **asdict(platform),
+        **settings.key(),
+        'workspace_mb': settings.workspace_mb,
+        'calib_dir': os.path.abspath(settings.calib_dir) if settings.calib_dir else '',
+        'built_at': built_at or datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec='seconds'),
+        'metadata': dict(metadata),
+    }
+
+
+def write_sidecar(engine_path: str, sidecar: Mapping[str, Any]) -> str:
+    """Write the sidecar atomically (a concurrent reader sees the old one or the new one)."""
+    path = sidecar_path(engine_path)
+    atomic_write(path, (json.dumps(sidecar, indent=2, sort_keys=True) + '\n').encode())
+    return path
+
+
+def read_sidecar(engine_path: str) -> dict[str, Any]:
+    """Read and sanity-check a sidecar; EngineCacheError says what is missing or broken."""
+    path = sidecar_path(engine_path)
+    try:
+        with open(path, encoding='utf-8') as f:
+            sidecar = json.load(f)
+    except FileNotFoundError:
+        raise EngineCacheError(f'{path} not found') from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EngineCacheError(f'{path} is unreadable ({exc})') from exc
+    required = ('seg_ros_engine', 'tensorrt_version', 'gpu_name', 'compute_capability',
+                'precision', 'min', 'opt', 'max', 'metadata', 'engine_sha256')
+    missing = [k for k in required if not isinstance(sidecar, dict) or k not in sidecar]
+    if missing:
+        raise EngineCacheError(f'{path} lacks {", ".join(missing)}')
+    if sidecar['seg_ros_engine'] != SIDECAR_FORMAT:
+        raise EngineCacheError(f'{path} has sidecar format {sidecar["seg_ros_engine"]}, this '
+                               f'seg_ros writes format {SIDECAR_FORMAT}')
+    return sidecar
+
+
+def settings_from_sidecar(sidecar: Mapping[str, Any]) -> BuildSettings:
+    """Return the settings an engine was built with (for its rebuild command)."""
+    return BuildSettings(
+        precision=str(sidecar.get('precision', 'fp16')),
+        min_hw=_hw(sidecar.get('min'), DEFAULT_MIN), opt_hw=_hw(sidecar.get('opt'), DEFAULT_OPT),
+        max_hw=_hw(sidecar.get('max'), DEFAULT_MAX),
+        workspace_mb=int(sidecar.get('workspace_mb', 0)),
+        dla_core=int(sidecar.get('dla_core', -1)), calib_dir=str(sidecar.get('calib_dir', '')))
+
+
+def _hw(value: Any, default: tuple[int, int]) -> tuple[int, int]:
+    try:
+        h, w = value
+        return int(h), int(w)
+    except (TypeError, ValueError):
+        return default
+
+
+def platform_mismatches(sidecar: Mapping[str, Any], platform: Platform) -> list[str]:
+    """Return how the engine's platform differs from this one ('' fields never match)."""
+    labels = (('tensorrt_version', 'TensorRT'), ('gpu_name', 'GPU'),
+              ('compute_capability', 'compute capability'))
+    out = []
+    for key, label in labels:
+        built, here = str(sidecar.get(key, '')), str(getattr(platform, key))
+        if built != here:
+            out.append(f'{label} {built or "?"} (engine) vs {here} (here)')
+    return out
+
+
+def stale_reasons(engine_path: str, onnx_sha256: str, platform: Platform,
+                  settings: BuildSettings, engine_sha256: Optional[str] = None) -> list[str]:
+    """
+    Return why the cached engine at ``engine_path`` cannot serve this ONNX; empty = reuse it.
+
+    ``engine_sha256`` is the hash of the engine file as it is now (None: hash it here), so an
+    engine overwritten by hand without its sidecar is caught too.
+    """
+    if not os.path.isfile(engine_path):
+        return [f'no engine at {engine_path} yet']
+    try:
+        sidecar = read_sidecar(engine_path)
+    except EngineCacheError as exc:
+        return [str(exc)]
+    reasons = []
+    if sidecar.get('onnx_sha256') != onnx_sha256:
+        reasons.append('the ONNX file changed since the engine was built (sha256 '
+                       f'{str(sidecar.get("onnx_sha256"))[:12]} -> {onnx_sha256[:12]})')
+    reasons += platform_mismatches(sidecar, platform)
+    wanted = settings.key()
+    for key, value in wanted.items():
+        if sidecar.get(key) != value:
+            reasons.append(f'{key} {_show(sidecar.get(key))} (engine) vs {_show(value)} (wanted)')
+    if engine_sha256 is None:
+        engine_sha256 = sha256_file(engine_path)
+    if sidecar.get('engine_sha256') != engine_sha256:
+        reasons.append('the engine file does not match its sidecar (replaced by hand?)')
+    return reasons
+
+
+def _show(value: Any) -> str:
+    return format_hw(value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def rebuild_command(engine_path: str, sidecar: Optional[Mapping[str, Any]] = None,
+                    onnx_path: str = '') -> str:
+    """Return the ``seg-ros build-engine`` line that rebuilds ``engine_path`` on this machine."""
+    settings = settings_from_sidecar(sidecar) if sidecar else BuildSettings()
+    onnx = onnx_path or (str(sidecar.get('onnx_path', '')) if sidecar else '') or 'MODEL.onnx'
+    return build_command(onnx, engine_path, settings)
+
+
+def build_command(onnx_path: str, engine_path: str, settings: BuildSettings) -> str:
+    """Return the ``seg-ros build-engine`` command line for these settings."""
+    args = ['seg-ros', 'build-engine', onnx_path, '-o', engine_path, f'--{settings.precision}']
+    if settings.precision == 'int8':
+        args += ['--calib', settings.calib_dir or 'CALIB_DIR']
+    args += ['--min', format_hw(settings.min_hw), '--opt', format_hw(settings.opt_hw),
+             '--max', format_hw(settings.max_hw)]
+    if settings.workspace_mb:
+        args += ['--workspace', str(settings.workspace_mb)]
+    if settings.dla_core >= 0:
+        args += ['--dla', str(settings.dla_core)]
+    return shlex.join(args)
+
+
+def check_engine(engine_path: str, platform: Platform,
+                 engine_sha256: Optional[str] = None) -> dict[str, Any]:
+    """
+    Return the sidecar of an engine given directly, or raise EngineCacheError saying why not.
+
+    TensorRT's own message for a foreign engine ("Serialization assertion ... failed") names
+    neither the cause nor the fix; this one names the platform difference and the command.
+    """
+    try:
+        sidecar = read_sidecar(engine_path)
+    except EngineCacheError as exc:
+        raise EngineCacheError(
+            f'{engine_path} cannot be used: {exc}. seg_ros needs the sidecar written by '
+            '"seg-ros build-engine" (it holds the class names and the platform the engine was '
+            f'built for). Rebuild on this machine with: {rebuild_command(engine_path)}') from exc
+    problems = platform_mismatches(sidecar, platform)
+    if engine_sha256 is None:
+        engine_sha256 = sha256_file(engine_path)
+    if sidecar['engine_sha256'] != engine_sha256:
+        problems.append('the engine file does not match its sidecar (replaced or truncated)')
+    if problems:
+        raise EngineCacheError(mismatch_message(engine_path, sidecar, problems))
+    return sidecar
+
+
+def mismatch_message(engine_path: str, sidecar: Mapping[str, Any], problems: list[str]) -> str:
+    """Return the error for an engine built elsewhere: what differs, why, and the fix."""
+    return (f'TensorRT engine {engine_path} was not built for this machine: '
+            f'{"; ".join(problems)}. Engines only run on the TensorRT version and GPU model '
+            'that built them, so build it here (on the robot) from the ONNX. Rebuild with: '
+            f'{rebuild_command(engine_path, sidecar)} (or set model_path to the .onnx with '
+            'backend: tensorrt and the node builds and caches it)')
+
+
+def profile_error(height: int, width: int, sidecar: Mapping[str, Any],
+                  engine_path: str = 'the engine') -> Optional[str]:
+    """Return why a frame size is outside the engine's optimisation profile, or None."""
+    lo = _hw(sidecar.get('min'), DEFAULT_MIN)
+    hi = _hw(sidecar.get('max'), DEFAULT_MAX)
+    if lo[0] <= height <= hi[0] and lo[1] <= width <= hi[1]:
+        return None
+    settings = settings_from_sidecar(sidecar)
+    settings = BuildSettings(
+        precision=settings.precision, min_hw=(min(lo[0], height), min(lo[1], width)),
+        opt_hw=(height, width), max_hw=(max(hi[0], height), max(hi[1], width)),
+        workspace_mb=settings.workspace_mb, dla_core=settings.dla_core,
+        calib_dir=settings.calib_dir)
+    onnx = str(sidecar.get('onnx_path', '')) or 'MODEL.onnx'
+    return (f'frame {height}x{width} (HxW) is outside the optimisation profile of '
+            f'{engine_path} (min {format_hw(lo)}, max {format_hw(hi)}); rebuild it for this '
+            f'camera with: {build_command(onnx, engine_path, settings)}')

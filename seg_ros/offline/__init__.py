@@ -1,0 +1,1 @@
+"""Work without a robot: bag and folder replay, benchmarking, segmentation metrics."""

@@ -1,0 +1,275 @@
+"""
+ROS 2 processes for ``seg-ros benchmark``: camera-side client, relay, naive node.
+
+The client publishes ready-made frames with ``header.stamp`` = send time and measures the age of
+each output at arrival, so the node, the relay and the naive node are timed by the same code on
+the same frames. The relay is the transport floor: it answers every frame with a label-sized
+image and does nothing else. The naive node is the pipeline most hobby nodes run (bridge-style
+copies, colour conversions, per-frame float normalisation on the CPU, argmax of full
+logits in NumPy, ``msg.data = list``), so the benchmark shows what the seg_ros design saves.
+
+Run a process with ``python -m seg_ros.ros.bench_nodes relay|naive ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import array
+import sys
+import time
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+INPUT_TOPIC = 'image'
+OUTPUT_TOPIC = 'segmentation/labels'
+
+
+def _qos() -> tuple[Any, Any]:
+    """Input: best-effort depth 1 (the node's default); output: reliable depth 10."""
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+    sensor = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                        reliability=ReliabilityPolicy.BEST_EFFORT)
+    out = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
+                     reliability=ReliabilityPolicy.RELIABLE)
+    return sensor, out
+
+
+def image_msg(rgb: np.ndarray, frame_id: str = 'camera') -> Any:
+    """Build an rgb8 Image once; only the stamp changes per send."""
+    from sensor_msgs.msg import Image
+
+    msg = Image()
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = 'rgb8'
+    msg.step = int(rgb.shape[1]) * 3
+    msg.data = array.array('B', np.ascontiguousarray(rgb).tobytes())
+    return msg
+
+
+class Client:
+    """Publish frames at a fixed rate and record each output's age (receive - header.stamp)."""
+
+    def __init__(self, node: Any) -> None:
+        from sensor_msgs.msg import Image
+
+        sensor, out = _qos()
+        self.node = node
+        # The publisher keeps 1 sample like a camera driver; best effort, as the node expects.
+        self.pub = node.create_publisher(Image, INPUT_TOPIC, sensor)
+        self.sub = node.create_subscription(Image, OUTPUT_TOPIC, self._on_output, out)
+        self.msgs: list[Any] = []
+        self._sent: set[int] = set()
+        self._ages: list[float] = []
+        self._any_output = False
+        self._next = 0
+
+    def set_frames(self, frames: Sequence[np.ndarray]) -> None:
+        """Prepare the messages to send (conversion is not part of any measurement)."""
+        self.msgs = [image_msg(f) for f in frames]
+
+    def _on_output(self, msg: Any) -> None:
+        now = time.time_ns()
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self._any_output = True
+        if stamp in self._sent:
+            self._sent.discard(stamp)
+            self._ages.append((now - stamp) / 1e6)
+
+    def _spin(self, executor: Any, seconds: float) -> None:
+        executor.spin_once(timeout_sec=max(0.0, seconds))
+
+    def wait_for_peer(self, executor: Any, timeout: float, proc: Any = None) -> None:
+        """Wait until the process under test subscribes to frames and publishes labels."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.pub.get_subscription_count() > 0 and self.sub.get_publisher_count() > 0:
+                return
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f'process under test exited with code {proc.returncode}')
+            self._spin(executor, 0.05)
+        raise TimeoutError(f'no subscriber on "{INPUT_TOPIC}" and publisher on '
+                           f'"{OUTPUT_TOPIC}" within {timeout:.0f} s')
+
+    def _publish(self, i: int, record: bool) -> None:
+        msg = self.msgs[i % len(self.msgs)]
+        self._next = i + 1
+        now = time.time_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 1_000_000_000)
+        if record:
+            self._sent.add(now)
+        self.pub.publish(msg)
+
+    def warm_up(self, executor: Any, rate: float, seconds: float = 1.0,
+                first_output_timeout: float = 60.0, proc: Any = None) -> None:
+        """Send frames until the first output arrives (model load), then ``seconds`` more."""
+        period = 1.0 / rate
+        self._any_output = False
+        t_first = next_t = time.monotonic()
+        warm_end = None
+        while True:
+            now = time.monotonic()
+            if warm_end is None and self._any_output:
+                warm_end = now + seconds
+            if warm_end is not None and now >= warm_end:
+                return
+            if now - t_first > first_output_timeout:
+                raise TimeoutError(f'no output on "{OUTPUT_TOPIC}" within '
+                                   f'{first_output_timeout:.0f} s of sending frames')
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f'process under test exited with code {proc.returncode}')
+            if now >= next_t:
+                self._publish(self._next, record=False)
+                next_t += period
+            self._spin(executor, next_t - time.monotonic())
+
+    def measure(self, executor: Any, rate: float, duration: float, max_frames: int = 0,
+                drain: float = 1.0) -> dict[str, Any]:
+        """
+        Send for ``duration`` s (or ``max_frames`` frames) and collect the outputs' ages.
+
+        Returns frames sent and answered in the window, the window length, and the ages (ms).
+        Outputs of frames sent before the window (warm-up) are not counted; answers that come
+        within ``drain`` s after the window still are.
+        """
+        period = 1.0 / rate
+        self._sent.clear()
+        self._ages = []
+        sent = 0
+        start = next_t = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if (max_frames and sent >= max_frames) or (not max_frames and now - start >= duration):
+                break
+            if now >= next_t:
+                self._publish(self._next, record=True)
+                sent += 1
+                next_t += period
+                if next_t < now:              # fell behind (busy machine): do not burst
+                    next_t = now + period
+            self._spin(executor, next_t - time.monotonic())
+        window = time.monotonic() - start
+        drain_end = time.monotonic() + drain
+        while self._sent and time.monotonic() < drain_end:
+            self._spin(executor, 0.02)
+        return {'frames_in': sent, 'frames_out': len(self._ages), 'duration_s': window,
+                'ages_ms': list(self._ages)}
+
+
+# --- processes under test ------------------------------------------------------------------
+
+
+def _spin_node(node: Any) -> int:
+    from seg_ros.ros.node import spin
+    return spin(node)
+
+
+def run_relay(argv: Sequence[str]) -> int:
+    """Answer every frame with a mono8 image of its size and its header; no model, no copy."""
+    import rclpy
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    rclpy.init(args=list(argv))
+    node = Node('seg_ros_bench_relay')
+    sensor, out_qos = _qos()
+    pub = node.create_publisher(Image, OUTPUT_TOPIC, out_qos)
+    state: dict[str, Any] = {'shape': None, 'data': None}
+
+    def on_image(msg: Any) -> None:
+        np.frombuffer(msg.data, np.uint8)      # what the node does first: a zero-copy view
+        shape = (msg.height, msg.width)
+        if state['shape'] != shape:
+            state['shape'] = shape
+            state['data'] = array.array('B', bytes(msg.height * msg.width))
+        out = Image()
+        out.header = msg.header
+        out.height, out.width = msg.height, msg.width
+        out.encoding = 'mono8'
+        out.step = msg.width
+        out.data = state['data']
+        pub.publish(out)
+
+    node.create_subscription(Image, INPUT_TOPIC, on_image, sensor)
+    return _spin_node(node)
+
+
+def run_naive(argv: Sequence[str]) -> int:
+    """Run the naive baseline node: everything in the callback, the common way."""
+    import cv2
+    import onnxruntime as ort
+    import rclpy
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from seg_ros.offline.benchmarking import naive_normalise
+
+    parser = argparse.ArgumentParser(prog='seg_ros.ros.bench_nodes naive')
+    parser.add_argument('--model', required=True, help='float NCHW input, logits output')
+    parser.add_argument('--mean', type=float, nargs=3, required=True)
+    parser.add_argument('--std', type=float, nargs=3, required=True)
+    parser.add_argument('--scale', type=float, default=1.0)
+    parser.add_argument('--bgr', action='store_true', help='the network takes BGR')
+    parser.add_argument('--size', default='', help='network HxW; empty = frame size')
+    parser.add_argument('--threads', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
+    args, ros_args = parser.parse_known_args(argv)
+    so = ort.SessionOptions()
+    if args.threads:
+        so.intra_op_num_threads = args.threads
+    providers = (['CUDAExecutionProvider', 'CPUExecutionProvider'] if args.device == 'cuda'
+                 else ['CPUExecutionProvider'])
+    session = ort.InferenceSession(args.model, so, providers=providers)
+    in_name = session.get_inputs()[0].name
+    net_size: Optional[tuple[int, int]] = None
+    if args.size:
+        h, w = (int(v) for v in args.size.split('x'))
+        net_size = (w, h)
+
+    rclpy.init(args=ros_args)
+    node = Node('seg_ros_bench_naive')
+    sensor, out_qos = _qos()
+    pub = node.create_publisher(Image, OUTPUT_TOPIC, out_qos)
+
+    def on_image(msg: Any) -> None:
+        # imgmsg_to_cv2(msg, 'bgr8'): copy the buffer, convert to OpenCV's channel order.
+        frame = np.array(msg.data, dtype=np.uint8).reshape(msg.height, msg.width, 3)
+        img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        if not args.bgr:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if net_size is not None and net_size != (msg.width, msg.height):
+            img = cv2.resize(img, net_size, interpolation=cv2.INTER_LINEAR)
+        x = naive_normalise(img, args.mean, args.std, args.scale)
+        logits = session.run(None, {in_name: x})[0][0]
+        if logits.shape[1:] != (msg.height, msg.width):
+            # Same job as the contract graph: bilinear logits at frame size, then argmax.
+            hwc = cv2.resize(logits.transpose(1, 2, 0), (msg.width, msg.height),
+                             interpolation=cv2.INTER_LINEAR)
+            labels = np.argmax(hwc, axis=2).astype(np.uint8)
+        else:
+            labels = np.argmax(logits, axis=0).astype(np.uint8)
+        # cv2_to_imgmsg, then the list assignment seen in most examples.
+        out = Image()
+        out.header = msg.header
+        out.height, out.width = labels.shape
+        out.encoding = 'mono8'
+        out.step = labels.shape[1]
+        out.data = labels.flatten().tolist()
+        pub.publish(out)
+
+    node.create_subscription(Image, INPUT_TOPIC, on_image, sensor)
+    return _spin_node(node)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ('relay', 'naive'):
+        print('usage: python -m seg_ros.ros.bench_nodes relay|naive [options] [--ros-args ...]',
+              file=sys.stderr)
+        return 2
+    return run_relay(argv[1:]) if argv[0] == 'relay' else run_naive(argv[1:])
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""
+The ROS edge of the traversability outputs: nav_msgs/OccupancyGrid and sensor_msgs/PointCloud2.
+
+Message arrays are filled from ``array.array`` built over the NumPy bytes: rclpy copies those
+in microseconds, where a NumPy array or a list takes milliseconds (see CONVENTIONS.md).
+"""
+from __future__ import annotations
+
+import array
+
+from nav_msgs.msg import OccupancyGrid
+import numpy as np
+from seg_ros.traversability.grid import GridSpec
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import Header
+
+
+def _header(header: Header, frame_id: str) -> Header:
+    """Copy the stamp (the image's), put the data's own frame."""
+    out = Header()
+    out.stamp = header.stamp
+    out.frame_id = frame_id
+    return out
+
+
+def occupancy_grid(grid: np.ndarray, spec: GridSpec, header: Header) -> OccupancyGrid:
+    """Build the OccupancyGrid of an int8 ``(rows, cols)`` grid; stamp from ``header``."""
+    if grid.dtype != np.int8 or grid.shape != spec.shape:
+        raise ValueError(f'grid must be int8 {spec.shape}, got {grid.dtype} {grid.shape}')
+    msg = OccupancyGrid()
+    msg.header = _header(header, spec.frame_id)
+    msg.info.map_load_time = header.stamp
+    msg.info.resolution = float(spec.resolution)
+    msg.info.width = spec.width
+    msg.info.height = spec.height
+    msg.info.origin.position.x = float(spec.x_min)
+    msg.info.origin.position.y = float(spec.y_min)
+    msg.info.origin.orientation.w = 1.0
+    msg.data = array.array('b', np.ascontiguousarray(grid).tobytes())
+    return msg
+
+
+_FIELDS = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+           for i, n in enumerate('xyz')]
+
+
+def point_cloud(points: np.ndarray, frame_id: str, header: Header) -> PointCloud2:
+    """Build an unorganised PointCloud2 (x, y, z float32) of ``(N, 3)`` points."""
+    pts = np.ascontiguousarray(points, dtype=np.float32).reshape(-1, 3)
+    msg = PointCloud2()
+    msg.header = _header(header, frame_id)
+    msg.height = 1
+    msg.width = pts.shape[0]
+    msg.fields = list(_FIELDS)
+    msg.is_bigendian = False
+    msg.point_step = 12
+    msg.row_step = 12 * pts.shape[0]
+    msg.is_dense = bool(np.isfinite(pts).all())
+    msg.data = array.array('B', pts.tobytes())
+    return msg
+
+
+def cloud_points(msg: PointCloud2) -> np.ndarray:
+    """Read back the ``(N, 3)`` float32 points of a cloud built by :func:`point_cloud`."""
+    return np.frombuffer(bytes(msg.data), np.float32).reshape(-1, 3)
+
+
+def grid_array(msg: OccupancyGrid) -> np.ndarray:
+    """Read back the int8 ``(height, width)`` grid of an OccupancyGrid."""
+    return np.frombuffer(bytes(msg.data), np.int8).reshape(msg.info.height, msg.info.width)

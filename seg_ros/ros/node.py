@@ -1,0 +1,408 @@
+"""
+``segmentation_node``: camera frames in, class labels, overlay and diagnostics out.
+
+This file only wires things: parameters (:mod:`seg_ros.ros.parameters`), image conversion
+(:mod:`seg_ros.common.conversions`), inference (:mod:`seg_ros.inference.backend`), the
+functional taxonomy and grid (:mod:`seg_ros.traversability`, :mod:`seg_ros.ros.messages`) and
+statistics (:mod:`seg_ros.common.stats`). Threading model: the executor thread only stores the
+newest frame in a one-slot mailbox (replacing, and counting as dropped, a frame the worker has
+not started yet); a worker thread converts, runs the model and publishes. Latency therefore
+stays bounded by one inference when frames arrive faster than the model, and a slow model never
+blocks callbacks, timers or parameter services.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Optional
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import OccupancyGrid
+import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from seg_ros import traversability
+from seg_ros.common import conversions
+from seg_ros.common import stats
+from seg_ros.inference.backend import Backend, BackendError, create_backend, resolve_model_path
+from seg_ros.ros import messages
+from seg_ros.ros.parameters import check_value, PARAMETERS, Settings, validate
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+try:  # TF gives the camera pose where tf2_ros is installed; else the camera_pose parameter
+    from tf2_ros import Buffer, TransformListener
+except ImportError:  # pragma: no cover - depends on the ROS install
+    Buffer = TransformListener = None
+
+_LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
+           stats.ERROR: DiagnosticStatus.ERROR}
+
+
+class SegmentationNode(Node):
+    """Segments every frame it can keep up with; see the module docstring for the threading."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('segmentation_node', **kwargs)
+        self._stats = stats.NodeStats()
+        self._cond = threading.Condition()
+        self._pending: Optional[tuple[Any, float]] = None
+        self._reload = True
+        self._stop = False
+        self._backend: Optional[Backend] = None
+        self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
+        self._camera_info: Optional[CameraInfo] = None
+        self._depth: Optional[Image] = None
+        self._trav: Optional[traversability.Traversability] = None
+        self._trav_reload = False
+        self._logged: dict[str, float] = {}
+
+        self.settings = self._declare_parameters()
+        self.trav_config = self._declare_traversability()
+        self._tf_buffer = None
+        if Buffer is not None:
+            self._tf_buffer = Buffer()
+            self._tf_listener = TransformListener(self._tf_buffer, self)
+        reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                              history=HistoryPolicy.KEEP_LAST)
+        self._labels_pub = self.create_publisher(Image, 'segmentation/labels', reliable)
+        self._overlay_pub = self.create_publisher(Image, 'segmentation/overlay', reliable)
+        self._confidence_pub = self.create_publisher(Image, 'segmentation/confidence', reliable)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._functional_pub = self.create_publisher(Image, 'segmentation/functional', reliable)
+        self._grid_pub = self.create_publisher(OccupancyGrid, 'traversability/grid', reliable)
+        self._cloud_pub = self.create_publisher(PointCloud2, 'traversability/obstacles',
+                                                reliable)
+
+        sensor_qos = QoSProfile(
+            depth=self.settings.qos_depth, history=HistoryPolicy.KEEP_LAST,
+            reliability=(ReliabilityPolicy.BEST_EFFORT
+                         if self.settings.qos_reliability == 'best_effort'
+                         else ReliabilityPolicy.RELIABLE))
+        if self.settings.input_transport == 'compressed':
+            # image_transport's convention: <base>/compressed, following remaps of `image`.
+            self._input_topic = self.resolve_topic_name('image') + '/compressed'
+            self.create_subscription(CompressedImage, self._input_topic, self._on_image,
+                                     sensor_qos)
+        else:
+            self._input_topic = self.resolve_topic_name('image')
+            self.create_subscription(Image, 'image', self._on_image, sensor_qos)
+        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
+        # Aligned depth (16UC1 mm / 32FC1 m) for depth.enabled; the latest one is used.
+        self.create_subscription(Image, 'depth', self._on_depth, sensor_qos)
+
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name='seg_ros_worker', daemon=True)
+        self._worker.start()
+        s = self.settings
+        self.get_logger().info(f'listening on {self._input_topic} ({s.input_transport}, '
+                               f'{s.qos_reliability}, depth {s.qos_depth})')
+
+    # ---------------------------------------------------------------- parameters
+    def _declare(self, name: str, default: Any, description: str,
+                 read_only: bool = False) -> Any:
+        """Declare one parameter; a value of the wrong type is reported and the default kept."""
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        try:
+            return self.declare_parameter(name, default, descriptor).value
+        except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
+            self._problem('parameters', stats.ERROR,
+                          f'parameter "{name}": {exc}. Using the default {default!r}.')
+            return self.declare_parameter(name, default, descriptor,
+                                          ignore_override=True).value
+
+    def _declare_parameters(self) -> Settings:
+        values = {name: self._declare(name, spec.default, spec.description, spec.read_only)
+                  for name, spec in PARAMETERS.items()}
+        settings, errors = validate(values)
+        for message in errors:
+            self._problem('parameters', stats.ERROR, message)
+        return settings
+
+    def _declare_traversability(self) -> Optional[traversability.Config]:
+        values = {name: self._declare(name, default, description)
+                  for name, (default, description) in traversability.PARAMETERS.items()}
+        try:
+            return traversability.from_parameters(values)
+        except ValueError as exc:
+            self._problem('traversability', stats.ERROR,
+                          f'{exc}; traversability is off until the parameter is fixed')
+            return None
+
+    def _traversability_values(self, changed: list[Parameter]) -> dict[str, Any]:
+        values = {n: self.get_parameter(n).value for n in traversability.PARAMETERS}
+        values.update({p.name: p.value for p in changed if p.name in traversability.PARAMETERS})
+        return values
+
+    def _check_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name in PARAMETERS:
+                problem = check_value(param.name, param.value)
+                if problem:
+                    self._log(stats.WARN, f'rejected: {problem}')
+                    return SetParametersResult(successful=False, reason=problem)
+        if any(p.name in traversability.PARAMETERS for p in params):
+            try:
+                traversability.from_parameters(self._traversability_values(params))
+            except ValueError as exc:
+                self._log(stats.WARN, f'rejected: {exc}')
+                return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, params: list[Parameter]) -> None:
+        values = {name: self.get_parameter(name).value for name in PARAMETERS}
+        self.settings, _ = validate(values)
+        self._stats.clear('parameters')
+        trav_changed = any(p.name in traversability.PARAMETERS for p in params)
+        if trav_changed:
+            self.trav_config = traversability.from_parameters(self._traversability_values([]))
+            self._stats.clear('traversability')
+        if any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS):
+            with self._cond:
+                self._reload = True
+                self._cond.notify()
+        elif trav_changed:
+            with self._cond:
+                self._trav_reload = True
+
+    # ---------------------------------------------------------------- callbacks
+    def _on_image(self, msg: Any) -> None:
+        now = time.monotonic()
+        with self._cond:
+            self._stats.on_input(now)
+            if self._pending is not None:
+                self._stats.on_drop()
+            self._pending = (msg, now)
+            self._cond.notify()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        self._depth = msg
+
+    # ---------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None and not self._reload and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                item, self._pending = self._pending, None
+                reload, self._reload = self._reload, False
+                trav_reload, self._trav_reload = self._trav_reload, False
+            if reload:
+                self._load_model()
+            elif trav_reload:
+                self._load_traversability()
+            if item is not None:
+                try:
+                    self._process(item[0])
+                except Exception as exc:  # noqa: B902 - keep serving frames whatever happens
+                    self._problem('processing', stats.ERROR,
+                                  f'unexpected error while processing a frame: {exc!r}')
+
+    def _load_model(self) -> None:
+        settings = self.settings
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+        try:
+            path = resolve_model_path(settings.model_path)
+            self._backend = create_backend(settings.backend, path, settings.backend_options)
+        except (BackendError, OSError) as exc:
+            self._problem('model', stats.ERROR, f'model not loaded: {exc}')
+            return
+        self._stats.clear('model')
+        self._lut = conversions.palette_lut(self._backend.info.palette)
+        self.get_logger().info(
+            f'loaded {path} with {self._backend.describe()}: model '
+            f'"{self._backend.info.name}", {self._backend.info.num_classes} classes')
+        self._load_traversability()
+
+    def _load_traversability(self) -> None:
+        """(Re)build the taxonomy and grid for the loaded model's classes."""
+        self._trav = None
+        config, backend = self.trav_config, self._backend
+        if config is None or backend is None or not config.enabled:
+            return
+        try:
+            self._trav = traversability.Traversability(
+                config, backend.info.classes, dataset=backend.info.metadata.get(
+                    'seg_ros.dataset'))
+        except (ValueError, OSError) as exc:
+            # A model with no preset and no taxonomy given is a gap in the set-up (WARN); a
+            # taxonomy file that is given but wrong is an error that stays until fixed.
+            level = stats.WARN if not config.taxonomy else stats.ERROR
+            self._problem('traversability', level,
+                          f'taxonomy not loaded: {exc}; no functional image or grid until the '
+                          '"taxonomy" parameter is set right')
+            return
+        self._stats.clear('traversability')
+        self.get_logger().info(f'traversability: taxonomy {self._trav.taxonomy_path}, grid in '
+                               f'{config.grid.frame_id}')
+
+    def _process(self, msg: Any) -> None:
+        try:
+            if isinstance(msg, CompressedImage):
+                rgb = conversions.compressed_to_rgb(msg.format, msg.data)
+            else:
+                rgb = conversions.image_msg_to_rgb(msg)
+        except conversions.ImageError as exc:
+            self._problem('input', stats.WARN, f'frame rejected on {self._input_topic}: {exc}')
+            return
+        backend = self._backend
+        if backend is None:
+            return  # the 'model' problem already explains why on /diagnostics
+        t0 = time.perf_counter()
+        try:
+            result = backend.infer(rgb)
+        except Exception as exc:  # noqa: B902 - runtimes raise their own types
+            self._problem('inference', stats.ERROR,
+                          f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
+            return
+        inference_s = time.perf_counter() - t0
+        self._stats.clear('inference')
+
+        header = msg.header
+        labels_msg = conversions.fill_image(Image(header=header), result.labels, 'mono8')
+        self._labels_pub.publish(labels_msg)
+        with_overlay = self._overlay_pub.get_subscription_count() > 0
+        if with_overlay:
+            blend = conversions.overlay(rgb, result.labels, self._lut,
+                                        self.settings.overlay_alpha)
+            self._overlay_pub.publish(conversions.fill_image(Image(header=header), blend, 'rgb8'))
+        if (self.settings.publish_confidence and result.confidence is not None
+                and self._confidence_pub.get_subscription_count() > 0):
+            conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            self._confidence_pub.publish(conversions.fill_image(Image(header=header), conf,
+                                                                'mono8'))
+        if self._trav is not None:
+            self._publish_traversability(self._trav, header, result.labels)
+        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
+        with self._cond:
+            self._stats.on_output(time.monotonic(), inference_s, age, with_overlay)
+
+    def _publish_traversability(self, trav: traversability.Traversability, header: Any,
+                                labels: np.ndarray) -> None:
+        functional = trav.functional(labels)
+        self._functional_pub.publish(conversions.fill_image(Image(header=header), functional,
+                                                            'mono8'))
+        info = self._camera_info
+        if info is None:
+            self._problem('camera_info', stats.WARN,
+                          f'no camera_info on {self.resolve_topic_name("camera_info")}: the '
+                          'grid needs the intrinsics; publishing the functional image only')
+            return
+        self._stats.clear('camera_info')
+        try:
+            trav.set_camera_info(info.k, info.d, info.width, info.height,
+                                 info.distortion_model)
+            self._update_camera_pose(trav, header.frame_id or info.header.frame_id)
+            depth = None
+            if trav.config.depth and self._depth is not None:
+                depth = conversions.depth_msg_to_array(self._depth)
+            result = trav.process(labels, depth)
+        except (ValueError, conversions.ImageError) as exc:
+            self._problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
+            return
+        self._grid_pub.publish(messages.occupancy_grid(result.grid, result.spec, header))
+        self._cloud_pub.publish(messages.point_cloud(result.obstacle_points,
+                                                     result.spec.frame_id, header))
+
+    def _update_camera_pose(self, trav: traversability.Traversability, camera_frame: str) -> None:
+        """Take the camera pose from TF when it has one, else from ``camera_pose``."""
+        target = trav.config.grid.frame_id
+        if self._tf_buffer is not None and camera_frame:
+            try:
+                tf = self._tf_buffer.lookup_transform(target, camera_frame, Time())
+            except Exception as exc:  # noqa: B902 - tf2 raises LookupException and relatives
+                self._problem('tf', stats.WARN, f'no TF from {camera_frame} to {target} '
+                              f'({exc}); using the camera_pose parameter')
+            else:
+                t, q = tf.transform.translation, tf.transform.rotation
+                # Image frames are optical frames (REP-103): z forward, x right, y down.
+                trav.set_camera_transform((t.x, t.y, t.z), (q.x, q.y, q.z, q.w), optical=True)
+                self._stats.clear('tf')
+                return
+        trav.set_camera_pose_xyzrpy(trav.config.camera_pose)
+
+    # ---------------------------------------------------------------- diagnostics
+    def _problem(self, kind: str, level: int, message: str) -> None:
+        with self._cond:
+            self._stats.report(kind, level, message, time.monotonic())
+        self._log(level, message)
+
+    def _log(self, level: int, message: str) -> None:
+        """Log each distinct message at most once a second, so a bad stream cannot flood."""
+        now = time.monotonic()
+        if now - self._logged.get(message, -1e9) < 1.0:
+            return
+        self._logged = {m: t for m, t in self._logged.items() if now - t < 1.0}
+        self._logged[message] = now
+        # One call site per severity: rclpy refuses a call site whose severity changes.
+        if level == stats.ERROR:
+            self.get_logger().error(message)
+        elif level == stats.WARN:
+            self.get_logger().warning(message)
+        else:
+            self.get_logger().info(message)
+
+    def _publish_diagnostics(self) -> None:
+        with self._cond:
+            level, message, values = self._stats.summary(time.monotonic(),
+                                                         topic=self._input_topic)
+        backend = self._backend
+        values.update({
+            'backend': backend.describe() if backend else f'{self.settings.backend} (not loaded)',
+            'model': self.settings.model_path or '(none)',
+            'model name': backend.info.name if backend else 'n/a',
+            'classes': str(backend.info.num_classes) if backend else 'n/a',
+            'input topic': self._input_topic,
+        })
+        status = DiagnosticStatus(
+            level=_LEVELS[level], name=f'{self.get_fully_qualified_name()}: segmentation',
+            message=message, hardware_id=backend.describe() if backend else 'none',
+            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+
+    def destroy_node(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._worker.join(timeout=5.0)
+        if self._backend is not None:
+            self._backend.close()
+        super().destroy_node()
+
+
+def spin(node: Node) -> int:
+    """Spin until Ctrl-C or shutdown, then destroy the node and shut rclpy down; return 0."""
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Entry point of ``segmentation_node`` / ``ros2 run seg_ros segmentation_node``."""
+    rclpy.init(args=args)
+    spin(SegmentationNode())
+
+
+if __name__ == '__main__':
+    main()

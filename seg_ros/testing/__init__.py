@@ -1,0 +1,1 @@
+"""Synthetic scenes and tiny contract models for tests and benchmarks (no weights needed)."""

@@ -1,0 +1,202 @@
+"""
+Synthetic scenes with known geometry, for tests, benchmarks and demos of the projection.
+
+A scene is a ground plane, ground patches and boxes, seen through a pinhole camera.
+
+``render`` ray-casts every pixel analytically into a label image and an aligned depth image;
+``ground_truth`` says, for points on the ground, what an ideal projection must report there
+(free ground of some class, inside an object, occluded, or outside the camera's view), so
+a grid can be checked cell by cell against the analytic answer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from seg_ros.traversability.geometry import CameraPose, Intrinsics
+
+OUTSIDE, INSIDE, OCCLUDED, BEHIND = -1, -2, -3, -4
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box standing on the ground (grid frame, metres)."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    height: float
+    label: int
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A rectangle of another ground class, flat on the ground (e.g. sidewalk, void)."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    label: int
+
+
+@dataclass
+class Scene:
+    """Ground plane of ``ground_label``, patches on it, boxes on it, ``sky_label`` elsewhere."""
+
+    ground_label: int
+    sky_label: int
+    boxes: Sequence[Box] = field(default_factory=list)
+    patches: Sequence[Patch] = field(default_factory=list)
+
+    def ground_label_at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Return the ground class at points (the last patch containing a point wins)."""
+        out = np.full(np.shape(x), self.ground_label, np.int32)
+        for p in self.patches:
+            out[(x >= p.x0) & (x < p.x1) & (y >= p.y0) & (y < p.y1)] = p.label
+        return out
+
+
+def _slab(origin: np.ndarray, d: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """Entry and exit parameters of rays ``origin + t d`` through a box (entry > exit: miss)."""
+    lo = np.array([box.x0, box.y0, 0.0])
+    hi = np.array([box.x1, box.y1, box.height])
+    with np.errstate(divide='ignore', invalid='ignore'):
+        t1 = (lo - origin) / d
+        t2 = (hi - origin) / d
+    # Rays parallel to a slab: inside it for all t, or never.
+    par = d == 0
+    inside = (origin >= lo) & (origin <= hi)
+    t1 = np.where(par, np.where(inside, -np.inf, np.inf), t1)
+    t2 = np.where(par, np.inf, t2)
+    t_enter = np.minimum(t1, t2).max(axis=-1)
+    t_exit = np.maximum(t1, t2).min(axis=-1)
+    return t_enter, t_exit
+
+
+def render(scene: Scene, intr: Intrinsics, pose: CameraPose) -> tuple[np.ndarray, np.ndarray]:
+    """Ray-cast every pixel: ``(H, W)`` uint8 labels and float32 depth (metres, NaN = sky)."""
+    u, v = np.meshgrid(np.arange(intr.width), np.arange(intr.height))
+    rays = intr.rays(u, v)                     # optical, z = 1: t is the depth
+    d = rays @ pose.rotation.T
+    c = pose.translation
+    best = np.full(u.shape, np.inf)
+    labels = np.full(u.shape, scene.sky_label, np.int32)
+    down = d[..., 2] < 0
+    t_ground = np.where(down, -c[2] / np.where(down, d[..., 2], -1.0), np.inf)
+    gp = c + d * np.where(np.isfinite(t_ground), t_ground, 0.0)[..., None]
+    hit = np.isfinite(t_ground) & (t_ground > 0)
+    best = np.where(hit, t_ground, best)
+    labels = np.where(hit, scene.ground_label_at(gp[..., 0], gp[..., 1]), labels)
+    for box in scene.boxes:
+        t_in, t_out = _slab(c, d, box)
+        hit = (t_in <= t_out) & (t_in > 0) & (t_in < best)
+        best = np.where(hit, t_in, best)
+        labels = np.where(hit, box.label, labels)
+    depth = np.where(np.isfinite(best), best, np.nan).astype(np.float32)
+    return labels.astype(np.uint8), depth
+
+
+def ground_truth(scene: Scene, intr: Intrinsics, pose: CameraPose, x: np.ndarray,
+                 y: np.ndarray, max_range: float, see_over: bool = True) -> np.ndarray:
+    """
+    Say what the camera can know about ground points ``(x, y)``.
+
+    Returns the ground class id where the point is visible, or ``OUTSIDE`` (out of view or
+    range), ``INSIDE`` (under a box), ``OCCLUDED`` (a box is in the way in 3D). With
+    ``see_over=False`` (the monocular column walk) a point also counts as hidden (``BEHIND``)
+    when a box or an unknown-class patch lies between it and the camera on the ground, even
+    if the camera could see it over a low box.
+    """
+    pts = np.stack([x, y, np.zeros_like(x)], -1).astype(float)
+    c = pose.translation
+    out = scene.ground_label_at(x, y)
+    p_opt = (pts - c) @ pose.rotation
+    front = p_opt[..., 2] > 1e-6
+    safe = np.where(front[..., None], p_opt, np.array([0.0, 0.0, 1.0]))
+    u, v = intr.project(safe.reshape(-1, 3))
+    u, v = u.reshape(x.shape), v.reshape(x.shape)
+    in_view = front & (u >= 0) & (u <= intr.width - 1) & (v >= 0) & (v <= intr.height - 1)
+    rng = np.hypot(x - c[0], y - c[1])
+    out = np.where(in_view & (rng <= max_range), out, OUTSIDE)
+    d = pts - c
+    for box in scene.boxes:
+        inside = (x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)
+        t_in, t_out = _slab(c, d, box)
+        occluded = (t_in <= t_out) & (t_in > 0) & (t_in < 1 - 1e-9) & ~inside
+        out = np.where((out != OUTSIDE) & occluded, OCCLUDED, out)
+        if not see_over:
+            flat = Box(box.x0, box.x1, box.y0, box.y1, 1e6, box.label)
+            behind = _crosses_2d(c, pts, flat) & ~inside
+            out = np.where((out >= 0) & behind, BEHIND, out)
+        out = np.where(inside, INSIDE, out)
+    return out
+
+
+def _crosses_2d(c: np.ndarray, pts: np.ndarray, box: Box) -> np.ndarray:
+    """Whether the ground segment from below the camera to each point crosses a footprint."""
+    c2 = np.array([c[0], c[1], 0.5])
+    d = pts.copy()
+    d[..., 2] = 0.5
+    d = d - c2
+    t_in, t_out = _slab(c2, d, box)
+    return (t_in <= t_out) & (t_in > 0) & (t_in < 1)
+
+
+def behind_patches(scene: Scene, pose: CameraPose, x: np.ndarray, y: np.ndarray,
+                   labels: Sequence[int]) -> np.ndarray:
+    """Return points beyond a patch of one of ``labels`` as seen from the camera (2D)."""
+    c = pose.translation
+    pts = np.stack([x, y, np.zeros_like(x)], -1).astype(float)
+    out = np.zeros(np.shape(x), bool)
+    for p in scene.patches:
+        if p.label in labels:
+            flat = Box(p.x0, p.x1, p.y0, p.y1, 1e6, p.label)
+            out |= _crosses_2d(c, pts, flat)
+    return out
+
+
+def footprint_edges(box: Box, spacing: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """Points along a box's footprint outline and their outward normals."""
+    pts, normals = [], []
+    for (a, b, n) in (((box.x0, box.y0), (box.x1, box.y0), (0, -1)),
+                      ((box.x1, box.y0), (box.x1, box.y1), (1, 0)),
+                      ((box.x1, box.y1), (box.x0, box.y1), (0, 1)),
+                      ((box.x0, box.y1), (box.x0, box.y0), (-1, 0))):
+        length = np.hypot(b[0] - a[0], b[1] - a[1])
+        t = np.linspace(0, 1, max(2, int(length / spacing)))[1:-1]
+        pts.append(np.stack([a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t], -1))
+        normals.append(np.tile(n, (t.size, 1)))
+    return np.concatenate(pts), np.concatenate(normals).astype(float)
+
+
+def visible_feet(scene: Scene, intr: Intrinsics, pose: CameraPose, max_range: float,
+                 margin: float = 0.1, min_cos: float = 0.25) -> list[np.ndarray]:
+    """
+    Per box, the footprint outline points the camera sees (its lower edge on the floor).
+
+    Points within ``margin`` of a box corner or the edge of the view are left out: there the
+    answer depends on which pixel the lattice happened to sample; so are faces seen at a
+    grazing angle (cosine to the line of sight below ``min_cos``), a few pixels wide.
+    """
+    out = []
+    c = pose.translation
+    for box in scene.boxes:
+        pts, normals = footprint_edges(box)
+        sight = c[:2] - pts
+        facing = (sight * normals).sum(-1) > min_cos * np.hypot(sight[:, 0], sight[:, 1])
+        probe = pts + normals * 0.005
+        gt = ground_truth(scene, intr, pose, probe[:, 0], probe[:, 1], max_range - margin)
+        corner = np.min(np.stack([np.hypot(pts[:, 0] - cx, pts[:, 1] - cy)
+                                  for cx in (box.x0, box.x1) for cy in (box.y0, box.y1)]), 0)
+        ok = facing & (gt >= 0) & (corner > margin)
+        # Stay away from the view's edges and from other boxes' shadows.
+        for dx, dy in ((margin, 0), (-margin, 0), (0, margin), (0, -margin)):
+            g2 = ground_truth(scene, intr, pose, probe[:, 0] + dx, probe[:, 1] + dy,
+                              max_range)
+            ok &= (g2 != OUTSIDE) & (g2 != OCCLUDED)
+        out.append(pts[ok])
+    return out

@@ -1,0 +1,81 @@
+"""
+Tiny contract models built with onnx.helper, for tests, benchmarks of the plumbing and demos.
+
+``passthrough`` returns the red channel as the class id, so a test can publish any label image
+(as the R channel of an RGB frame) and know exactly what the node must publish. ``extra_matmuls``
+adds fixed work that does not depend on the frame, to make a model deliberately slow (overload
+and frame-dropping tests) without a real network.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, TensorProto
+
+from seg_ros.inference import contract
+
+
+def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequence[int]]] = None,
+                      extra_matmuls: int = 0, matmul_size: int = 256,
+                      with_confidence: bool = False, name: str = 'passthrough',
+                      opset: int = 17) -> onnx.ModelProto:
+    """Labels = R channel of the input (values must be < len(classes) to be meaningful)."""
+    # uint8 only at the graph's edges (TensorRT's rule): Cast in, work in int32, Cast out.
+    nodes = [helper.make_node('Cast', ['image'], ['image_i32'], to=TensorProto.INT32),
+             helper.make_node('Gather', ['image_i32', 'zero'], ['labels_raw'], axis=3)]
+    inits = [numpy_helper.from_array(np.array(0, np.int64), 'zero')]
+    last = 'labels_raw'
+    if extra_matmuls:
+        rng = np.random.default_rng(0)
+        m = (rng.standard_normal((matmul_size, matmul_size)) / matmul_size).astype(np.float32)
+        inits.append(numpy_helper.from_array(m, 'w'))
+        inits.append(numpy_helper.from_array(np.array(0.0, np.float32), 'fzero'))
+        inits.append(numpy_helper.from_array(np.array(1.0, np.float32), 'fone'))
+        # Tie the weights to the frame (w * (0 * max + 1)) so constant folding cannot
+        # precompute the chain and the work really happens per frame.
+        nodes += [helper.make_node('Cast', ['labels_raw'], ['raw_f'], to=TensorProto.FLOAT),
+                  helper.make_node('ReduceMax', ['raw_f'], ['raw_max'], keepdims=0),
+                  helper.make_node('Mul', ['raw_max', 'fzero'], ['raw_zero']),
+                  helper.make_node('Add', ['raw_zero', 'fone'], ['one_dyn']),
+                  helper.make_node('Mul', ['w', 'one_dyn'], ['w_dyn'])]
+        prev = 'w_dyn'
+        for i in range(extra_matmuls):
+            nodes.append(helper.make_node('MatMul', [prev, 'w'], [f'mm{i}']))
+            prev = f'mm{i}'
+        # Fold the work into the output (times zero) so the optimiser cannot drop it.
+        nodes += [helper.make_node('ReduceSum', [prev], ['mm_sum'], keepdims=0),
+                  helper.make_node('Mul', ['mm_sum', 'fzero'], ['mm_zero']),
+                  helper.make_node('Cast', ['mm_zero'], ['mm_i32'], to=TensorProto.INT32),
+                  helper.make_node('Add', ['labels_raw', 'mm_i32'], ['labels_work'])]
+        last = 'labels_work'
+    nodes.append(helper.make_node('Cast', [last], ['labels'], to=TensorProto.UINT8))
+    outputs = [helper.make_tensor_value_info('labels', TensorProto.UINT8, [1, 'H', 'W'])]
+    if with_confidence:
+        inits.append(numpy_helper.from_array(np.array(1.0, np.float32), 'one'))
+        nodes += [helper.make_node('Cast', ['labels_raw'], ['lab_f'], to=TensorProto.FLOAT),
+                  helper.make_node('Mul', ['lab_f', 'fzero_c'], ['zeros_f']),
+                  helper.make_node('Add', ['zeros_f', 'one'], ['confidence'])]
+        inits.append(numpy_helper.from_array(np.array(0.0, np.float32), 'fzero_c'))
+        outputs.append(helper.make_tensor_value_info('confidence', TensorProto.FLOAT,
+                                                     [1, 'H', 'W']))
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info('image', TensorProto.UINT8, [1, 'H', 'W', 3])],
+        outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)],
+                              producer_name='seg_ros.testing.synthetic')
+    model.ir_version = 8
+    props = contract.encode_metadata(
+        classes, palette if palette is not None else contract.default_palette(len(classes)),
+        name=name, architecture='passthrough')
+    helper.set_model_props(model, props)
+    onnx.checker.check_model(model)
+    return model
+
+
+def save_passthrough(path: str, classes: Sequence[str], **kwargs: object) -> str:
+    """Write a passthrough model to ``path`` and return the path."""
+    onnx.save(passthrough_model(classes, **kwargs), path)  # type: ignore[arg-type]
+    return path

@@ -1,0 +1,391 @@
+"""
+Export a zoo network into the seg_ros model contract (one self-contained ONNX file).
+
+The exporter builds the network, loads the official weights strictly, wraps it with
+:class:`seg_ros.zoo.networks.wrapper.ContractWrapper` (all pre- and post-processing in the graph),
+traces it with PyTorch's TorchScript-based ONNX exporter (``dynamo=False``: it gives a plain
+static graph with dynamic frame height and width and no ``If``/``Loop`` nodes, which TensorRT
+parses best), writes the contract metadata, runs the ONNX checker and, when the result still
+keeps the contract and the same labels, the onnxslim simplifier, and writes the file atomically.
+
+PyTorch is imported only inside the functions that need it (the ``export`` extra), so
+:func:`cached_export` returns an existing export without it.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+from pathlib import Path
+import tempfile
+from typing import Any, Iterator, Optional, Sequence, Union
+import warnings
+
+from seg_ros import zoo
+from seg_ros.common.files import atomic_output, sha256_file
+from seg_ros.inference import contract
+
+DEFAULT_OPSET = 17
+EXPORTERS = ('torchscript', 'dynamo')
+# Bump when the exported graph changes in a way the hashed source files below do not capture.
+EXPORT_FORMAT = '1'
+_SOURCES = ('zoo/export.py', 'zoo/registry.py', 'inference/contract.py',
+            'inference/tensorrt/trt_compat.py')
+
+
+class ExportError(RuntimeError):
+    """The export could not produce a contract model; the message says why and what to do."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``'WxH'`` (as camera resolutions are written, e.g. ``480x360``) into (H, W)."""
+    try:
+        w, h = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise ValueError(f'size must be WIDTHxHEIGHT, e.g. 480x360, got "{text}"') from None
+    if w < 1 or h < 1:
+        raise ValueError(f'size must be positive, got "{text}"')
+    return h, w
+
+
+def _entry(name_or_entry: Union[str, zoo.ZooEntry]) -> zoo.ZooEntry:
+    return zoo.get(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
+
+
+def _input_size(entry: zoo.ZooEntry, input_size: Optional[Sequence[int]]) -> tuple[int, int]:
+    h, w = (int(v) for v in (input_size or entry.input_size))
+    m = entry.size_multiple
+    if h < m or w < m or h % m or w % m:
+        raise ExportError(f'{entry.name}: network input size {w}x{h} (WxH) must be positive '
+                          f'multiples of {m}; e.g. {entry.input_size[1]}x{entry.input_size[0]}')
+    return h, w
+
+
+def build_network(entry: Union[str, zoo.ZooEntry], weights: Optional[str] = None) -> Any:
+    """Return the entry's ``torch.nn.Module`` with its weights loaded strictly, in eval mode."""
+    entry = _entry(entry)
+    from seg_ros.zoo.networks.espnet import load_checkpoint
+
+    module_name, _, func = entry.factory.partition(':')
+    module = importlib.import_module(module_name)
+    net = getattr(module, func)(**entry.factory_kwargs)
+    # An architecture module may bring its own strict loader (other file formats, optional
+    # training-only heads); the generic one reads a plain state_dict file.
+    loader = getattr(module, 'load_checkpoint', load_checkpoint)
+    return loader(net, str(zoo.resolve_weights(entry, weights)))
+
+
+def build_wrapper(entry: Union[str, zoo.ZooEntry], input_size: Optional[Sequence[int]] = None,
+                  confidence: bool = False, weights: Optional[str] = None) -> Any:
+    """Return the contract wrapper around the entry's network (what gets exported)."""
+    entry = _entry(entry)
+    from seg_ros.zoo.networks.wrapper import wrap
+
+    return wrap(build_network(entry, weights), _input_size(entry, input_size),
+                entry.normalization, confidence)
+
+
+def metadata(entry: zoo.ZooEntry, input_size: Sequence[int], weights_sha256: str,
+             opset: int) -> dict[str, str]:
+    """Return the contract metadata_props for an export of ``entry``."""
+    import torch
+
+    return contract.encode_metadata(
+        entry.classes, entry.palette,
+        name=entry.name, dataset=entry.dataset, architecture=entry.architecture,
+        input_size=json.dumps([int(input_size[0]), int(input_size[1])]),
+        source=f'{entry.url} sha256:{weights_sha256}',
+        normalization=entry.normalization.describe(),
+        license=f'{entry.licence}; {entry.attribution}',
+        exporter=f'seg_ros export (torch {torch.__version__}, opset {opset})')
+
+
+def _set_metadata(model: Any, props: dict[str, str]) -> None:
+    del model.metadata_props[:]
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def _fix_batch_dim(model: Any) -> None:
+    """Pin the outputs' batch dimension to 1 (the tracer names it after an internal Cast)."""
+    for out in model.graph.output:
+        dims = out.type.tensor_type.shape.dim
+        if dims:
+            dims[0].Clear()
+            dims[0].dim_value = 1
+
+
+def _only_cast_reads_image(model: Any) -> None:
+    """
+    Let the first Cast be the only reader of the uint8 ``image`` (TensorRT's uint8 rule).
+
+    Exporters and optimisers like to turn ``Shape(Cast(image))`` into ``Shape(image)``; the
+    shape is the same, so such readers are pointed back at the Cast's float output.
+    """
+    nodes = model.graph.node
+    cast = next((n for n in nodes if n.op_type == 'Cast' and contract.INPUT in n.input), None)
+    if cast is None:
+        raise ExportError('the exported graph does not start with Cast(image); the wrapper '
+                          'must cast the uint8 frame to float first')
+    for node in nodes:
+        if node is cast:
+            continue
+        for i, name in enumerate(node.input):
+            if name == contract.INPUT:
+                if node.op_type != 'Shape':
+                    raise ExportError(f'{node.op_type} node "{node.name}" reads the uint8 '
+                                      'image directly; cast it to float first')
+                node.input[i] = cast.output[0]
+    # The Cast reads only the graph input, so it can go first (keeps the order topological).
+    index = list(nodes).index(cast)
+    if index:
+        first = type(cast)()
+        first.CopyFrom(cast)
+        del nodes[index]
+        nodes.insert(0, first)
+
+
+def _probe_frames() -> list[Any]:
+    """Deterministic frames of a few odd sizes, to compare two graphs' labels."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = []
+    for h, w in ((97, 131), (240, 320)):
+        yy, xx = np.mgrid[0:h, 0:w]
+        smooth = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) * 127 // (h + w)], -1)
+        noise = rng.integers(0, 64, (h, w, 3))
+        out.append(np.clip(smooth + noise, 0, 255).astype(np.uint8)[None])
+    return out
+
+
+def _run_labels(model_bytes: bytes, frames: list[Any]) -> list[Any]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model_bytes, so, providers=['CPUExecutionProvider'])
+    return [sess.run([contract.LABELS], {contract.INPUT: f})[0] for f in frames]
+
+
+def _simplify(model: Any) -> Optional[Any]:
+    """Return onnxslim's version of ``model`` if it keeps the contract and the labels."""
+    import numpy as np
+    import onnx
+
+    try:
+        import onnxslim
+    except ImportError:
+        return None
+    props = {p.key: p.value for p in model.metadata_props}
+    try:
+        slim = onnxslim.slim(model)
+    except Exception as exc:  # a simplifier bug must never fail the export
+        warnings.warn(f'onnxslim failed ({exc}); keeping the unsimplified graph')
+        return None
+    _set_metadata(slim, props)
+    _fix_batch_dim(slim)
+    _only_cast_reads_image(slim)
+    try:
+        onnx.checker.check_model(slim)
+        _check_contract_bytes(slim.SerializeToString())
+        frames = _probe_frames()
+        same = all(np.array_equal(a, b) for a, b in zip(
+            _run_labels(model.SerializeToString(), frames),
+            _run_labels(slim.SerializeToString(), frames)))
+    except Exception as exc:  # checker / contract / runtime errors all mean: do not use it
+        warnings.warn(f'simplified graph rejected ({exc}); keeping the unsimplified graph')
+        return None
+    if not same:
+        warnings.warn('simplified graph changes labels; keeping the unsimplified graph')
+        return None
+    return slim
+
+
+def _check_contract_bytes(data: bytes) -> contract.ModelInfo:
+    with tempfile.NamedTemporaryFile(suffix='.onnx') as f:
+        f.write(data)
+        f.flush()
+        return contract.check_onnx(f.name)
+
+
+def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os.PathLike],
+                input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
+                confidence: bool = False, weights: Optional[str] = None,
+                simplify: bool = True, exporter: str = 'torchscript') -> str:
+    """
+    Export a zoo model to ``out_path`` in the seg_ros contract and return the path.
+
+    ``input_size`` is the network's (height, width) (default: the entry's); the exported model
+    takes frames of any size. ``weights`` overrides the zoo's weights file (not sha-checked).
+    ``exporter`` is ``'torchscript'`` (fast, the default) or ``'dynamo'`` (torch.export based,
+    about 3x slower to export, same graph); when the TorchScript exporter fails (a PyTorch
+    without it), the dynamo exporter is tried with a warning.
+    """
+    if exporter not in EXPORTERS:
+        raise ExportError(f'unknown exporter "{exporter}"; choose one of {", ".join(EXPORTERS)}')
+    entry = _entry(name_or_entry)
+    size = _input_size(entry, input_size)
+    try:
+        import onnx
+        import torch  # noqa: F401 (fail early with the install hint, before any work)
+    except ImportError as exc:
+        raise ExportError(f'exporting needs PyTorch and onnx ({exc}); install the export extra: '
+                          'pip install "seg_ros[export]" (torch, onnxscript, onnxslim)') from exc
+    weights_path = zoo.resolve_weights(entry, weights)
+    weights_sha = entry.sha256 if not weights else sha256_file(weights_path)
+    wrapper = build_wrapper(entry, size, confidence, str(weights_path))
+    with tempfile.TemporaryDirectory(prefix='seg_ros_export_') as tmp:
+        traced = os.path.join(tmp, 'traced.onnx')
+        try:
+            _trace(wrapper, size, opset, traced, exporter)
+        except Exception as exc:  # exporter internals raise anything from TypeError on
+            if exporter != 'torchscript':
+                raise ExportError(f'{entry.name}: ONNX export failed: {exc}') from exc
+            warnings.warn(f'TorchScript ONNX exporter failed ({exc}); trying dynamo=True')
+            try:
+                _trace(wrapper, size, opset, traced, 'dynamo')
+            except Exception as exc2:  # as above
+                raise ExportError(f'{entry.name}: ONNX export failed with both exporters: '
+                                  f'{exc}; {exc2}') from exc2
+        model = onnx.load(traced)
+    _fix_batch_dim(model)
+    _only_cast_reads_image(model)
+    model.producer_name = 'seg_ros'
+    model.doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
+    _set_metadata(model, metadata(entry, size, weights_sha, opset))
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f'{entry.name}: exported graph fails the ONNX checker: {exc}') from exc
+    if simplify:
+        model = _simplify(model) or model
+    _warn_tensorrt(model, entry.name)
+    return _write_atomic(model.SerializeToString(), Path(out_path))
+
+
+def _trace(wrapper: Any, size: tuple[int, int], opset: int, path: str, exporter: str) -> None:
+    """Run one of PyTorch's ONNX exporters with dynamic frame height and width."""
+    import torch
+
+    names = wrapper.output_names()
+    example = torch.zeros(1, size[0], size[1], 3, dtype=torch.uint8)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore')  # the TorchScript exporter's deprecation notice
+        if exporter == 'torchscript':
+            dyn = {1: 'height', 2: 'width'}
+            torch.onnx.export(wrapper, (example,), path, input_names=[contract.INPUT],
+                              output_names=names, opset_version=opset, dynamo=False,
+                              do_constant_folding=True,
+                              dynamic_axes={n: dyn for n in [contract.INPUT] + names})
+            return
+        h = torch.export.Dim('height', min=2, max=16384)
+        w = torch.export.Dim('width', min=2, max=16384)
+        program = torch.onnx.export(wrapper, (example,), input_names=[contract.INPUT],
+                                    output_names=names, opset_version=opset, dynamo=True,
+                                    dynamic_shapes=({1: h, 2: w},), verbose=False)
+        if program is None:
+            raise ExportError('torch.onnx.export(dynamo=True) returned no program')
+        program.save(path)
+
+
+def _warn_tensorrt(model: Any, name: str) -> None:
+    """Warn about anything TensorRT's parser would refuse, when its table is at hand."""
+    from seg_ros.inference.tensorrt import trt_compat
+
+    try:
+        table = trt_compat.load_table()
+    except (OSError, ValueError):
+        return  # no assets here: the robot's engine build will tell
+    problems = trt_compat.check_model(model, table)
+    if problems:
+        warnings.warn(f'{name}: TensorRT 10 would refuse this export: ' + '; '.join(problems))
+
+
+def _write_atomic(data: bytes, out: Path) -> str:
+    """Write, contract-check and rename into place: readers never see a partial model."""
+    with atomic_output(out) as (f, tmp):
+        f.write(data)
+        f.flush()
+        try:
+            contract.check_onnx(tmp)
+        except contract.ContractError as exc:
+            raise ExportError(f'export does not meet the seg_ros contract: {exc}') from exc
+    return str(out)
+
+
+def _code_version(entry: zoo.ZooEntry) -> str:
+    """
+    Hash of the sources that shape the exported graph: exporter, wrapper, architectures.
+
+    All of ``seg_ros/zoo/networks`` counts (architectures share blocks and loaders), plus the
+    factory's module when it lives elsewhere.
+    """
+    root = Path(__file__).resolve().parents[1]
+    files = [root / s for s in _SOURCES if (root / s).is_file()]
+    files += sorted((root / 'zoo' / 'networks').glob('*.py'))
+    spec = importlib.util.find_spec(entry.factory.partition(':')[0])
+    if spec is not None and spec.origin and Path(spec.origin) not in files:
+        files.append(Path(spec.origin))
+    h = hashlib.sha256(EXPORT_FORMAT.encode())
+    for path in files:
+        h.update(path.read_bytes())
+    for dist in ('torch', 'onnx', 'onnxslim'):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            h.update(f'{dist}={importlib.metadata.version(dist)}'.encode())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Serialise exports of the same file between processes (tests, node, demo in parallel)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: atomic rename alone still keeps readers safe
+        yield
+        return
+    with open(str(path) + '.lock', 'w') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def cached_export(name: Union[str, zoo.ZooEntry],
+                  cache_dir: Optional[Union[str, os.PathLike]] = None,
+                  input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
+                  confidence: bool = False, weights: Optional[str] = None,
+                  simplify: bool = True, exporter: str = 'torchscript') -> str:
+    """
+    Return the path of an export of ``name``, exporting only if no up-to-date one exists.
+
+    The file name carries a hash of the weights' sha256, the options, the entry and the
+    exporter's source code, so editing any of them gives a fresh export, while an unchanged
+    setup reuses the file without importing PyTorch (default folder:
+    ``~/.cache/seg_ros/onnx``).
+    """
+    entry = _entry(name)
+    size = _input_size(entry, input_size)
+    weights_sha = sha256_file(weights) if weights else entry.sha256
+    key = hashlib.sha256(json.dumps({
+        'entry': repr(entry), 'weights': weights_sha, 'size': size, 'opset': opset,
+        'confidence': confidence, 'simplify': simplify, 'code': _code_version(entry),
+        'exporter': exporter,
+    }, sort_keys=True).encode()).hexdigest()[:16]
+    folder = Path(cache_dir) if cache_dir else zoo.cache_dir() / 'onnx'
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f'{entry.name}-{size[1]}x{size[0]}-{key}.onnx'
+    with _lock(path):
+        if path.is_file():
+            try:
+                contract.check_onnx(str(path))
+                return str(path)
+            except contract.ContractError:
+                pass  # damaged: export again
+        return export_onnx(entry, path, size, opset, confidence, weights, simplify, exporter)

@@ -9,14 +9,17 @@ export SEG_ROS_ASSETS
 venv:
 	./scripts/setup_venv.sh
 
+# The venv, plus tf2_ros and vision_msgs when setup_venv.sh built them from ../shared/ros2.
+ENV := . $(VENV)/bin/activate && { [ ! -f $(VENV)/ros2_extras/setup.sh ] || . $(VENV)/ros2_extras/setup.sh; }
+
 demo: venv
-	$(VENV)/bin/seg-ros demo --output output/demo $(DEMO_ARGS)
+	$(ENV) && seg-ros demo --output output/demo $(DEMO_ARGS)
 
 test: venv
-	$(VENV)/bin/python -m pytest test $(PYTEST_ARGS)
+	$(ENV) && python -m pytest test $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/python -m pytest test -m linter
+	$(ENV) && python -m pytest test -m linter
 
 clean:
 	rm -rf build install log output *.egg-info

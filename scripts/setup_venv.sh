@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
+ROS2_EXTRAS_SRC=${ROS2_EXTRAS_SRC:-$(cd .. && pwd)/shared/ros2}
 quiet() { grep -v -e 'is ignored: it is neither a file nor a directory' -e '^$' || true; }
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -30,6 +31,18 @@ if [ ! -f "$stamp" ]; then
   # Type stubs for the TensorRT backend's mypy check. --no-deps: its dependencies are the real
   # TensorRT wheels, which download from NVIDIA's own index at install time.
   "$PIP" install -q --disable-pip-version-check --no-deps tensorrt-stubs 2>&1 | quiet
+  # What a robot's ROS install has and PyPI lacks (launch, launch_ros, launch_testing,
+  # ament_copyright, ament_xmllint; tf2_ros and vision_msgs built from source), from
+  # ../shared/ros2 when it is beside the clone. On a robot these come from the ROS install.
+  if [ -x "$ROS2_EXTRAS_SRC/install.sh" ]; then
+    echo "[setup] installing launch, launch_testing and ament_copyright from $ROS2_EXTRAS_SRC"
+    "$ROS2_EXTRAS_SRC/install.sh" "$VENV/bin/python" 2>&1 | quiet
+    echo "[setup] building tf2_ros and vision_msgs into $VENV/ros2_extras (about a minute)"
+    "$ROS2_EXTRAS_SRC/build.sh" "$VENV" "$VENV/ros2_extras" 2>&1 | quiet
+  else
+    echo "[setup] no $ROS2_EXTRAS_SRC: launch_testing, ament_copyright, tf2_ros and vision_msgs"
+    echo "[setup] come from a ROS 2 install (source /opt/ros/<distro>/setup.bash)"
+  fi
   touch "$stamp"
 fi
 echo "[setup] installing seg_ros from $(pwd)"

@@ -1,5 +1,17 @@
 # Copyright 2026 seg_ros maintainers
-# Licensed under the Apache License, Version 2.0
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 The node in its own process over real rclpy topics.
 
@@ -311,7 +323,7 @@ def teardown_module():
 
 def test_real_model_on_camvid_frames(probe, camvid_onnx, camvid_val):
     """The node's labels for real frames equal the model's own output, pixel for pixel."""
-    from seg_ros.inference.backend import create_backend
+    from seg_ros.inference.loader import create_backend
     frames = sorted(camvid_val[0].glob('*.png'))[:3]
     backend = create_backend('onnxruntime', camvid_onnx)
     with seg_node({'model_path': camvid_onnx, 'diagnostics_period': 0.5}) as node:

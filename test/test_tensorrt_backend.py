@@ -1,5 +1,17 @@
 # Copyright 2026 seg_ros maintainers
-# Licensed under the Apache License, Version 2.0
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 The TensorRT backend: sizing, engine selection and errors everywhere; the real engine on a GPU.
 
@@ -16,7 +28,8 @@ from onnx import helper, numpy_helper, TensorProto
 import pytest
 
 from seg_ros.inference import contract
-from seg_ros.inference.backend import BackendError, BackendOptions, create_backend
+from seg_ros.inference.backend import BackendError, BackendOptions
+from seg_ros.inference.loader import create_backend
 from seg_ros.inference.onnxruntime_backend import _providers
 from seg_ros.inference.tensorrt import engine_cache as ec
 from seg_ros.inference.tensorrt.backend import buffers_to_grow, resolve_engine, tensor_nbytes

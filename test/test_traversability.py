@@ -1,5 +1,17 @@
 # Copyright 2026 seg_ros maintainers
-# Licensed under the Apache License, Version 2.0
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The Traversability facade: parameters, and a synthetic scene through a contract model."""
 from pathlib import Path
 
@@ -7,7 +19,7 @@ import numpy as np
 import pytest
 
 from seg_ros import traversability
-from seg_ros.inference.backend import create_backend
+from seg_ros.inference.loader import create_backend
 from seg_ros.testing import scene
 from seg_ros.testing import synthetic
 from seg_ros.traversability import geometry

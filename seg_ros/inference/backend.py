@@ -1,3 +1,17 @@
+# Copyright 2026 seg_ros maintainers
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 Inference backends behind one small interface, so the node never knows which runtime it drives.
 
@@ -10,12 +24,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-import os
 from typing import Optional
 
 import numpy as np
 
-from seg_ros.common.share import share_path
 from seg_ros.inference.contract import ModelInfo
 
 BACKENDS = ('onnxruntime', 'tensorrt')
@@ -74,40 +86,3 @@ def check_frame(rgb: np.ndarray) -> np.ndarray:
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f'empty frame {rgb.shape[1]}x{rgb.shape[0]}')
     return np.ascontiguousarray(rgb)[None]
-
-
-def resolve_model_path(path: str) -> str:
-    """
-    Find a model given as an absolute path, relative to the working directory, or by file name.
-
-    A bare name (``espnet_camvid.onnx``) is also looked up in the installed package's
-    ``share/seg_ros/engines/``, where built engines live on a robot, so launch files can name
-    models without knowing the install prefix.
-    """
-    if not path or os.path.isabs(path) or os.path.exists(path):
-        return path
-    try:
-        return str(share_path('engines', path))
-    except FileNotFoundError:
-        return path
-
-
-def create_backend(kind: str, model_path: str,
-                   options: Optional[BackendOptions] = None) -> Backend:
-    """Load ``model_path`` with the named backend; errors say which file or option is wrong."""
-    options = options or BackendOptions()
-    if kind not in BACKENDS:
-        raise BackendError(f'unknown backend "{kind}"; choose one of {", ".join(BACKENDS)}')
-    if not model_path:
-        raise BackendError('no model given: set the "model_path" parameter to a .onnx file '
-                           '(make one with "seg-ros export espnet_camvid -o model.onnx")')
-    if not os.path.isfile(model_path):
-        raise BackendError(f'model file not found: {model_path}; check the "model_path" '
-                           'parameter (make one with "seg-ros export NAME -o FILE.onnx")')
-    if kind == 'onnxruntime':
-        if model_path.endswith('.engine'):
-            raise BackendError(f'{model_path} is a TensorRT engine; set backend: tensorrt')
-        from seg_ros.inference.onnxruntime_backend import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(model_path, options)
-    from seg_ros.inference.tensorrt.backend import TensorRTBackend
-    return TensorRTBackend(model_path, options)

@@ -1,3 +1,17 @@
+# Copyright 2026 seg_ros maintainers
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """
 ``segmentation_node``: camera frames in, class labels, overlay and diagnostics out.
 
@@ -29,7 +43,8 @@ from rclpy.time import Time
 from seg_ros import traversability
 from seg_ros.common import conversions
 from seg_ros.common import stats
-from seg_ros.inference.backend import Backend, BackendError, create_backend, resolve_model_path
+from seg_ros.inference.backend import Backend, BackendError
+from seg_ros.inference.loader import create_backend, resolve_model_path
 from seg_ros.ros import messages
 from seg_ros.ros.parameters import check_value, PARAMETERS, Settings, validate
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2

@@ -354,3 +354,11 @@ def test_mask_unconfident():
     c = np.array([[0.2, 0.9], [0.5, 0.49]], np.float32)
     out = traversability.mask_unconfident(f, c, 0.5)
     assert out.dtype == np.uint8 and out.tolist() == [[0, 2], [3, 0]]
+
+
+def test_bench_grid_times_the_fusion(capsys):
+    from seg_ros.tools import bench_grid
+
+    assert bench_grid.main(['--frames', '3', '--window', '10']) == 0
+    out = capsys.readouterr().out
+    assert 'fused: median' in out and 'window 200x200 (10 m)' in out

@@ -467,7 +467,8 @@ def monocular(fid_rows: np.ndarray, lattice_cols: np.ndarray, plan: GroundPlan,
     points = np.zeros((int(lethal.sum()), 3), np.float32)
     points[:, :2] = foot[lethal]
     points[:, 2] = point_height
-    return Projection(*_grids(marks, spec, taxonomy, points))
+    cost_grid, classes = marks.to_grids(spec, taxonomy)
+    return Projection(cost_grid, points, classes=classes)
 
 
 def from_depth(fid: np.ndarray, points: np.ndarray, plan: GroundPlan, spec: GridSpec,
@@ -503,15 +504,9 @@ def from_depth(fid: np.ndarray, points: np.ndarray, plan: GroundPlan, spec: Grid
     lethal = (taxonomy.costs[ofid] >= min_obstacle_cost) & (ocells >= 0)
     opts, ocells = points[obstacle][lethal], ocells[lethal]
     _, first = np.unique(ocells, return_index=True)
-    return Projection(*_grids(marks, spec, taxonomy,
-                              np.ascontiguousarray(opts[first], np.float32)))
-
-
-def _grids(marks: Marks, spec: GridSpec, taxonomy: Taxonomy,
-           points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Projection fields in order: cost grid, obstacle points, class grid."""
-    cost, classes = marks.to_grids(spec, taxonomy)
-    return cost, points, classes
+    cost_grid, classes = marks.to_grids(spec, taxonomy)
+    return Projection(cost_grid, np.ascontiguousarray(opts[first], np.float32),
+                      classes=classes)
 
 
 def ground_lattice(ground: np.ndarray, reaches: np.ndarray, camera_xy: np.ndarray,

@@ -377,7 +377,7 @@ class Traversability:
                                   self.taxonomy, cfg.silhouette_jump, cfg.obstacles_min_cost,
                                   cfg.point_height, cfg.row_step)
         return TraversabilityResult(functional, proj.grid, cfg.grid, proj.obstacle_points,
-                                    proj.classes)
+                                    classes=proj.classes)
 
 
 UNKNOWN_ID = 0   # the built-in functional class ``unknown`` (ids 0..3 are fixed)

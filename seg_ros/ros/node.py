@@ -26,12 +26,13 @@ blocks callbacks, timers or parameter services.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from nav_msgs.msg import OccupancyGrid
+from nav_msgs.msg import OccupancyGrid, Odometry
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
@@ -46,7 +47,9 @@ from seg_ros.common import stats
 from seg_ros.inference.backend import Backend, BackendError
 from seg_ros.inference.loader import create_backend, resolve_model_path
 from seg_ros.ros import messages
+from seg_ros.ros.odometry import PoseTracker, stamp_seconds
 from seg_ros.ros.parameters import check_value, PARAMETERS, Settings, validate
+from seg_ros.traversability.fusion import FusedGrid
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 try:  # TF gives the camera pose where tf2_ros is installed; else the camera_pose parameter
@@ -74,6 +77,7 @@ class SegmentationNode(Node):
         self._depth: Optional[Image] = None
         self._trav: Optional[traversability.Traversability] = None
         self._trav_reload = False
+        self._fusion: Optional[FusedGrid] = None
         self._logged: dict[str, float] = {}
 
         self.settings = self._declare_parameters()
@@ -82,6 +86,7 @@ class SegmentationNode(Node):
         if Buffer is not None:
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
+        self._poses = PoseTracker(self._tf_buffer)   # the robot in odom, for the fused grid
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
         self._labels_pub = self.create_publisher(Image, 'segmentation/labels', reliable)
@@ -91,6 +96,8 @@ class SegmentationNode(Node):
         self._functional_pub = self.create_publisher(Image, 'segmentation/functional', reliable)
         self._grid_pub = self.create_publisher(OccupancyGrid, 'traversability/grid', reliable)
         self._cloud_pub = self.create_publisher(PointCloud2, 'traversability/obstacles',
+                                                reliable)
+        self._fused_pub = self.create_publisher(OccupancyGrid, 'traversability/fused_grid',
                                                 reliable)
 
         sensor_qos = QoSProfile(
@@ -109,6 +116,9 @@ class SegmentationNode(Node):
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
         # Aligned depth (16UC1 mm / 32FC1 m) for depth.enabled; the latest one is used.
         self.create_subscription(Image, 'depth', self._on_depth, sensor_qos)
+        # Robot pose for the fused grid where TF has no odom frame (best effort takes both).
+        self.create_subscription(Odometry, 'odom', self._poses.on_odometry, QoSProfile(
+            depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
 
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -178,7 +188,8 @@ class SegmentationNode(Node):
         if trav_changed:
             self.trav_config = traversability.from_parameters(self._traversability_values([]))
             self._stats.clear('traversability')
-        if any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS):
+        if (any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS)
+                or any(p.name == 'traversability.min_confidence' for p in params)):
             with self._cond:
                 self._reload = True
                 self._cond.notify()
@@ -231,7 +242,10 @@ class SegmentationNode(Node):
             self._backend = None
         try:
             path = resolve_model_path(settings.model_path)
-            self._backend = create_backend(settings.backend, path, settings.backend_options)
+            options = settings.backend_options
+            if self.trav_config is not None and self.trav_config.min_confidence > 0:
+                options = dataclasses.replace(options, confidence=True)  # for the mask
+            self._backend = create_backend(settings.backend, path, options)
         except (BackendError, OSError) as exc:
             self._problem('model', stats.ERROR, f'model not loaded: {exc}')
             return
@@ -245,6 +259,7 @@ class SegmentationNode(Node):
     def _load_traversability(self) -> None:
         """(Re)build the taxonomy and grid for the loaded model's classes."""
         self._trav = None
+        self._fusion = None
         config, backend = self.trav_config, self._backend
         if config is None or backend is None or not config.enabled:
             return
@@ -263,6 +278,15 @@ class SegmentationNode(Node):
         self._stats.clear('traversability')
         self.get_logger().info(f'traversability: taxonomy {self._trav.taxonomy_path}, grid in '
                                f'{config.grid.frame_id}')
+        if config.min_confidence > 0 and not backend.info.has_confidence:
+            self.get_logger().warning('traversability.min_confidence is set but the model has '
+                                      'no confidence output: every pixel is used')
+        if config.fusion.enabled:
+            try:
+                self._fusion = FusedGrid(config.fusion, self._trav.taxonomy,
+                                         config.grid.resolution)
+            except ValueError as exc:
+                self._problem('fusion', stats.ERROR, f'{exc}; no fused grid until it is fixed')
 
     def _process(self, msg: Any) -> None:
         try:
@@ -300,15 +324,16 @@ class SegmentationNode(Node):
             self._confidence_pub.publish(conversions.fill_image(Image(header=header), conf,
                                                                 'mono8'))
         if self._trav is not None:
-            self._publish_traversability(self._trav, header, result.labels)
+            self._publish_traversability(self._trav, header, result.labels, result.confidence)
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
         with self._cond:
             self._stats.on_output(time.monotonic(), inference_s, age, with_overlay)
 
     def _publish_traversability(self, trav: traversability.Traversability, header: Any,
-                                labels: np.ndarray) -> None:
-        functional = trav.functional(labels)
+                                labels: np.ndarray,
+                                confidence: Optional[np.ndarray] = None) -> None:
+        functional = trav.functional(labels, confidence)
         self._functional_pub.publish(conversions.fill_image(Image(header=header), functional,
                                                             'mono8'))
         info = self._camera_info
@@ -325,13 +350,31 @@ class SegmentationNode(Node):
             depth = None
             if trav.config.depth and self._depth is not None:
                 depth = conversions.depth_msg_to_array(self._depth)
-            result = trav.process(labels, depth)
+            result = trav.process(labels, depth, confidence)
         except (ValueError, conversions.ImageError) as exc:
             self._problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
             return
         self._grid_pub.publish(messages.occupancy_grid(result.grid, result.spec, header))
         self._cloud_pub.publish(messages.point_cloud(result.obstacle_points,
                                                      result.spec.frame_id, header))
+        if self._fusion is not None:
+            self._publish_fused(self._fusion, result, header)
+
+    def _publish_fused(self, fused: FusedGrid, result: traversability.TraversabilityResult,
+                       header: Any) -> None:
+        """Add the frame to the fused grid at the robot's pose in odom; publish it."""
+        try:
+            pose, _ = self._poses.lookup(fused.config.odom_frame, result.spec.frame_id,
+                                         header.stamp)
+        except LookupError as exc:
+            self._problem('fusion', stats.WARN, f'no fused grid for this frame: {exc}')
+            return
+        self._stats.clear('fusion')
+        if result.classes is None:  # every projection fills it; None only in hand-made results
+            return
+        stamp = stamp_seconds(header.stamp) or self.get_clock().now().nanoseconds * 1e-9
+        out = fused.update(result.classes, result.spec, pose, stamp)
+        self._fused_pub.publish(messages.occupancy_grid(out.grid, out.spec, header))
 
     def _update_camera_pose(self, trav: traversability.Traversability, camera_frame: str) -> None:
         """Take the camera pose from TF when it has one, else from ``camera_pose``."""

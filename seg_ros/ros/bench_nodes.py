@@ -49,14 +49,6 @@ def _qos() -> tuple[Any, Any]:
     return sensor, out
 
 
-def image_msg(rgb: np.ndarray, frame_id: str = 'camera') -> Any:
-    """Build an rgb8 Image once; only the stamp changes per send."""
-    from seg_ros.ros import messages
-    from std_msgs.msg import Header
-
-    return messages.image_message(rgb, 'rgb8', Header(frame_id=frame_id))
-
-
 class Client:
     """Publish frames at a fixed rate and record each output's age (receive - header.stamp)."""
 
@@ -74,9 +66,14 @@ class Client:
         self._any_output = False
         self._next = 0
 
-    def set_frames(self, frames: Sequence[np.ndarray]) -> None:
+    def set_frames(self, frames: Sequence[np.ndarray], frame_id: str = 'camera') -> None:
         """Prepare the messages to send (conversion is not part of any measurement)."""
-        self.msgs = [image_msg(f) for f in frames]
+        from seg_ros.ros import messages
+        from std_msgs.msg import Header
+
+        # Built once; only the stamp changes per send.
+        self.msgs = [messages.image_message(f, 'rgb8', Header(frame_id=frame_id))
+                     for f in frames]
 
     def _on_output(self, msg: Any) -> None:
         now = time.time_ns()

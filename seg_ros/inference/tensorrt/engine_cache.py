@@ -39,9 +39,9 @@ SIDECAR_SUFFIX = '.json'
 PRECISIONS = ('fp32', 'fp16', 'int8')
 # Input sizes (height, width) of the default optimisation profile: stored height first like the
 # image arrays and the sidecar, written width first (WxH) wherever a user reads or types them
-# (:func:`cli_size`). The graph resizes the frame
-# to the network size first, so only the input copy and the final upsampling scale with these;
-# 1080x1920 keeps the largest buffers TensorRT reserves (full-size logits) modest on a Jetson.
+# (:func:`cli_size`). The graph resizes the frame to the network size first, so only the input
+# copy and the final upsampling scale with these; 1920x1080 (WxH) keeps the largest buffers
+# TensorRT reserves (full-size logits) modest on a Jetson.
 DEFAULT_MIN = (120, 160)
 DEFAULT_OPT = (480, 640)
 DEFAULT_MAX = (1080, 1920)

@@ -311,18 +311,17 @@ class SegmentationNode(Node):
         self._stats.clear('inference')
 
         header = msg.header
-        labels_msg = conversions.fill_image(Image(header=header), result.labels, 'mono8')
+        labels_msg = messages.image_message(result.labels, 'mono8', header)
         self._labels_pub.publish(labels_msg)
         with_overlay = self._overlay_pub.get_subscription_count() > 0
         if with_overlay:
             blend = conversions.overlay(rgb, result.labels, self._lut,
                                         self.settings.overlay_alpha)
-            self._overlay_pub.publish(conversions.fill_image(Image(header=header), blend, 'rgb8'))
+            self._overlay_pub.publish(messages.image_message(blend, 'rgb8', header))
         if (self.settings.publish_confidence and result.confidence is not None
                 and self._confidence_pub.get_subscription_count() > 0):
             conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
-            self._confidence_pub.publish(conversions.fill_image(Image(header=header), conf,
-                                                                'mono8'))
+            self._confidence_pub.publish(messages.image_message(conf, 'mono8', header))
         if self._trav is not None:
             self._publish_traversability(self._trav, header, result.labels, result.confidence)
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
@@ -334,8 +333,7 @@ class SegmentationNode(Node):
                                 labels: np.ndarray,
                                 confidence: Optional[np.ndarray] = None) -> None:
         functional = trav.functional(labels, confidence)
-        self._functional_pub.publish(conversions.fill_image(Image(header=header), functional,
-                                                            'mono8'))
+        self._functional_pub.publish(messages.image_message(functional, 'mono8', header))
         info = self._camera_info
         if info is None:
             self._problem('camera_info', stats.WARN,

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Time the traversability projection on a synthetic 640x480 scene (no ROS, no model).
+Time the traversability projection on a synthetic scene, 640x480 by default (no ROS, no model).
 
 ``seg-ros bench-grid`` (or ``python -m seg_ros.tools.bench_grid``) renders a street-like
 scene with known geometry, then times ``Traversability.process`` per frame in monocular and
@@ -35,6 +35,7 @@ import time
 from typing import Any, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
+from seg_ros.common.images import parse_size
 
 if TYPE_CHECKING:
     from seg_ros.testing import scene
@@ -45,8 +46,8 @@ POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--frames', type=int, default=50, help='frames per mode (default 50)')
-    parser.add_argument('--width', type=int, default=640)
-    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--size', default='640x480', metavar='WxH',
+                        help='camera image width x height (default 640x480)')
     parser.add_argument('--sample-step', type=int, default=None,
                         help='grid.sample_step (default: the parameter default)')
     parser.add_argument('--row-step', type=int, default=None,
@@ -74,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
     from seg_ros import traversability
     from seg_ros.zoo import CAMVID_CLASSES
 
-    w, h = args.width, args.height
+    try:
+        w, h = parse_size(args.size, '--size')
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     k = list(K)
     k[0] = k[4] = K[0] * w / 640
     k[2], k[5] = (w - 1) / 2, (h - 1) / 2

@@ -19,36 +19,22 @@ colcon (from PyPI here, from the ROS install on a robot) runs setup.py the ament
 executables in ``lib/seg_ros`` (what ``ros2 run`` and launch_ros look in), data files under
 ``share/seg_ros``, the ament resource marker. The node is then started from the install space.
 """
-import os
-from pathlib import Path
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import colcon_ws
 import pytest
 from seg_ros.testing.synthetic import save_passthrough
 
-ROOT = Path(__file__).resolve().parents[1]
-COLCON = shutil.which('colcon') or str(Path(sys.executable).with_name('colcon'))
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not os.path.exists(COLCON), reason='colcon is not installed')]
+              pytest.mark.skipif(not colcon_ws.available(), reason='colcon is not installed')]
 
 
 @pytest.fixture(scope='module')
-def install_space(tmp_path_factory):
-    ws = tmp_path_factory.mktemp('ws')
-    src = ws / 'src' / 'seg_ros'
-    tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
-    for rel in tracked:
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, src / rel)
-    done = subprocess.run([COLCON, 'build', '--base-paths', 'src'], cwd=ws,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return ws / 'install'
+def install_space():
+    return colcon_ws.install_space()
 
 
 def test_install_layout(install_space):
@@ -61,17 +47,8 @@ def test_install_layout(install_space):
         assert (pkg / rel).exists(), rel
 
 
-def _clean_env():
-    """Return the environment without the source tree on PYTHONPATH (set by conftest)."""
-    env = dict(os.environ)
-    env.pop('PYTHONPATH', None)
-    return env
-
-
 def _sourced(install_space, command):
-    script = f'. {install_space}/setup.sh && {command}'
-    return subprocess.run(['bash', '-c', script], capture_output=True, text=True, timeout=60,
-                          env=_clean_env(), cwd=install_space)
+    return colcon_ws.sourced(command)
 
 
 def test_ament_index_finds_installed_share(install_space):
@@ -87,7 +64,7 @@ def test_installed_node_starts_and_loads_a_model(install_space, tmp_path):
     script = (f'. {install_space}/setup.sh && exec {sys.executable} {exe} '
               f'--ros-args -p model_path:={model}')
     proc = subprocess.Popen(['bash', '-c', script], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=_clean_env(),
+                            stderr=subprocess.STDOUT, text=True, env=colcon_ws.clean_env(),
                             cwd=install_space)
     lines = []
     end = time.monotonic() + 30

@@ -26,7 +26,8 @@ This is the one class the node drives; it holds no ROS types::
     result.functional      # (H, W) uint8 functional ids -> segmentation/functional (mono8)
     result.grid            # (rows, cols) int8 -> traversability/grid (OccupancyGrid data)
     result.spec            # GridSpec: resolution, origin, frame_id, width, height
-    result.obstacle_points # (N, 3) float32 -> traversability/obstacles (PointCloud2)
+    result.obstacle_points # (N, 3) float32 obstacle points, grid frame
+    result.obstacle_ids    # (N,) their functional ids (static / dynamic clouds for Nav2)
 
 ``PARAMETERS`` lists the node parameters with defaults and descriptions (dotted names, as in
 the params YAML); ``from_parameters`` validates a dict of them into a ``Config`` and raises
@@ -206,6 +207,7 @@ class TraversabilityResult:
     grid: np.ndarray              # (rows, cols) int8, -1 unknown
     spec: GridSpec                # resolution, frame and extent of ``grid``
     obstacle_points: np.ndarray   # (N, 3) float32, grid frame
+    obstacle_ids: Optional[np.ndarray] = None   # (N,) functional id of each obstacle point
 
     @property
     def grid_origin(self) -> tuple[float, float]:
@@ -318,4 +320,5 @@ class Traversability:
             proj = grid.monocular(functional[lattice.rows], lattice.cols, geo['plan'], cfg.grid,
                                   self.taxonomy, cfg.silhouette_jump, cfg.obstacles_min_cost,
                                   cfg.point_height, cfg.row_step)
-        return TraversabilityResult(functional, proj.grid, cfg.grid, proj.obstacle_points)
+        return TraversabilityResult(functional, proj.grid, cfg.grid, proj.obstacle_points,
+                                    proj.obstacle_ids)

@@ -83,3 +83,30 @@ def test_installed_node_starts_and_loads_a_model(install_space, tmp_path):
     assert 'loaded' in text and 'passthrough' in text, text
     assert str(install_space) in _sourced(install_space, f'{sys.executable} -c "import seg_ros; '
                                           'print(seg_ros.__file__)"').stdout
+
+
+# What a maintainer runs before a release: colcon test on the built package, then
+# colcon test-result. The linters and one node test keep it to about a minute.
+COLCON_TESTS = ['test/test_copyright.py', 'test/test_flake8.py', 'test/test_pep257.py',
+                'test/test_node.py::test_labels_headers_overlay_and_diagnostics']
+
+
+def test_colcon_test_and_test_result(install_space):
+    ws = install_space.parent
+    colcon = colcon_ws.COLCON
+    tested = subprocess.run(
+        [colcon, 'test', '--base-paths', 'src', '--packages-select', 'seg_ros',
+         '--event-handlers', 'console_direct+', '--pytest-args', *COLCON_TESTS, '-p',
+         'no:cacheprovider'],
+        cwd=ws, capture_output=True, text=True, timeout=600, env=colcon_ws.clean_env())
+    assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-3000:]
+    result = subprocess.run([colcon, 'test-result', '--all', '--verbose'], cwd=ws,
+                            capture_output=True, text=True, timeout=60,
+                            env=colcon_ws.clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    # e.g. "Summary: 4 tests, 0 errors, 0 failures, 0 skipped"
+    summary = [line for line in result.stdout.splitlines() if line.startswith('Summary:')]
+    assert summary, result.stdout
+    counts = dict(reversed(part.split()) for part in summary[-1][len('Summary:'):].split(','))
+    assert int(counts['tests']) == len(COLCON_TESTS), summary
+    assert counts['errors'] == counts['failures'] == counts['skipped'] == '0', summary

@@ -43,7 +43,7 @@ def available() -> bool:
 
 
 def workspace() -> Path:
-    """Return the workspace (``src/``, ``build/``, ``install/``), building it on first use."""
+    """Build the workspace on first use; return it (``src/``, ``build/``, ``install/``)."""
     global _WS
     if _WS is not None:
         return _WS

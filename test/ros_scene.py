@@ -122,8 +122,10 @@ def grid_at(grid_msg: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def sure_truth(sc: scene.Scene, pose: Sequence[float], x: np.ndarray, y: np.ndarray,
                max_range: float, margin: float = 0.15) -> np.ndarray:
     """
-    Ground truth (:func:`seg_ros.testing.scene.ground_truth`, monocular) at points, where it is
-    the same within ``margin`` in every direction; else -100 (an edge: not checked).
+    Return the monocular ground truth at points where it holds within ``margin`` around them.
+
+    :func:`seg_ros.testing.scene.ground_truth`; -100 where it changes within ``margin`` in any
+    direction (an edge: not checked).
     """
     cam = geometry.CameraPose.from_xyzrpy(pose)
     intr = intrinsics()

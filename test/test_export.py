@@ -18,11 +18,11 @@ Exported zoo models: contract, dynamic sizes, TensorRT-friendly graph, strict we
 The parity test compares ONNX Runtime with the PyTorch wrapper on real CamVid frames; the
 figure it prints is the one the README reports.
 """
+import importlib.util
 import json
 import os
 from pathlib import Path
 import subprocess
-import importlib.util
 import sys
 
 import cv2

@@ -50,13 +50,13 @@ from seg_ros.ros import messages
 from seg_ros.testing import scene
 from seg_ros.testing.synthetic import save_passthrough
 from seg_ros.zoo import CAMVID_CLASSES
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 import yaml
 
 try:
     from tf2_ros import Buffer, StaticTransformBroadcaster, TransformListener
 except ImportError:
     Buffer = None
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(Buffer is None, reason='tf2_ros (tf2_ros_py) is not installed')]
@@ -334,7 +334,7 @@ def test_person_marked_while_seen_and_cleared_after_building_stays(tmp_path):
         assert (region(seen, BUILDING) == LETHAL).any(), 'building not marked'
     person_cells = region(snapshots[2], PERSON_HERE) == LETHAL
     after = region(snapshots[-1], PERSON_HERE)
-    assert (after[person_cells] == FREE).all(), 'the person\'s cells were not cleared'
+    assert (after[person_cells] == FREE).all(), "the person's cells were not cleared"
     assert not (after == LETHAL).any()
     building_cells = region(snapshots[2], BUILDING) == LETHAL
     assert (region(snapshots[-1], BUILDING)[building_cells] == LETHAL).all(), \

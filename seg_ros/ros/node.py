@@ -39,7 +39,6 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.time import Time
 from seg_ros import traversability
 from seg_ros.common import conversions
 from seg_ros.common import stats

@@ -31,7 +31,6 @@ from seg_ros.traversability.taxonomy import Taxonomy
 Entry = tuple[str, tuple[int, int, int]]
 
 
-
 def grid_entries() -> list[Entry]:
     """Legend of :func:`seg_ros.traversability.grid.grid_image` (RViz's map colours)."""
     return [('free 0', (255, 255, 255)), ('cost 30', (179, 179, 179)),

@@ -99,7 +99,7 @@ class TestNamespacedParams(unittest.TestCase):
         rclpy.shutdown()
 
     def test_params_file_values_reach_the_namespaced_node(self, proc_output):
-        proc_output.assertWaitFor('loaded', timeout=30)
+        proc_output.assertWaitFor(f'loaded {MODEL}', timeout=30)
         client = self.node.create_client(GetParameters,
                                          '/robot1/segmentation_node/get_parameters')
         self.assertTrue(client.wait_for_service(timeout_sec=20),

@@ -79,7 +79,7 @@ class TestSegmentationLaunch(unittest.TestCase):
         rclpy.shutdown()
 
     def test_node_loads_model(self, proc_output):
-        proc_output.assertWaitFor('loaded', timeout=30)
+        proc_output.assertWaitFor(f'loaded {MODEL}', timeout=30)
 
     def test_labels_published_for_remapped_image(self):
         received = []

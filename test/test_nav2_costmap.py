@@ -79,13 +79,13 @@ LAYER_DEFAULTS = {'enabled': True, 'footprint_clearing_enabled': True,
                   'min_obstacle_height': 0.0, 'max_obstacle_height': 2.0,
                   'combination_method': 1, 'observation_sources': ''}
 # Keys each plugin reads in all of Humble 1.1.20, Jazzy 1.3.13 and Kilted 1.4.2.
+# (costmap_2d_ros.cpp declare_parameter calls present in 1.1.20, 1.3.13 and 1.4.2 alike.)
 COSTMAP_KEYS = {'always_send_full_costmap', 'footprint', 'global_frame', 'height', 'width',
                 'plugins', 'publish_frequency', 'resolution', 'robot_base_frame',
                 'robot_radius', 'rolling_window', 'track_unknown_space',
                 'transform_tolerance', 'update_frequency', 'footprint_padding',
-                'lethal_cost_threshold', 'map_topic', 'origin_x', 'origin_y',
-                'trinary_costmap', 'unknown_cost_value', 'use_maximum', 'filters',
-                'initial_transform_timeout', 'map_vis_z', 'clearable_layers'}
+                'lethal_cost_threshold', 'origin_x', 'origin_y', 'trinary_costmap',
+                'unknown_cost_value', 'use_maximum', 'filters'}
 PLUGIN_KEYS = {
     'nav2_costmap_2d::ObstacleLayer': {'plugin'} | set(LAYER_DEFAULTS),
     'nav2_costmap_2d::InflationLayer': {'plugin', 'enabled', 'inflation_radius',

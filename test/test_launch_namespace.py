@@ -90,13 +90,17 @@ class TestNamespacedParams(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        rclpy.init()
+        # In the whole suite an earlier test's probe may have initialised rclpy already.
+        cls.own_context = not rclpy.ok()
+        if cls.own_context:
+            rclpy.init()
         cls.node = rclpy.create_node('seg_ros_launch_ns_probe')
 
     @classmethod
     def tearDownClass(cls):
         cls.node.destroy_node()
-        rclpy.shutdown()
+        if cls.own_context:
+            rclpy.shutdown()
 
     def test_params_file_values_reach_the_namespaced_node(self, proc_output):
         proc_output.assertWaitFor(f'loaded {MODEL}', timeout=30)

@@ -70,13 +70,17 @@ class TestSegmentationLaunch(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        rclpy.init()
+        # In the whole suite an earlier test's probe may have initialised rclpy already.
+        cls.own_context = not rclpy.ok()
+        if cls.own_context:
+            rclpy.init()
         cls.node = rclpy.create_node('seg_ros_launch_probe')
 
     @classmethod
     def tearDownClass(cls):
         cls.node.destroy_node()
-        rclpy.shutdown()
+        if cls.own_context:
+            rclpy.shutdown()
 
     def test_node_loads_model(self, proc_output):
         proc_output.assertWaitFor(f'loaded {MODEL}', timeout=30)

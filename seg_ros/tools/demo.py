@@ -43,7 +43,7 @@ CAMVID_VAL = Path('data') / 'camvid' / 'val'
 OUTPUT_ENTRIES = ('overlay', 'labels', 'functional', 'grid', 'outputs', 'overlay.gif',
                   'overlay.mp4', 'summary.json', 'node.log')
 FOLDERS = {'segmentation/overlay': 'overlay', 'segmentation/labels': 'labels',
-           'segmentation/functional': 'functional', 'traversability/grid': 'grid'}
+           'segmentation/functional_color': 'functional', 'traversability/grid': 'grid'}
 
 
 class DemoError(RuntimeError):
@@ -261,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         recorder = replay.BagRecorder(out / 'outputs', 'mcap')
         p = player.Player(record=player.NODE_OUTPUTS, recorder=recorder,
                           node_name='seg_ros_demo')
-        saver = player.ImageSaver(out, FOLDERS, p.stats.index_of)
+        saver = player.ImageSaver(out, FOLDERS, p.stats.index_of, legends(model, args))
 
         def keep_diag(topic: str, msgtype: str, msg: Any, t: float) -> None:
             # The last status that saw inferences (the node's figures are over a window).
@@ -330,6 +330,34 @@ def _run(args: argparse.Namespace) -> int:
         print(f'error: the node answered no frame; see {out / "node.log"}', file=sys.stderr)
         return 1
     return 0
+
+
+def legends(model: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """
+    Return the demo's picture decorators: a legend under each functional and grid picture.
+
+    The functional pictures are ``segmentation/functional_color`` (the taxonomy's colours, as
+    RViz shows them); their legend is the taxonomy the node loads for this model (its
+    dataset's preset, or a ``taxonomy:=`` given with ``--node-arg``). The grid pictures are in
+    RViz's map colours.
+    """
+    from seg_ros.traversability import legend
+    from seg_ros.traversability import taxonomy as tax
+    from seg_ros.traversability.pipeline import resolve_taxonomy
+
+    out: dict[str, Any] = {'grid': lambda rgb: legend.with_legend(rgb, legend.grid_entries())}
+    name = next((a.split(':=', 1)[1] for a in args.node_arg if a.startswith('taxonomy:=')), '')
+    try:
+        from seg_ros.inference import contract
+        info = contract.check_onnx(str(model))
+        taxonomy = tax.load(resolve_taxonomy(name, info.metadata.get('seg_ros.dataset')),
+                            info.classes)
+    except Exception as exc:  # noqa: B902 - a legend is a nicety; say why it is missing
+        print(f'demo: no legend on the functional pictures ({exc})', file=sys.stderr)
+        return out
+    entries = legend.taxonomy_entries(taxonomy)
+    out['functional'] = lambda rgb: legend.with_legend(rgb, entries)
+    return out
 
 
 def _model_info(model: Path) -> dict[str, str]:

@@ -39,7 +39,7 @@ setup(
         # Jetson images ship OpenCV and onnxruntime-gpu from their own sources; a plain CPU
         # machine takes these wheels.
         'cpu': ['onnxruntime', 'opencv-python-headless'],
-        'export': ['torch', 'onnxscript', 'onnxslim'],
+        'export': ['torch', 'onnxscript', 'onnxslim', 'onnxconverter-common'],
         'tools': ['matplotlib', 'tqdm', 'rosbags', 'Pillow'],
         # The flake8 plugins ament_flake8 runs on a ROS install (python3-flake8-* packages).
         'test': ['pytest<9', 'flake8', 'pydocstyle', 'flake8-import-order', 'flake8-quotes',

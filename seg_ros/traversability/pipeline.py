@@ -182,7 +182,7 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
 
 
 DATASET_PRESETS = {'camvid': 'camvid', 'cityscapes': 'cityscapes', 'ade20k': 'ade20k',
-                   'ade': 'ade20k', 'cocostuff': 'cocostuff'}
+                   'ade': 'ade20k', 'cocostuff': 'cocostuff', 'rugd': 'rugd'}
 
 
 def resolve_taxonomy(name: str, dataset: Optional[str] = None) -> str:

@@ -72,12 +72,12 @@ def trt_passthrough(path: Path, with_confidence: bool = True) -> str:
     """
     nodes = [helper.make_node('Cast', ['image'], ['i32'], to=TensorProto.INT32),
              helper.make_node('Gather', ['i32', 'zero'], ['red'], axis=3),
-             helper.make_node('Cast', ['red'], ['labels'], to=TensorProto.UINT8)]
+             helper.make_node('Cast', ['red'], ['redf'], to=TensorProto.FLOAT),
+             helper.make_node('Cast', ['redf'], ['labels'], to=TensorProto.UINT8)]
     outputs = [helper.make_tensor_value_info('labels', TensorProto.UINT8, [1, 'H', 'W'])]
     inits = [numpy_helper.from_array(np.array(0, np.int64), 'zero')]
     if with_confidence:
-        nodes += [helper.make_node('Cast', ['red'], ['redf'], to=TensorProto.FLOAT),
-                  helper.make_node('Mul', ['redf', 'quarter'], ['confidence'])]
+        nodes += [helper.make_node('Mul', ['redf', 'quarter'], ['confidence'])]
         inits.append(numpy_helper.from_array(np.array(0.25, np.float32), 'quarter'))
         outputs.append(helper.make_tensor_value_info('confidence', TensorProto.FLOAT,
                                                      [1, 'H', 'W']))

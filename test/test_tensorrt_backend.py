@@ -50,17 +50,21 @@ def _has_tensorrt() -> bool:
 
 
 def _has_gpu() -> bool:
+    from seg_ros.inference.tensorrt import cuda_api
+
     try:
-        import pycuda.driver as cuda
-        cuda.init()
-        return cuda.Device.count() > 0
-    except Exception:  # no pycuda, no driver, or no device
+        driver = cuda_api.open_driver(0)   # cuda-python first, pycuda second
+        with driver.current():
+            driver.device_info()
+        driver.release()
+        return True
+    except Exception:  # no binding, no driver, or no device
         return False
 
 
 HAS_TRT = _has_tensorrt()
 needs_gpu = pytest.mark.skipif(not (HAS_TRT and _has_gpu()),
-                               reason='needs TensorRT Python bindings, pycuda and a CUDA GPU')
+                               reason='needs TensorRT Python bindings, cuda-python or pycuda, and a GPU')
 
 
 def trt_passthrough(path: Path, with_confidence: bool = True) -> str:
@@ -164,6 +168,21 @@ def test_precision_dla_and_cache_dir_choose_the_engine_file(tmp_path):
     engine, sidecar = resolve_engine(model, BackendOptions(dla_core=1), ORIN, build)
     assert engine == str(tmp_path / 'm.fp16.dla1.engine') and sidecar['dla_core'] == 1
     assert [c[2].precision for c in build.calls] == ['fp32', 'fp16']
+
+
+def test_typed_onnx_brings_its_own_precision(tmp_path):
+    """An export --precision int8/fp16 model: its types decide, whatever fp16 says."""
+    model_path = trt_passthrough(tmp_path / 'q.onnx')
+    model = onnx.load(model_path)
+    model.metadata_props.add(key=contract.KEY_PRECISION, value='int8')
+    onnx.save(model, model_path)
+    build = _Builds()
+    engine, sidecar = resolve_engine(model_path, BackendOptions(fp16=True), ORIN, build)
+    assert engine == str(tmp_path / 'q.int8.engine')
+    settings = build.calls[0][2]
+    assert settings.typed and settings.precision == 'int8' and settings.calib_dir == ''
+    assert 'calibration' not in sidecar and sidecar['typed'] is True
+    assert ec.rebuild_command(engine, sidecar).split()[2:5] == [model_path, '-o', engine]
 
 
 def test_engine_from_another_machine_fails_with_the_rebuild_command(tmp_path):

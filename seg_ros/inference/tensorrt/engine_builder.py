@@ -238,12 +238,12 @@ def gpu_layers(engine_json: str) -> list[str]:
     except json.JSONDecodeError:
         return []
     out = []
-    for layer in info.get('Layers', []) if isinstance(info, dict) else []:
-        if isinstance(layer, dict):
-            name = str(layer.get('Name', ''))
-            kind = str(layer.get('LayerType', ''))
+    for entry in info.get('Layers', []) if isinstance(info, dict) else []:
+        if isinstance(entry, dict):
+            name = str(entry.get('Name', ''))
+            kind = str(entry.get('LayerType', ''))
         else:
-            name, kind = str(layer), ''
+            name, kind = str(entry), ''
         if 'ForeignNode' in name or kind in ('DLA', 'ForeignNode') or 'DLA' in kind.upper():
             continue
         out.append(name)

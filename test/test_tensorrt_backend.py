@@ -64,7 +64,7 @@ def _has_gpu() -> bool:
 
 HAS_TRT = _has_tensorrt()
 needs_gpu = pytest.mark.skipif(not (HAS_TRT and _has_gpu()),
-                               reason='needs TensorRT Python bindings, cuda-python or pycuda, and a GPU')
+                               reason='needs TensorRT, cuda-python or pycuda, and a GPU')
 
 
 def trt_passthrough(path: Path, with_confidence: bool = True) -> str:

@@ -135,7 +135,7 @@ def test_pycuda_contexts_are_balanced_and_released_by_their_thread():
         closer = threading.Thread(target=lambda: done.append(owner.run(driver.release)))
         closer.start()                                 # close() called from another thread
         closer.join()
-        threads = {what: ident for what, ident in cuda.calls}
+        threads = dict(cuda.calls)
         assert threads['detach'] == threads['retain'] == owner.ident
         assert [c for c, _ in cuda.calls].count('detach') == 1
     finally:

@@ -153,5 +153,5 @@ register(ZooEntry(
                  f'licence), trained on {RUGD_ATTRIBUTION}'),
     extra={'align_corners': 'true'},
     notes='float weights rebuilt from the int8 TorchScript release (dequantized convs, its own '
-          'BNs); 98.8 % label agreement with that file on creek_00156.png; input resized with '
-          'align_corners=True to 192x128 as the release does; no published accuracy'))
+          'BNs); 98.7 % label agreement with that file on creek_00156.png (frame size); input '
+          'resized with align_corners=True to 192x128 as the release does; no published accuracy'))

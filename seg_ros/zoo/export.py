@@ -210,6 +210,10 @@ def _simplify(model: Any) -> Optional[Any]:
     try:
         onnx.checker.check_model(slim)
         _check_contract_bytes(slim.SerializeToString())
+        before, after = _tensorrt_problems(model), _tensorrt_problems(slim)
+        if len(after) > len(before):   # e.g. Cast(FLOAT) -> Cast(UINT8) folded into one
+            raise ExportError('onnxslim made the graph worse for TensorRT: '
+                              + '; '.join(p for p in after if p not in before))
         frames = _probe_frames()
         same = all(np.array_equal(a, b) for a, b in zip(
             _run_labels(model.SerializeToString(), frames),
@@ -375,6 +379,17 @@ def _trace(wrapper: Any, size: tuple[int, int], opset: int, path: str, exporter:
         if program is None:
             raise ExportError('torch.onnx.export(dynamo=True) returned no program')
         program.save(path)
+
+
+def _tensorrt_problems(model: Any) -> list[str]:
+    """Return the TensorRT 10 parser-table problems of ``model`` (none without the table)."""
+    from seg_ros.inference.tensorrt import trt_compat
+
+    try:
+        table = trt_compat.load_table()
+    except (OSError, ValueError):
+        return []
+    return trt_compat.check_model(model, table)
 
 
 def _warn_tensorrt(model: Any, name: str) -> None:

@@ -221,6 +221,13 @@ class TensorRTBackend(Backend):
             return engine_builder.build_engine(onnx_path, engine_path, settings,
                                                device_id=options.device_id, strict=False)
 
+        if options.fp16 and trt_api.strongly_typed_only(trt_module):
+            # TensorRT 11: no FP16 flag. A typed ONNX brings its own precision anyway; a float32
+            # one is built (and cached) as what it will be, FP32, instead of as "fp16".
+            LOG.warning('TensorRT %s builds strongly typed networks: fp16 applies only to '
+                        'typed exports (seg-ros export NAME --precision fp16); a float32 ONNX '
+                        'runs as FP32', self._version)
+            options = dataclasses.replace(options, fp16=False)
         engine_path, sidecar = resolve_engine(model_path, options, self._platform, build)
         self._logger: trt.ILogger = trt_module.Logger(trt_module.Logger.WARNING)
         self._runtime: trt.Runtime = trt_module.Runtime(self._logger)

@@ -226,6 +226,8 @@ def test_cli_without_tensorrt_fails_cleanly(tmp_path, capsys):
     (['--int8'], '--calib DIR'),
     (['--calib', 'somewhere'], '--calib is only used with --int8'),
     (['--fp32', '--dla', '0'], 'DLA runs only FP16 or INT8'),
+    (['--dla', '0', '--max', '1080x1920'], 'DLA needs static shapes'),
+    (['--int8', '--calib', 'no/such/folder'], 'does not exist'),
 ])
 def test_cli_rejects_bad_options_before_building(tmp_path, capsys, argv, message):
     model = trt_passthrough(tmp_path / 'm.onnx')
@@ -357,3 +359,20 @@ def test_confidence_is_fetched_only_when_asked(tmp_path):
     assert without.info.has_confidence
     result = without.infer(frame)
     assert result.confidence is None and (result.labels == 3).all()
+
+
+def test_cli_dla_profile_defaults_to_the_opt_size(tmp_path):
+    """DLA builds are static: without --min/--max the profile is --opt alone."""
+    import argparse
+
+    from seg_ros.tools import build_engine
+
+    parser = argparse.ArgumentParser()
+    build_engine.add_arguments(parser)
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    settings = build_engine.settings_from_args(
+        parser.parse_args([model, '--dla', '1', '--opt', '360x480']))
+    assert settings.min_hw == settings.opt_hw == settings.max_hw == (360, 480)
+    assert settings.precision == 'fp16' and settings.dla_core == 1
+    gpu = build_engine.settings_from_args(parser.parse_args([model]))
+    assert (gpu.min_hw, gpu.max_hw) == (ec.DEFAULT_MIN, ec.DEFAULT_MAX)

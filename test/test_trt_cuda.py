@@ -186,3 +186,36 @@ def test_gpu_fallback_layers_from_the_engine_inspector():
     assert engine_builder.gpu_layers(json.dumps(info)) == [
         '/Cast', '/Resize_1', 'Reformatting CopyNode for Input Tensor 0 to /ArgMax']
     assert engine_builder.gpu_layers('not json') == []
+
+
+def test_backend_load_failure_names_the_tensorrt_version(monkeypatch, tmp_path):
+    """
+    Defect 2: a CUDA failure while loading is a BackendError, never a bare driver error.
+
+    TensorRT itself cannot be imported here, so a stand-in module with the version of JetPack
+    6's TensorRT takes its place; CUDA is the real cuda-python, which reports the missing
+    driver. The backend's CUDA thread is gone afterwards.
+    """
+    import types
+
+    from seg_ros.inference.tensorrt.backend import TensorRTBackend
+    from seg_ros.testing import synthetic
+
+    if cuda_api.import_cudart() is None:
+        pytest.skip('cuda-python not installed')
+    stand_in = types.SimpleNamespace(__version__='10.3.0.30', Builder=object)
+    monkeypatch.setattr(engine_builder, 'import_tensorrt', lambda: stand_in)
+    model = synthetic.save_passthrough(str(tmp_path / 'm.onnx'), ['a', 'b'])
+    before = threading.active_count()
+    with pytest.raises(BackendError) as err:
+        TensorRTBackend(model, BackendOptions())
+    text = str(err.value)
+    assert text.startswith('TensorRT 10.3.0.30: loading ') and 'cudaSetDevice failed' in text
+    assert 'check the CUDA driver and device' in text
+    assert threading.active_count() == before
+
+    def missing_bindings(device_id: int) -> None:
+        raise engine_builder.EngineBuildError('neither cuda-python nor pycuda is importable')
+
+    with pytest.raises(BackendError, match='^TensorRT 10.3.0.30: neither cuda-python'):
+        TensorRTBackend(model, BackendOptions(), driver_factory=missing_bindings)

@@ -188,12 +188,17 @@ class TensorRTBackend(Backend):
             self._thread.run(self._open, model_path, options,
                              driver_factory or engine_builder.open_cuda)
         except BaseException as exc:
-            self._thread.run(self._release)
+            try:
+                self._thread.run(self._release)
+            except Exception as release_exc:  # the load's own error is the one to report
+                LOG.warning('%s', failure_message(self._version, 'releasing after a failed '
+                                                  'load', release_exc))
             self._thread.shutdown()
-            if isinstance(exc, BackendError):
-                raise
-            if isinstance(exc, engine_builder.EngineBuildError):
-                raise BackendError(str(exc)) from exc
+            if isinstance(exc, (BackendError, engine_builder.EngineBuildError)):
+                message = str(exc)
+                if f'TensorRT {self._version}' not in message:
+                    message = f'TensorRT {self._version}: {message}'
+                raise BackendError(message) from exc
             if isinstance(exc, Exception):
                 raise BackendError(failure_message(self._version, f'loading {model_path}',
                                                    exc)) from exc

@@ -13,8 +13,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 """
-CPU time of typed exports through ONNX Runtime, interleaved in one run so that they share the
-machine's state (other processes, clocks) and their ratio means something.
+CPU time of typed exports through ONNX Runtime, interleaved in one run.
+
+Interleaving frame by frame makes the models share the machine's state (other processes,
+clocks), so the ratio of their times means something.
 
     python scripts/cpu_precision_bench.py fp32.onnx int8.onnx [fp16.onnx] \
         --image ../shared/data/camvid/val/0016E5_07959.png --size 640x480 --threads 1

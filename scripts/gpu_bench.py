@@ -101,9 +101,8 @@ def bench_pytorch(size: tuple[int, int], runs: int, warmup: int, device: str,
             if precision == 'fp16':
                 net, x = net.half(), x.half()
             with torch.inference_mode():
-                out[f'{name}_{precision}'] = time_torch(lambda: net(x), runs, warmup,
-                                                        device == 'cuda')
-            del net, x
+                out[f'{name}_{precision}'] = time_torch(lambda net=net, x=x: net(x), runs,
+                                                        warmup, device == 'cuda')
     return out
 
 

@@ -376,3 +376,19 @@ def test_cli_dla_profile_defaults_to_the_opt_size(tmp_path):
     assert settings.precision == 'fp16' and settings.dla_core == 1
     gpu = build_engine.settings_from_args(parser.parse_args([model]))
     assert (gpu.min_hw, gpu.max_hw) == (ec.DEFAULT_MIN, ec.DEFAULT_MAX)
+
+
+def test_implicit_int8_settings_carry_the_calibration_digest(tmp_path, assets):
+    from seg_ros.inference.tensorrt import engine_builder
+
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    calib = str(assets / 'data' / 'camvid' / 'calib')
+    settings = engine_builder.prepare_settings(
+        model, ec.BuildSettings(precision='int8', calib_dir=calib, calib_limit=4))
+    files = engine_builder.list_images(calib)[:4]
+    assert settings.calib_digest == ec.calibration_digest(files) and not settings.typed
+    assert settings.key()['calibration'] == settings.calib_digest
+    all_frames = engine_builder.prepare_settings(
+        model, ec.BuildSettings(precision='int8', calib_dir=calib))
+    assert all_frames.calib_digest != settings.calib_digest     # count is part of the key
+    assert ec.engine_path_for(model, settings) == str(tmp_path / 'm.int8.engine')

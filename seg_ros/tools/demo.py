@@ -39,6 +39,7 @@ from seg_ros.ros import process
 
 DEFAULT_MODEL = 'espnet_camvid'
 CAMVID_VAL = Path('data') / 'camvid' / 'val'
+RUGD_FRAMES = Path('data') / 'rugd'
 # What a demo run writes: removed before a new run, nothing else in the folder is touched.
 OUTPUT_ENTRIES = ('overlay', 'labels', 'functional', 'grid', 'outputs', 'overlay.gif',
                   'overlay.mp4', 'summary.json', 'node.log')
@@ -53,7 +54,8 @@ class DemoError(RuntimeError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--images', metavar='DIR',
                         help='folder of frames to play (default: CamVid val from '
-                             '$SEG_ROS_ASSETS, else a few frames fetched into the cache)')
+                             '$SEG_ROS_ASSETS, else a few frames fetched into the cache; for '
+                             'a RUGD model such as bisenetv2_rugd, $SEG_ROS_ASSETS/data/rugd)')
     parser.add_argument('--model', default=DEFAULT_MODEL,
                         help=f'zoo model to export and run (default {DEFAULT_MODEL})')
     parser.add_argument('--model-path', metavar='ONNX',
@@ -99,11 +101,19 @@ def cache_dir(arg: Optional[str] = None) -> Path:
     return Path(arg) if arg else zoo.cache_dir()
 
 
-def resolve_images(arg: Optional[str], cache: Path) -> Path:
-    """Return the frame folder: the argument, CamVid val from the assets, else fetched."""
+def resolve_images(arg: Optional[str], cache: Path, model: str = DEFAULT_MODEL) -> Path:
+    """
+    Return the frame folder: the argument, else the assets' frames for the model's dataset.
+
+    RUGD models get ``data/rugd`` (one off-road frame); everything else CamVid val from the
+    assets, else the fetched demo frames.
+    """
     if arg:
         replay.list_images(arg)  # fail now, with the reason, if it has no images
         return Path(arg)
+    rugd = assets_dir() / RUGD_FRAMES
+    if model.endswith('_rugd') and rugd.is_dir():
+        return rugd
     local = assets_dir() / CAMVID_VAL
     if local.is_dir():
         return local
@@ -237,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         raise DemoError('--rate must be positive')
     cache = cache_dir(args.cache)
-    images = resolve_images(args.images, cache)
+    images = resolve_images(args.images, cache, args.model if not args.model_path else '')
     files = replay.list_images(images)
     if args.limit:
         files = files[:args.limit]

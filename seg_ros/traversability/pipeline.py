@@ -230,7 +230,7 @@ def _fusion_config(p: Mapping[str, Any]) -> fusion.FusionConfig:
 
 
 DATASET_PRESETS = {'camvid': 'camvid', 'cityscapes': 'cityscapes', 'ade20k': 'ade20k',
-                   'ade': 'ade20k', 'cocostuff': 'cocostuff'}
+                   'ade': 'ade20k', 'cocostuff': 'cocostuff', 'rugd': 'rugd'}
 
 
 def resolve_taxonomy(name: str, dataset: Optional[str] = None) -> str:

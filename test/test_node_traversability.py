@@ -168,6 +168,7 @@ def test_bad_depth_and_missing_camera_info_are_reported(tmp_path, probe, rendere
 
     def bad_depth(stamp):
         msg = Image(height=480, width=640, encoding='rgb8', step=1920)
+        msg.header.stamp, msg.header.frame_id = stamp, 'camera_optical_frame'
         msg.data = array.array('B', bytes(1920 * 480))
         return msg
 

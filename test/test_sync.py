@@ -38,17 +38,20 @@ def test_nothing_received_says_so():
 
 
 def test_stopped_stream_names_the_gap():
-    buf = _buffer([10.0, 10.1])
-    found = buf.match_nearest(int(71.3 * S), 'cam', 0.05)
+    buf = _buffer([10.0, 10.1])           # received at monotonic 0 and 1
+    found = buf.match_nearest(int(71.3 * S), 'cam', 0.05, now=62.0)
     assert found.item is None
-    assert '61.200 s before the image' in found.problem and 'stopped or lags' in found.problem
+    assert 'no depth on /depth for 61.0 s' in found.problem
+    assert '61.200 s before the image' in found.problem and 'stream stopped' in found.problem
 
 
 def test_stamped_in_the_future_or_off():
-    buf = _buffer([110.0])
-    found = buf.match_nearest(int(10.0 * S), 'cam', 0.05)
+    buf = _buffer([110.0, 110.1])
+    found = buf.match_nearest(int(10.0 * S), 'cam', 0.05, now=1.1)
     assert found.item is None and '100.000 s after the image' in found.problem
     assert 'same clock' in found.problem
+    found = buf.match_nearest(int(210.1 * S), 'cam', 0.05, now=1.1)
+    assert '100.000 s before the image' in found.problem and 'same clock' in found.problem
 
 
 def test_other_frame_refused_unless_equivalent():

@@ -109,13 +109,25 @@ class InputMonitor:
         return None
 
 
-def describe_qos(profile: Any) -> str:
-    """One line of the policies that decide compatibility, for the diagnostics messages."""
+def describe_qos(profile: Any, history: bool = True) -> str:
+    """
+    Return one line of the policies that decide compatibility, for the diagnostics messages.
+
+    A remote endpoint's history and depth are not announced by DDS (they read "unknown, 0"),
+    so they are left out for peers.
+    """
     def name(policy: Any) -> str:
         return getattr(policy, 'name', str(policy)).lower()
 
-    return (f'reliability {name(profile.reliability)}, durability {name(profile.durability)}, '
-            f'history {name(profile.history)} depth {profile.depth}')
+    text = f'reliability {name(profile.reliability)}, durability {name(profile.durability)}'
+    return text + (f', history {name(profile.history)} depth {profile.depth}' if history else '')
+
+
+def _peer_name(info: Any) -> str:
+    """Return "/ns/node" of an endpoint, or "" when discovery has not told its node yet."""
+    if info.node_name.startswith('_NODE_NAME_UNKNOWN_'):
+        return ''
+    return f'{info.node_namespace.rstrip("/")}/{info.node_name}'
 
 
 def qos_fix(ours_is_publisher: bool, policy: str, topic: str) -> str:
@@ -146,19 +158,20 @@ class QosMonitor:
 
     def subscription(self, topic: str, qos: Any) -> SubscriptionEventCallbacks:
         """Event callbacks for a subscription on ``topic`` (a name the node resolves)."""
+        topic = self._node.resolve_topic_name(topic)
         return SubscriptionEventCallbacks(
             incompatible_qos=lambda event: self._on_event(topic, qos, False, event))
 
     def publisher(self, topic: str, qos: Any) -> PublisherEventCallbacks:
         """Event callbacks for a publisher on ``topic``."""
+        topic = self._node.resolve_topic_name(topic)
         return PublisherEventCallbacks(
             incompatible_qos=lambda event: self._on_event(topic, qos, True, event))
 
     def _peers(self, topic: str, ours_is_publisher: bool) -> list[Any]:
         node = self._node
-        resolved = node.resolve_topic_name(topic)
-        return (node.get_subscriptions_info_by_topic(resolved) if ours_is_publisher
-                else node.get_publishers_info_by_topic(resolved))
+        return (node.get_subscriptions_info_by_topic(topic) if ours_is_publisher
+                else node.get_publishers_info_by_topic(topic))
 
     def _incompatible(self, topic: str, qos: Any, ours_is_publisher: bool) -> list[Any]:
         bad = []
@@ -174,15 +187,14 @@ class QosMonitor:
             policy = QoSPolicyKind(event.last_policy_kind).name
         except ValueError:
             policy = str(event.last_policy_kind)
-        resolved = self._node.resolve_topic_name(topic)
         peers = self._incompatible(topic, qos, ours_is_publisher)
         other = 'subscriber' if ours_is_publisher else 'publisher'
-        theirs = '; '.join(f'{p.node_namespace.rstrip("/")}/{p.node_name}: '
-                           f'{describe_qos(p.qos_profile)}' for p in peers) or 'not known'
-        message = (f'QoS mismatch on {resolved} ({policy.lower()}): our '
+        theirs = '; '.join(' '.join(filter(None, [_peer_name(p), describe_qos(
+            p.qos_profile, history=False)])) for p in peers) or 'its settings not known'
+        message = (f'QoS mismatch on {topic} ({policy.lower()}): our '
                    f'{"publisher" if ours_is_publisher else "subscription"} has '
                    f'{describe_qos(qos)}; the {other} ({theirs}) cannot connect, so no messages '
-                   f'flow between them. Fix: {qos_fix(ours_is_publisher, policy, resolved)}')
+                   f'flow between them. Fix: {qos_fix(ours_is_publisher, policy, topic)}')
         with self._lock:
             self._active[topic] = (ours_is_publisher, qos)
         self._report(self._kind(topic), self._level, message)

@@ -37,6 +37,7 @@ from typing import Any, Deque, Optional, Sequence
 import numpy as np
 
 NS = 1_000_000_000
+SILENT_S = 1.0   # a stream with nothing for this long has stopped (not just lagging)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class StreamBuffer:
             if not self._items:
                 return True
             newest = self._items[-1]
-            return newest.stamp_ns >= earliest or time.monotonic() - newest.received > 1.0
+            return newest.stamp_ns >= earliest or time.monotonic() - newest.received > SILENT_S
 
         with self._cond:
             self._cond.wait_for(ready, timeout=timeout_s)
@@ -115,8 +116,9 @@ class StreamBuffer:
                 'they are the same optical frame')
 
     def match_nearest(self, stamp_ns: int, frame_id: str, tolerance_s: float,
-                      equivalent: Sequence[str] = ()) -> Match:
+                      equivalent: Sequence[str] = (), now: Optional[float] = None) -> Match:
         """Return the message stamped nearest the frame, if within ``tolerance_s``."""
+        now = time.monotonic() if now is None else now
         with self._cond:
             items = list(self._items)
         if not items:
@@ -126,12 +128,11 @@ class StreamBuffer:
         best = min(items, key=lambda i: abs(i.stamp_ns - stamp_ns))
         offset = (best.stamp_ns - stamp_ns) / NS
         if abs(offset) > tolerance_s:
-            newest = items[-1]
-            if (newest.stamp_ns - stamp_ns) / NS < -tolerance_s and best is newest:
-                what = (f'the newest {self.stream} on {self.topic} is '
-                        f'{_gap(offset)} the image (tolerance {tolerance_s} s): the '
-                        f'{self.stream} stream stopped or lags; check the {self.stream} camera '
-                        'and its driver')
+            silent = now - items[-1].received
+            if silent > SILENT_S:
+                what = (f'no {self.stream} on {self.topic} for {silent:.1f} s (the nearest is '
+                        f'stamped {_gap(offset)} the image): the {self.stream} stream stopped; '
+                        f'check the {self.stream} camera and its driver')
             else:
                 what = (f'the nearest {self.stream} on {self.topic} is stamped {_gap(offset)} '
                         f'the image (tolerance {tolerance_s} s): check that both streams are '

@@ -45,6 +45,7 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from seg_ros import traversability
 from seg_ros.common import conversions
+from seg_ros.common import memory
 from seg_ros.common import stats
 from seg_ros.inference.backend import Backend, BackendError
 from seg_ros.inference.loader import create_backend, resolve_model_path
@@ -77,6 +78,7 @@ class SegmentationNode(Node):
         self._backend: Optional[Backend] = None
         self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
         self._watchdog = health.Watchdog()
+        self._size_jump = memory.SizeJump()
         self._trav: Optional[traversability.Traversability] = None
         self._trav_reload = False
         self._logged: dict[str, float] = {}
@@ -115,7 +117,7 @@ class SegmentationNode(Node):
         # stamp and frame id (seg_ros.ros.sync); a short buffer of depth images is kept.
         self._info_buf = sync.StreamBuffer('camera_info', self.resolve_topic_name('camera_info'),
                                            size=1)
-        self._depth_buf = sync.StreamBuffer('depth', self.resolve_topic_name('depth'), size=8)
+        self._depth_buf = sync.StreamBuffer('depth', self.resolve_topic_name('depth'), size=4)
         self._subscribe(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
         self._subscribe(Image, 'depth', self._on_depth, sensor_qos)
         self._input_monitor = health.InputMonitor(self._input_topic, self.settings.input_timeout,
@@ -264,6 +266,9 @@ class SegmentationNode(Node):
                               f'model {self.settings.model_path!r}: {exc}')
             finally:
                 self._watchdog.end()
+            if self._size_jump.changed(getattr(msg, 'width', 0) * getattr(msg, 'height', 0)):
+                del item, msg
+                memory.trim_heap()   # an outlier frame's buffers go back to the system
 
     def _load_model(self) -> None:
         settings = self.settings

@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='seconds to wait for the node to start and answer')
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS_DOMAIN_ID (default: a free one, held while running)')
+    parser.add_argument('--spike', default=None, metavar='WxH',
+                        help='send one mono8 frame of this size at the start of the second '
+                        'interval (e.g. 4000x3000): the RSS rows show whether it is released')
     parser.add_argument('--json', type=Path, default=None, metavar='OUT', help='write JSON')
 
 
@@ -136,6 +139,18 @@ class Soak:
                     if kv.key == 'frames dropped (overload)':
                         self.dropped = int(kv.value)
 
+    def publish_spike(self, size: tuple[int, int]) -> None:
+        """Send one mono8 frame of ``size`` (a camera switching mode, a bad driver)."""
+        from sensor_msgs.msg import Image
+        import array
+
+        w, h = size
+        msg = Image(height=h, width=w, encoding='mono8', step=w)
+        msg.header.frame_id = 'camera_optical_frame'
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
+        msg.data = array.array('B', bytes(w * h))
+        self.image_pub.publish(msg)
+
     def publish(self) -> None:
         msg = self.msgs[self._sent % len(self.msgs)]
         now = time.time_ns()
@@ -167,6 +182,7 @@ def _fmt(v: Optional[float]) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         size = bm.parse_size(args.size)
+        spike = bm.parse_size(args.spike) if args.spike else None
         if args.rate <= 0 or args.duration <= 0 or args.interval <= 0:
             raise ValueError('--rate, --duration and --interval must be positive')
         if not os.path.isfile(args.model):
@@ -207,6 +223,12 @@ def run(args: argparse.Namespace) -> int:
             sent0, counts0, dropped0 = soak._sent, dict(soak.counts), soak.dropped
             soak.ages = []
             interval_end = start + i * args.interval
+            if spike is not None and i == 2:
+                soak.publish_spike(spike)
+                # Nothing else for 3 s, so the node takes this frame rather than a newer one.
+                soak.spin_until(time.monotonic() + 3.0)
+                print(f'# sent one {spike[0]}x{spike[1]} mono8 frame, then 3 s without frames',
+                      flush=True)
             while time.monotonic() < interval_end:
                 if proc.proc.poll() is not None:
                     print(f'error: the node exited with code {proc.proc.returncode}:\n'

@@ -34,9 +34,10 @@ from rclpy.qos import qos_check_compatible, QoSCompatibility, QoSPolicyKind
 Report = Callable[[str, int, str], None]   # (kind, level, message), as NodeStats.report
 Clear = Callable[[str], None]
 
-SHM_HINT = ('with the shipped Fast DDS profile, a frame that does not fit its 32 MB '
-            'shared-memory segment (config/fastdds_shm.xml; an rgb8 4000x3000 frame is 36 MB) is '
-            'dropped without a word on either side; see doc/diagnostics.md')
+SHM_HINT = ('with the shipped Fast DDS profile, a frame larger than its 32 MB shared-memory '
+            'segment (config/fastdds_shm.xml; an rgb8 4000x3000 frame is 36 MB) goes over UDP '
+            'instead, where a best-effort frame that loses one fragment is lost without a word '
+            'on either side; see doc/diagnostics.md')
 
 
 class Watchdog:

@@ -400,3 +400,38 @@ def test_quiet_shutdown_while_frames_stream(model, probe, rendered, sig):
         out = node.output()
         assert 'context is invalid' not in out and '[ERROR]' not in out, out[-3000:]
         assert 'Traceback' not in out
+
+
+def _wrong_size_model(path):
+    """A passthrough whose labels lose their last column: the overlay cannot be drawn."""
+    from onnx import helper, numpy_helper
+
+    m = passthrough_model(CAMVID_CLASSES, name='cropped')
+    cast = next(n for n in m.graph.node if list(n.output) == ['labels'])
+    cast.output[0] = 'labels_full'
+    m.graph.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), 'crop_start'),
+                                numpy_helper.from_array(np.array([-1], np.int64), 'crop_end'),
+                                numpy_helper.from_array(np.array([2], np.int64), 'crop_axis')])
+    m.graph.node.append(helper.make_node('Slice', ['labels_full', 'crop_start', 'crop_end',
+                                                   'crop_axis'], ['labels']))
+    onnx.save(m, str(path))
+    return str(path)
+
+
+def test_error_of_one_model_cleared_by_the_next(model, probe, rendered, tmp_path):
+    """The wrong-size-labels ERROR stayed on /diagnostics for good after a good model."""
+    labels, depth_m = rendered
+    probe.subscribe(Image, 'segmentation/overlay')
+    with node_process(_wrong_size_model(tmp_path / 'cropped.onnx'),
+                      **{'traversability.enabled': False}) as node:
+        stream = Streamer(probe, labels, depth_m).start(node)
+        stream.depth = 'none'
+        try:
+            text = wait_entry(probe, node, 'processing', 'differ in size')
+            assert text.startswith('ERROR: unexpected ValueError while processing the 640x480 '
+                                   'frame stamped') and 'cropped.onnx' in text
+            assert set_parameter(probe, 'model_path', model).successful
+            assert probe.wait(lambda: probe.messages('segmentation/overlay'), 20)
+            wait_cleared(probe, node, 'processing')
+        finally:
+            stream.stop()

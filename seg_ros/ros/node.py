@@ -147,9 +147,12 @@ class SegmentationNode(Node):
 
     # ---------------------------------------------------------------- parameters
     def _declare(self, name: str, default: Any, description: str,
-                 read_only: bool = False) -> Any:
+                 read_only: bool = False, constraints: str = '') -> Any:
         """Declare one parameter; a value of the wrong type is reported and the default kept."""
-        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        # The range goes in additional_constraints (shown by ros2 param describe); the check
+        # itself is ours (check_value), so every violation gets the same message.
+        descriptor = ParameterDescriptor(description=description, read_only=read_only,
+                                         additional_constraints=constraints)
         try:
             return self.declare_parameter(name, default, descriptor).value
         except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
@@ -161,7 +164,7 @@ class SegmentationNode(Node):
     def _declare_parameters(self) -> Settings:
         """Declare the whole table (node and traversability), then validate the node's part."""
         self._declared = {name: self._declare(name, spec.default, spec.description,
-                                              spec.read_only)
+                                              spec.read_only, spec.range_text())
                           for name, spec in ALL_PARAMETERS.items()}
         settings, errors = validate({n: self._declared[n] for n in PARAMETERS})
         for message in errors:

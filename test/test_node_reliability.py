@@ -403,7 +403,7 @@ def test_quiet_shutdown_while_frames_stream(model, probe, rendered, sig):
 
 
 def _wrong_size_model(path):
-    """A passthrough whose labels lose their last column: the overlay cannot be drawn."""
+    """Save a passthrough whose labels lose their last column: no overlay can be drawn."""
     from onnx import helper, numpy_helper
 
     m = passthrough_model(CAMVID_CLASSES, name='cropped')

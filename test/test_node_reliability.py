@@ -435,3 +435,26 @@ def test_error_of_one_model_cleared_by_the_next(model, probe, rendered, tmp_path
             wait_cleared(probe, node, 'processing')
         finally:
             stream.stop()
+
+
+def test_watchdog_reports_a_frame_that_takes_too_long(probe, tmp_path):
+    """A model far too slow for watchdog.timeout: ERROR while on the frame, cleared after."""
+    slow = save_passthrough(str(tmp_path / 'very_slow.onnx'), [f'c{i}' for i in range(256)],
+                            extra_matmuls=2000, matmul_size=512)   # about 2 s a frame
+    with NodeProcess({'model_path': slow, 'traversability.enabled': False, 'threads': 1,
+                      'diagnostics_period': 0.1, 'watchdog.timeout': 0.5}) as node:
+        pub = probe.publisher(Image, 'image', reliable=False, depth=1)
+        assert probe.wait_matched(pub) and node.wait_for_output('loaded'), node.output()
+        msg = Image(height=48, width=64, encoding='rgb8', step=192)
+        msg.header.frame_id = 'cam'
+        msg.header.stamp.sec = 42
+        msg.data = array.array('B', bytes(48 * 64 * 3))
+        for _ in range(20):   # the first best-effort frames may precede matching
+            pub.publish(msg)
+            if probe.wait(lambda: 'watchdog' in (entries(probe) or {}), 1.0):
+                break
+        text = wait_entry(probe, node, 'watchdog', 'the worker has been on the 64x48 frame '
+                          'stamped 42.000000000 in "cam" for')
+        assert text.startswith('ERROR:') and '(bound 0.5 s, watchdog.timeout)' in text
+        assert probe.wait(lambda: probe.messages('segmentation/labels'), 60), node.output()
+        wait_cleared(probe, node, 'watchdog')

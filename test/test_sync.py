@@ -114,3 +114,9 @@ def test_camera_info_without_information():
     assert 'not calibrated' in sync.camera_info_problem(zero, [], 640, 480, (640, 480), '/ci')
     other = sync.camera_info_problem(K, [], 640, 360, (640, 480), '/ci')
     assert '640x360 but the image is 640x480' in other
+
+
+def test_depth_of_another_size():
+    assert sync.depth_size_problem(np.zeros((480, 640)), (480, 640), '/d') is None
+    text = sync.depth_size_problem(np.zeros((240, 320)), (480, 640), '/d')
+    assert 'depth on /d is 320x240, the image 640x480' in text and 'register' in text

@@ -377,7 +377,8 @@ class SegmentationNode(Node):
             return
         self._clear('camera_info')
         try:
-            depth = self._matched_depth(trav, stamp, frame) if trav.config.depth else None
+            depth = (self._matched_depth(stamp, frame, labels.shape) if trav.config.depth
+                     else None)
             if depth is False:
                 return   # sync.fallback: none
             trav.set_camera_info(info.k, info.d, info.width, info.height,
@@ -391,8 +392,7 @@ class SegmentationNode(Node):
         self._cloud_pub.publish(messages.point_cloud(result.obstacle_points,
                                                      result.spec.frame_id, header))
 
-    def _matched_depth(self, trav: traversability.Traversability, stamp: int,
-                       frame: str) -> Any:
+    def _matched_depth(self, stamp: int, frame: str, shape: tuple[int, ...]) -> Any:
         """
         Return the depth array of this frame; None to fall back to monocular, False: no grid.
 
@@ -411,7 +411,8 @@ class SegmentationNode(Node):
             except conversions.ImageError as exc:
                 problem = f'depth on {self._depth_buf.topic} unusable: {exc}'
             else:
-                problem = sync.depth_content_problem(depth, self._depth_buf.topic)
+                problem = (sync.depth_size_problem(depth, shape, self._depth_buf.topic)
+                           or sync.depth_content_problem(depth, self._depth_buf.topic))
         if problem is None:
             self._clear('depth')
             return depth

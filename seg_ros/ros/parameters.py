@@ -75,9 +75,9 @@ PARAMETERS: dict[str, Param] = {
     'sync.tolerance': Param(0.05, 'Depth belongs to a frame only when its stamp is within this '
                             'many seconds of the image stamp (the nearest of the last few '
                             'depth images is taken).', minimum=0.0, maximum=10.0),
-    'sync.max_age': Param(1.0, 'camera_info older than this many seconds (by stamp, relative to '
-                          'the image; or received longer ago than this) no longer describes '
-                          'the camera: no grid, and a WARN.', minimum=0.01, maximum=3600.0),
+    'sync.max_age': Param(1.0, 'camera_info stamped more than this many seconds from the image '
+                          'no longer describes the camera (the stream stopped or uses another '
+                          'clock): no grid, and a WARN.', minimum=0.01, maximum=3600.0),
     'sync.equivalent_frames': Param('', "Comma-separated frame ids that count as the image's "
                                     'frame for depth and camera_info (e.g. a registered depth '
                                     'stream that keeps its own frame id).'),

@@ -164,6 +164,15 @@ class StreamBuffer:
         return Match(item)
 
 
+def depth_size_problem(depth: np.ndarray, shape: tuple[int, ...], topic: str) -> Optional[str]:
+    """Say so when depth is not the image's size (not registered to the colour camera)."""
+    if depth.shape[:2] == tuple(shape[:2]):
+        return None
+    return (f'depth on {topic} is {depth.shape[1]}x{depth.shape[0]}, the image '
+            f'{shape[1]}x{shape[0]}: depth must be registered to the colour camera at its '
+            'resolution (depth_image_proc/register)')
+
+
 def depth_content_problem(depth: np.ndarray, topic: str) -> Optional[str]:
     """Say so when a depth image holds no usable range at all (NaN, inf, zero, negative)."""
     d = np.asarray(depth)

@@ -27,6 +27,7 @@ blocks callbacks, timers or parameter services.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -61,6 +62,7 @@ try:  # TF gives the camera pose where tf2_ros is installed; else the camera_pos
 except ImportError:  # pragma: no cover - depends on the ROS install
     Buffer = TransformListener = None
 
+_NUMBERS = re.compile(r'\d+(?:\.\d+)?')
 _LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
            stats.ERROR: DiagnosticStatus.ERROR}
 
@@ -473,12 +475,18 @@ class SegmentationNode(Node):
         self._qos.recheck()
 
     def _log(self, level: int, message: str) -> None:
-        """Log each distinct message at most once a second, so a bad stream cannot flood."""
+        """
+        Log each distinct message at most once a second, so a bad stream cannot flood.
+
+        Messages that differ only in their numbers (seconds since, stamps, counts) are one
+        message here: a stale stream at 30 Hz logs once a second, not 30 times.
+        """
         now = time.monotonic()
-        if now - self._logged.get(message, -1e9) < 1.0:
+        key = _NUMBERS.sub('#', message)
+        if now - self._logged.get(key, -1e9) < 1.0:
             return
         self._logged = {m: t for m, t in self._logged.items() if now - t < 1.0}
-        self._logged[message] = now
+        self._logged[key] = now
         # One call site per severity: rclpy refuses a call site whose severity changes.
         if level == stats.ERROR:
             self.get_logger().error(message)

@@ -559,7 +559,8 @@ def spin(node: Node) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:   # None: the handler was not installed from Python
+                signal.signal(sig, handler)
     return 0
 
 

@@ -148,3 +148,25 @@ def test_confidence_branch_cut_when_not_fetched(model_path):
     frame[..., 0] = 2
     result = lean.infer(frame)
     assert result.confidence is None and (result.labels == 2).all()
+
+
+@pytest.mark.parametrize('palette, match', [
+    ('[[1, 2, 3], [4, 5, 6], [7, 8, 1' + '0' * 400 + ']]', 'entry 2'),
+    ('[[1, 2, 3], [4, 5, 6], [7, 8, -1]]', 'entry 2'),
+    ('[[1, 2, 3], [4, 5, 6], [7, 8, 9.5]]', 'entry 2'),
+    ('[[1, 2, 3], [4, 5, 6]]', 'got 2 entries'),
+    ('{"r": 1}', 'got dict'),
+    ('[' * 5000 + ']' * 5000, 'not a JSON list'),
+])
+def test_palette_metadata_bounded_before_use(palette, match):
+    """A huge number raised OverflowError in NumPy and killed the worker; now it is named."""
+    props = {contract.KEY_CLASSES: '["a", "b", "c"]', contract.KEY_PALETTE: palette}
+    with pytest.raises(contract.ContractError, match=match):
+        contract.parse_metadata(props)
+
+
+@pytest.mark.parametrize('size', ['[0, 8]', '[1e400, 8]', '[99999, 8]', '"big"', '[8]'])
+def test_input_size_metadata_bounded(size):
+    props = {contract.KEY_CLASSES: '["a"]', contract.KEY_INPUT_SIZE: size}
+    with pytest.raises(contract.ContractError, match='seg_ros.input_size'):
+        contract.parse_metadata(props)

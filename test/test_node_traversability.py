@@ -103,9 +103,17 @@ def _drive(probe, node, labels, depth=None, camera_info=True, want='traversabili
         if depth is not None:
             depth_pub.publish(depth(stamp))
         image_pub.publish(_frame(probe, labels, stamp))
-        if probe.wait(lambda: probe.messages(want), 0.3):
+        if probe.wait(lambda: any(m.header.stamp == stamp for m in probe.messages(want)), 0.3):
             return stamp
     raise AssertionError('no answer on ' + want + '\n' + node.output())
+
+
+def _at(probe, topic, stamp, timeout=5.0):
+    """Return the message on ``topic`` for the frame ``stamp`` (outputs follow one another)."""
+    def found():
+        return [m for m in probe.messages(topic) if m.header.stamp == stamp]
+    assert probe.wait(lambda: bool(found()), timeout), f'nothing on {topic} for this frame'
+    return found()[-1]
 
 
 def _grid_value(grid_msg, x, y):
@@ -116,7 +124,7 @@ def _grid_value(grid_msg, x, y):
 
 
 def _check_scene_grid(probe, stamp):
-    grid = [m for m in probe.messages('traversability/grid') if m.header.stamp == stamp][-1]
+    grid = _at(probe, 'traversability/grid', stamp)
     assert grid.header.frame_id == 'base_link'
     assert grid.info.resolution == pytest.approx(0.05)
     assert (grid.info.width, grid.info.height) == (160, 160)
@@ -129,12 +137,11 @@ def _check_scene_grid(probe, stamp):
     assert _grid_value(grid, 3.05, 0.0) == 100
     assert _grid_value(grid, 5.0, 0.0) == -1
     # The pedestrian is a dynamic obstacle: its own cloud (Nav2 keeps it shorter).
-    clouds = [m for m in probe.messages('traversability/dynamic_obstacles')
-              if m.header.stamp == stamp]
-    pts = messages.cloud_points(clouds[-1])
-    static = [m for m in probe.messages('traversability/obstacles') if m.header.stamp == stamp]
-    assert len(messages.cloud_points(static[-1])) == 0
-    assert clouds[-1].header.frame_id == 'base_link' and len(pts) > 0
+    cloud = _at(probe, 'traversability/dynamic_obstacles', stamp)
+    pts = messages.cloud_points(cloud)
+    static = _at(probe, 'traversability/obstacles', stamp)
+    assert len(messages.cloud_points(static)) == 0
+    assert cloud.header.frame_id == 'base_link' and len(pts) > 0
     assert np.all(np.abs(pts[:, 0] - 3.0) < 0.15) and np.all(np.abs(pts[:, 1]) < 0.3)
 
 
@@ -143,8 +150,7 @@ def test_monocular_grid_functional_and_obstacles(tmp_path, probe, rendered):
     with _node(tmp_path) as node:
         stamp = _drive(probe, node, labels)
         _check_scene_grid(probe, stamp)
-        func = [m for m in probe.messages('segmentation/functional')
-                if m.header.stamp == stamp][-1]
+        func = _at(probe, 'segmentation/functional', stamp)
         assert func.encoding == 'mono8' and (func.width, func.height) == (640, 480)
         assert func.header.frame_id == 'camera_optical_frame'
         f = np.frombuffer(func.data, np.uint8).reshape(480, 640)
@@ -173,6 +179,7 @@ def test_bad_depth_and_missing_camera_info_are_reported(tmp_path, probe, rendere
 
     def bad_depth(stamp):
         msg = Image(height=480, width=640, encoding='rgb8', step=1920)
+        msg.header.stamp, msg.header.frame_id = stamp, 'camera_optical_frame'
         msg.data = array.array('B', bytes(1920 * 480))
         return msg
 

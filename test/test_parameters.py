@@ -12,12 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Parameter table: validation messages, fallbacks, and the shipped YAML against the table."""
+"""Parameter table: validation messages, bounds, the shipped YAML and the generated doc page."""
+import math
 from pathlib import Path
+import re
 
 import pytest
 from seg_ros import traversability
-from seg_ros.ros.parameters import check_value, PARAMETERS, validate
+from seg_ros.common import params
+from seg_ros.ros import parameters
+from seg_ros.ros.parameters import ALL_PARAMETERS, check_value, PARAMETERS, validate
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +82,7 @@ def test_shipped_params_file_matches_tables():
     assert list(doc) == ['/**']   # any namespace and node name
     params = dict(_flatten(doc['/**']['ros__parameters']))
     declared = {name: spec.default for name, spec in PARAMETERS.items()}
-    declared.update({name: default for name, (default, _) in traversability.PARAMETERS.items()})
+    declared.update({name: spec.default for name, spec in traversability.PARAMETERS.items()})
     unknown = set(params) - set(declared)
     assert not unknown, f'params file sets parameters the node does not declare: {unknown}'
     missing = set(declared) - set(params)
@@ -89,3 +93,76 @@ def test_shipped_params_file_matches_tables():
         assert value == declared[name], f'{name}: file and table defaults differ'
     traversability.from_parameters({k: v for k, v in params.items()
                                     if k in traversability.PARAMETERS})
+
+
+def test_one_table_type_and_every_number_bounded():
+    """Node and traversability parameters share the Param type; no number lacks a bound."""
+    assert all(isinstance(spec, params.Param) for spec in ALL_PARAMETERS.values())
+    assert set(traversability.PARAMETERS) <= set(ALL_PARAMETERS)
+    assert params.unbounded(ALL_PARAMETERS) == []
+    for name, spec in ALL_PARAMETERS.items():
+        assert check_value(name, spec.default) is None, name
+
+
+@pytest.mark.parametrize('name, value, expected', [
+    ('grid.x_max', 1e308, 'must be between -1000.0 and 1000.0'),
+    ('grid.resolution', 5e-324, 'must be between 0.001 and 100.0'),
+    ('grid.resolution', math.inf, 'must be a finite number'),
+    ('grid.max_range', math.nan, 'must be a finite number'),
+    ('overlay_alpha', -1e308, 'must be between 0.0 and 1.0'),
+    ('camera_pose', [0.0, 0.0, 1e308, 0.0, 0.0, 0.0], 'values must each be between'),
+    ('camera_pose', [0.0, 0.0, 1.0], 'must hold 6 values'),
+    ('sync.tolerance', 1e308, 'must be between 0.0 and 10.0'),
+    ('watchdog.timeout', 5e-324, 'must be between 0.1 and 3600.0'),
+    ('sync.fallback', 'guess', 'must be one of monocular, none'),
+    ('grid.sample_step', 10**30, 'must be between 1 and 64'),
+])
+def test_extreme_values_refused_before_any_arithmetic(name, value, expected):
+    problem = check_value(name, value)
+    assert problem is not None and expected in problem and f'"{name}"' in problem
+    if name in traversability.PARAMETERS:
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            traversability.from_parameters({name: value})
+
+
+def test_grid_cell_count_is_bounded():
+    """grid.resolution 0.002 is in range alone, but the 4000 x 4000 grid is refused by name."""
+    assert check_value('grid.resolution', 0.002) is None
+    with pytest.raises(ValueError) as err:
+        traversability.from_parameters({'grid.resolution': 0.002})
+    text = str(err.value)
+    assert '4000 x 4000' in text and f'{traversability.pipeline.MAX_GRID_CELLS} cells' in text
+    assert 'raise grid.resolution or shrink the extent' in text
+    # The same resolution over a small extent is fine.
+    cfg = traversability.from_parameters({'grid.resolution': 0.002, 'grid.x_max': 1.0,
+                                          'grid.y_min': -0.5, 'grid.y_max': 0.5})
+    assert cfg.grid.width * cfg.grid.height <= traversability.pipeline.MAX_GRID_CELLS
+
+
+def test_sync_settings_parsed():
+    settings, errors = validate({'sync.equivalent_frames': ' depth_optical, ,ir_optical',
+                                 'sync.fallback': 'none', 'sync.tolerance': 0.02})
+    assert not errors
+    assert settings.equivalent_frames == ('depth_optical', 'ir_optical')
+    assert settings.sync_fallback == 'none' and settings.sync_tolerance == 0.02
+
+
+def test_generated_parameter_page_is_committed():
+    """doc/parameters.rst is the tables' text: regenerate with python -m seg_ros.ros.parameters."""
+    page = ROOT / 'doc' / 'parameters.rst'
+    assert page.is_file(), 'run: python -m seg_ros.ros.parameters'
+    assert page.read_text() == parameters.render_doc(), (
+        'doc/parameters.rst differs from the parameter tables; regenerate it with '
+        '"python -m seg_ros.ros.parameters"')
+    text = page.read_text()
+    for name in ALL_PARAMETERS:
+        assert f'``{name}``' in text
+
+
+def test_doc_command_check_mode(tmp_path):
+    out = tmp_path / 'p.rst'
+    assert parameters.main([str(out), '--check']) == 1
+    assert parameters.main([str(out)]) == 0
+    assert parameters.main([str(out), '--check']) == 0
+    out.write_text(out.read_text() + 'edited by hand\n')
+    assert parameters.main([str(out), '--check']) == 1

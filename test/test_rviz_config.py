@@ -44,13 +44,17 @@ def _launch_default(name):
     raise KeyError(name)
 
 
+PUBLISHERS = ('create_publisher', '_publisher', 'create_lifecycle_publisher')
+
+
 def _node_topics():
     """Topics the node creates publishers on (literal names in its source), made absolute."""
     topics = set()
     for path in (ROOT / 'seg_ros' / 'ros').glob('*.py'):
         tree = ast.parse(path.read_text())
         for call in ast.walk(tree):
-            if isinstance(call, ast.Call) and getattr(call.func, 'attr', '') == 'create_publisher':
+            # create_publisher, or the node's wrappers of it (QoS events, lifecycle)
+            if isinstance(call, ast.Call) and getattr(call.func, 'attr', '') in PUBLISHERS:
                 arg = call.args[1] if len(call.args) > 1 else None
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     topics.add(arg.value if arg.value.startswith('/') else '/' + arg.value)

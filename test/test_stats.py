@@ -68,3 +68,18 @@ def test_silence_is_a_warning_naming_the_topic():
     s.on_input(7.0)
     assert s.summary(8.0)[0] == stats.OK
     assert 'no new image' in s.summary(20.0)[1]
+
+
+def test_size_jump_and_heap_trim():
+    import platform
+
+    from seg_ros.common import memory
+
+    jump = memory.SizeJump()
+    assert not jump.changed(640 * 480)          # the first frame: nothing to compare
+    assert not jump.changed(640 * 480 + 10)
+    assert jump.changed(4000 * 3000)            # an outlier ...
+    assert jump.changed(640 * 480)              # ... and back
+    assert not jump.changed(600 * 480)
+    if platform.libc_ver()[0] == 'glibc':
+        assert memory.trim_heap()               # other C libraries have no malloc_trim

@@ -172,3 +172,18 @@ def test_resolve_presets():
     assert {'camvid', 'cityscapes', 'ade20k', 'cocostuff'} <= set(taxonomy.preset_names())
     assert taxonomy.resolve('camvid').name == 'camvid.yaml'
     assert str(taxonomy.resolve('/x/y.yaml')) == '/x/y.yaml'
+
+
+def test_deeply_nested_file_and_missing_path(tmp_path: Path):
+    """
+    Report 3000 levels of YAML by name (RecursionError killed the worker), a missing file as such.
+
+    A path that is not there said "Environment variable 'AMENT_PREFIX_PATH' is not set".
+    """
+    deep = tmp_path / 'deep.yaml'
+    deep.write_text('mapping:\n  Road: ' + '[' * 3000 + ']' * 3000 + '\n')
+    with pytest.raises(TaxonomyError, match='nested too deeply'):
+        taxonomy.load(deep, CAMVID_CLASSES)
+    missing = tmp_path / 'nowhere' / 'robot.yaml'
+    with pytest.raises(TaxonomyError, match=f'taxonomy file not found: {missing}'):
+        taxonomy.load(taxonomy.resolve(str(missing)), CAMVID_CLASSES)

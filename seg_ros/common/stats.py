@@ -29,6 +29,7 @@ from typing import Deque, Optional
 import numpy as np
 
 OK, WARN, ERROR = 0, 1, 2
+LEVEL_NAMES = ('OK', 'WARN', 'ERROR')
 
 
 class Window:
@@ -141,6 +142,10 @@ class NodeStats:
                   if p.level == ERROR or now - p.time <= self.problem_hold_s]
         # An old error stays until cleared (e.g. a model that failed to load); old warnings fade.
         self.problems = {k: p for k, p in self.problems.items() if p in active}
+        # Every active entry, not only the worst: an operator (or a test) sees each condition
+        # appear and clear on its own.
+        for kind, p in sorted(self.problems.items()):
+            values[f'problem: {kind}'] = f'{LEVEL_NAMES[p.level]}: {p.message}'
         if active:
             worst = max(active, key=lambda p: (p.level, p.time))
             return worst.level, worst.message, values

@@ -51,6 +51,9 @@ KEY_CALIBRATION = 'seg_ros.calibration'  # int8: frames, method and content hash
 OPTIONAL_KEYS = (KEY_NAME, KEY_DATASET, KEY_INPUT_SIZE, KEY_SOURCE, KEY_ARCH,
                  KEY_CONTRACT_VERSION, KEY_PRECISION, KEY_CALIBRATION)
 CONTRACT_VERSION = '1'
+MAX_CLASSES = 256          # ids must fit the mono8 label image
+MAX_NAME_LENGTH = 256      # characters per class name
+MAX_INPUT_SIDE = 16384     # pixels, for seg_ros.input_size
 
 # ONNX / ONNX Runtime / TensorRT spell the same dtypes differently; the contract check takes any.
 _UINT8 = {'uint8', 'tensor(uint8)', 'UINT8', 2}
@@ -95,8 +98,7 @@ class ModelInfo:
         raw = self.metadata.get(KEY_INPUT_SIZE)
         if not raw:
             return None
-        h, w = json.loads(raw)
-        return int(h), int(w)
+        return _parse_input_size(raw, 'model')
 
 
 def encode_metadata(classes: Sequence[str],
@@ -121,31 +123,64 @@ def parse_metadata(props: Mapping[str, str],
             'export it with "seg-ros export" or add the key with onnx.helper.set_model_props')
     try:
         classes = json.loads(props[KEY_CLASSES])
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ContractError(f'{source}: "{KEY_CLASSES}" is not valid JSON ({exc})') from exc
     if (not isinstance(classes, list) or not classes
             or not all(isinstance(c, str) and c for c in classes)):
         raise ContractError(f'{source}: "{KEY_CLASSES}" must be a non-empty JSON list of names')
-    if len(classes) > 256:
+    if len(classes) > MAX_CLASSES:
         raise ContractError(f'{source}: {len(classes)} classes do not fit the mono8 label image '
-                            '(at most 256)')
+                            f'(at most {MAX_CLASSES})')
     if len(set(classes)) != len(classes):
         dup = sorted({c for c in classes if classes.count(c) > 1})
         raise ContractError(f'{source}: duplicate class names in "{KEY_CLASSES}": {dup}')
+    if any(len(c) > MAX_NAME_LENGTH for c in classes):
+        raise ContractError(f'{source}: class names in "{KEY_CLASSES}" must be at most '
+                            f'{MAX_NAME_LENGTH} characters')
     if KEY_PALETTE in props:
-        try:
-            palette = np.asarray(json.loads(props[KEY_PALETTE]), dtype=np.int64)
-        except (json.JSONDecodeError, ValueError, TypeError) as exc:
-            raise ContractError(f'{source}: "{KEY_PALETTE}" is not a JSON list of [r, g, b] '
-                                f'({exc})') from exc
-        if palette.shape != (len(classes), 3) or palette.min() < 0 or palette.max() > 255:
-            raise ContractError(
-                f'{source}: "{KEY_PALETTE}" must hold {len(classes)} [r, g, b] triplets in '
-                f'0..255 (one per class), got shape {palette.shape}')
-        palette = palette.astype(np.uint8)
+        palette = _parse_palette(props[KEY_PALETTE], len(classes), source)
     else:
         palette = default_palette(len(classes))
+    if KEY_INPUT_SIZE in props:
+        _parse_input_size(props[KEY_INPUT_SIZE], source)
     return tuple(classes), palette
+
+
+def _parse_palette(raw: str, n: int, source: str) -> np.ndarray:
+    """
+    Check the palette's JSON as plain values first: n triplets of ints in 0..255.
+
+    Bounded before NumPy sees it, so a huge number or a float is a ContractError naming the key
+    rather than an OverflowError from the array conversion.
+    """
+    expected = (f'{source}: "{KEY_PALETTE}" must hold {n} [r, g, b] triplets of integers in '
+                '0..255 (one per class)')
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise ContractError(f'{source}: "{KEY_PALETTE}" is not a JSON list of [r, g, b] '
+                            f'({exc})') from exc
+    if not isinstance(value, list) or len(value) != n:
+        got = f'{len(value)} entries' if isinstance(value, list) else type(value).__name__
+        raise ContractError(f'{expected}, got {got}')
+    for i, rgb in enumerate(value):
+        if (not isinstance(rgb, list) or len(rgb) != 3
+                or not all(type(c) is int and 0 <= c <= 255 for c in rgb)):
+            raise ContractError(f'{expected}; entry {i} is {str(rgb)[:40]}')
+    return np.asarray(value, dtype=np.uint8).reshape(n, 3)
+
+
+def _parse_input_size(raw: str, source: str) -> tuple[int, int]:
+    """Check ``seg_ros.input_size``: JSON [height, width], each in 1..MAX_INPUT_SIDE."""
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, ValueError, RecursionError):
+        value = None
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(type(v) is int and 1 <= v <= MAX_INPUT_SIDE for v in value)):
+        raise ContractError(f'{source}: "{KEY_INPUT_SIZE}" must be a JSON [height, width] of '
+                            f'integers in 1..{MAX_INPUT_SIDE}, got {raw[:40]!r}')
+    return value[0], value[1]
 
 
 def default_palette(n: int) -> np.ndarray:

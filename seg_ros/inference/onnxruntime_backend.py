@@ -107,15 +107,37 @@ class OnnxRuntimeBackend(Backend):
             if labels_only is not None:
                 self.session = ort.InferenceSession(labels_only, so, providers=providers)
         self._outputs = [contract.LABELS] + ([contract.CONFIDENCE] if fetch_confidence else [])
+        self._last_pixels = 0
 
     def infer(self, rgb: np.ndarray) -> Segmentation:
         batch = check_frame(rgb)
-        result = self.session.run(self._outputs, {contract.INPUT: batch})
+        result = self.session.run(self._outputs, {contract.INPUT: batch},
+                                  self._run_options(rgb.shape[0] * rgb.shape[1]))
         labels = result[0][0]
         if labels.dtype != np.uint8:
             labels = labels.astype(np.uint8)
         confidence = result[1][0].astype(np.float32, copy=False) if len(result) > 1 else None
         return Segmentation(labels=labels, confidence=confidence)
+
+    def _run_options(self, pixels: int) -> Any:
+        """
+        Release the CPU arena after a run whose frame size jumped (2x or more either way).
+
+        ORT's arena keeps its largest allocation for good: one 4000x3000 frame through a
+        network that upsamples its logits left the process at 1 GB (measured: 146 MB -> 1018
+        MB, and still 1018 MB on 640x480 frames after it). Shrinking on every run would cost
+        re-allocation each frame; shrinking when the size changes frees an outlier's memory at
+        once and a steady stream of big frames keeps its arena (measured with shrinkage: 80 MB
+        after the big frame, 111 MB on 640x480 frames after it).
+        """
+        last, self._last_pixels = self._last_pixels, pixels
+        if not last or (pixels < 2 * last and last < 2 * pixels):
+            return None
+        import onnxruntime as ort
+
+        options = ort.RunOptions()
+        options.add_run_config_entry('memory.enable_memory_arena_shrinkage', 'cpu:0')
+        return options
 
     def describe(self) -> str:
         return f'onnxruntime ({", ".join(self.session.get_providers())})'

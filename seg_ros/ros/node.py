@@ -27,6 +27,9 @@ blocks callbacks, timers or parameter services.
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import signal
 import threading
 import time
 from typing import Any, Optional
@@ -36,24 +39,30 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from seg_ros import traversability
 from seg_ros.common import conversions
+from seg_ros.common import memory
 from seg_ros.common import stats
 from seg_ros.inference.backend import Backend, BackendError
 from seg_ros.inference.loader import create_backend, resolve_model_path
+from seg_ros.ros import dds_env
+from seg_ros.ros import health
 from seg_ros.ros import label_info
 from seg_ros.ros import messages
+from seg_ros.ros import sync
 from seg_ros.ros import tf_pose
 from seg_ros.ros.odometry import PoseTracker, stamp_seconds
-from seg_ros.ros.parameters import check_value, PARAMETERS, Settings, validate
+from seg_ros.ros.parameters import ALL_PARAMETERS, check_value, PARAMETERS, Settings, validate
 from seg_ros.traversability import nav2_clouds
 from seg_ros.traversability.fusion import FusedGrid
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+_NUMBERS = re.compile(r'\d+(?:\.\d+)?')
 _LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
            stats.ERROR: DiagnosticStatus.ERROR}
 
@@ -70,8 +79,8 @@ class SegmentationNode(Node):
         self._stop = False
         self._backend: Optional[Backend] = None
         self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
-        self._camera_info: Optional[CameraInfo] = None
-        self._depth: Optional[Image] = None
+        self._watchdog = health.Watchdog()
+        self._size_jump = memory.SizeJump()
         self._trav: Optional[traversability.Traversability] = None
         self._trav_reload = False
         self._fusion: Optional[FusedGrid] = None
@@ -83,25 +92,24 @@ class SegmentationNode(Node):
         self._tf = tf_pose.TfPose(self)
         self._pose_source = 'camera_pose parameter (no frame yet)'
         self._poses = PoseTracker(self._tf.buffer)   # the robot in odom, for the fused grid
+        self._qos = health.QosMonitor(self, self._problem, self._clear, stats.ERROR)
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
-        self._labels_pub = self.create_publisher(Image, 'segmentation/labels', reliable)
-        self._overlay_pub = self.create_publisher(Image, 'segmentation/overlay', reliable)
-        self._confidence_pub = self.create_publisher(Image, 'segmentation/confidence', reliable)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._functional_pub = self.create_publisher(Image, 'segmentation/functional', reliable)
-        self._grid_pub = self.create_publisher(OccupancyGrid, 'traversability/grid', reliable)
-        self._cloud_pub = self.create_publisher(PointCloud2, 'traversability/obstacles',
-                                                reliable)
-        self._fused_pub = self.create_publisher(OccupancyGrid, 'traversability/fused_grid',
-                                                reliable)
+        self._labels_pub = self._publisher(Image, 'segmentation/labels', reliable)
+        self._overlay_pub = self._publisher(Image, 'segmentation/overlay', reliable)
+        self._confidence_pub = self._publisher(Image, 'segmentation/confidence', reliable)
+        self._diag_pub = self._publisher(DiagnosticArray, '/diagnostics',
+                                         QoSProfile(depth=10))
+        self._functional_pub = self._publisher(Image, 'segmentation/functional', reliable)
+        self._functional_color_pub = self._publisher(Image, 'segmentation/functional_color',
+                                                     reliable)
+        self._grid_pub = self._publisher(OccupancyGrid, 'traversability/grid', reliable)
+        self._cloud_pub = self._publisher(PointCloud2, 'traversability/obstacles', reliable)
         # Nav2's ObstacleLayer: dynamic obstacles marked apart, free space to clear with.
-        self._dynamic_pub = self.create_publisher(
-            PointCloud2, 'traversability/dynamic_obstacles', reliable)
-        self._clearing_pub = self.create_publisher(PointCloud2, 'traversability/clearing',
-                                                   reliable)
-        self._functional_color_pub = self.create_publisher(
-            Image, 'segmentation/functional_color', reliable)
+        self._dynamic_pub = self._publisher(PointCloud2, 'traversability/dynamic_obstacles',
+                                            reliable)
+        self._clearing_pub = self._publisher(PointCloud2, 'traversability/clearing', reliable)
+        self._fused_pub = self._publisher(OccupancyGrid, 'traversability/fused_grid', reliable)
         self._label_info_pub = label_info.create_publisher(self)
 
         sensor_qos = QoSProfile(
@@ -112,17 +120,25 @@ class SegmentationNode(Node):
         if self.settings.input_transport == 'compressed':
             # image_transport's convention: <base>/compressed, following remaps of `image`.
             self._input_topic = self.resolve_topic_name('image') + '/compressed'
-            self.create_subscription(CompressedImage, self._input_topic, self._on_image,
-                                     sensor_qos)
+            self._subscribe(CompressedImage, self._input_topic, self._on_image, sensor_qos)
         else:
             self._input_topic = self.resolve_topic_name('image')
-            self.create_subscription(Image, 'image', self._on_image, sensor_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
-        # Aligned depth (16UC1 mm / 32FC1 m) for depth.enabled; the latest one is used.
-        self.create_subscription(Image, 'depth', self._on_depth, sensor_qos)
+            self._subscribe(Image, 'image', self._on_image, sensor_qos)
+        # camera_info and aligned depth (16UC1 mm / 32FC1 m) are matched to each frame by
+        # stamp and frame id (seg_ros.ros.sync); a short buffer of depth images is kept.
+        self._info_buf = sync.StreamBuffer('camera_info', self.resolve_topic_name('camera_info'),
+                                           size=1)
+        self._depth_buf = sync.StreamBuffer('depth', self.resolve_topic_name('depth'), size=4)
+        self._subscribe(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
+        self._subscribe(Image, 'depth', self._on_depth, sensor_qos)
+        self._input_monitor = health.InputMonitor(self._input_topic, self.settings.input_timeout,
+                                                  time.monotonic())
+        self._shm_profile = any(os.environ.get(v, '').endswith(dds_env.PROFILE_NAME)
+                                for v in ('FASTDDS_DEFAULT_PROFILES_FILE',
+                                          'FASTRTPS_DEFAULT_PROFILES_FILE'))
         # Robot pose for the fused grid where TF has no odom frame (best effort takes both).
-        self.create_subscription(Odometry, 'odom', self._poses.on_odometry, QoSProfile(
-            depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self._subscribe(Odometry, 'odom', self._poses.on_odometry,
+                        QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
 
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
@@ -133,11 +149,24 @@ class SegmentationNode(Node):
         self.get_logger().info(f'listening on {self._input_topic} ({s.input_transport}, '
                                f'{s.qos_reliability}, depth {s.qos_depth})')
 
+    def _publisher(self, msg_type: Any, topic: str, qos: QoSProfile) -> Any:
+        """Create a publisher whose incompatible-QoS events go to /diagnostics."""
+        return self.create_publisher(msg_type, topic, qos,
+                                     event_callbacks=self._qos.publisher(topic, qos))
+
+    def _subscribe(self, msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> Any:
+        """Create a subscription whose incompatible-QoS events go to /diagnostics."""
+        return self.create_subscription(msg_type, topic, callback, qos,
+                                        event_callbacks=self._qos.subscription(topic, qos))
+
     # ---------------------------------------------------------------- parameters
     def _declare(self, name: str, default: Any, description: str,
-                 read_only: bool = False) -> Any:
+                 read_only: bool = False, constraints: str = '') -> Any:
         """Declare one parameter; a value of the wrong type is reported and the default kept."""
-        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        # The range goes in additional_constraints (shown by ros2 param describe); the check
+        # itself is ours (check_value), so every violation gets the same message.
+        descriptor = ParameterDescriptor(description=description, read_only=read_only,
+                                         additional_constraints=constraints)
         try:
             return self.declare_parameter(name, default, descriptor).value
         except Exception as exc:  # noqa: B902 - rclpy raises several types for bad overrides
@@ -147,16 +176,17 @@ class SegmentationNode(Node):
                                           ignore_override=True).value
 
     def _declare_parameters(self) -> Settings:
-        values = {name: self._declare(name, spec.default, spec.description, spec.read_only)
-                  for name, spec in PARAMETERS.items()}
-        settings, errors = validate(values)
+        """Declare the whole table (node and traversability), then validate the node's part."""
+        self._declared = {name: self._declare(name, spec.default, spec.description,
+                                              spec.read_only, spec.range_text())
+                          for name, spec in ALL_PARAMETERS.items()}
+        settings, errors = validate({n: self._declared[n] for n in PARAMETERS})
         for message in errors:
             self._problem('parameters', stats.ERROR, message)
         return settings
 
     def _declare_traversability(self) -> Optional[traversability.Config]:
-        values = {name: self._declare(name, default, description)
-                  for name, (default, description) in traversability.PARAMETERS.items()}
+        values = {name: self._declared[name] for name in traversability.PARAMETERS}
         try:
             return traversability.from_parameters(values)
         except ValueError as exc:
@@ -171,7 +201,7 @@ class SegmentationNode(Node):
 
     def _check_parameters(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:
-            if param.name in PARAMETERS:
+            if param.name in ALL_PARAMETERS:
                 problem = check_value(param.name, param.value)
                 if problem:
                     self._log(stats.WARN, f'rejected: {problem}')
@@ -187,11 +217,11 @@ class SegmentationNode(Node):
     def _apply_parameters(self, params: list[Parameter]) -> None:
         values = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.settings, _ = validate(values)
-        self._stats.clear('parameters')
+        self._clear('parameters')
         trav_changed = any(p.name in traversability.PARAMETERS for p in params)
         if trav_changed:
             self.trav_config = traversability.from_parameters(self._traversability_values([]))
-            self._stats.clear('traversability')
+            self._clear('traversability')
         if (any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS)
                 or any(p.name == 'traversability.min_confidence' for p in params)):
             with self._cond:
@@ -212,13 +242,14 @@ class SegmentationNode(Node):
             self._cond.notify()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        self._info_buf.add(_stamp_ns(msg.header), msg.header.frame_id, msg, time.monotonic())
 
     def _on_depth(self, msg: Image) -> None:
-        self._depth = msg
+        self._depth_buf.add(_stamp_ns(msg.header), msg.header.frame_id, msg, time.monotonic())
 
     # ---------------------------------------------------------------- worker
     def _work(self) -> None:
+        """Take the newest frame and process it; no exception ends this loop, only stop."""
         while True:
             with self._cond:
                 while self._pending is None and not self._reload and not self._stop:
@@ -228,16 +259,34 @@ class SegmentationNode(Node):
                 item, self._pending = self._pending, None
                 reload, self._reload = self._reload, False
                 trav_reload, self._trav_reload = self._trav_reload, False
-            if reload:
-                self._load_model()
-            elif trav_reload:
-                self._load_traversability()
-            if item is not None:
-                try:
-                    self._process(item[0])
-                except Exception as exc:  # noqa: B902 - keep serving frames whatever happens
-                    self._problem('processing', stats.ERROR,
-                                  f'unexpected error while processing a frame: {exc!r}')
+            try:
+                if reload:
+                    self._load_model()
+                elif trav_reload:
+                    self._load_traversability()
+            except Exception as exc:  # noqa: B902 - CUDA, RecursionError, a newer TensorRT...
+                self._problem('model', stats.ERROR,
+                              f'model not loaded: unexpected {type(exc).__name__} while loading '
+                              f'{self.settings.model_path!r}: {exc}; set model_path to a good '
+                              'model (ros2 param set) to recover')
+                self._backend, self._trav = None, None
+            if item is None:
+                continue
+            msg = item[0]
+            what = _describe_frame(msg)
+            self._watchdog.begin(what, time.monotonic())
+            try:
+                if self._process(msg):
+                    self._clear('processing')
+            except Exception as exc:  # noqa: B902 - keep serving frames whatever happens
+                self._problem('processing', stats.ERROR,
+                              f'unexpected {type(exc).__name__} while processing {what} with '
+                              f'model {self.settings.model_path!r}: {exc}')
+            finally:
+                self._watchdog.end()
+            if self._size_jump.changed(getattr(msg, 'width', 0) * getattr(msg, 'height', 0)):
+                del item, msg
+                memory.trim_heap()   # an outlier frame's buffers go back to the system
 
     def _load_model(self) -> None:
         settings = self.settings
@@ -253,7 +302,8 @@ class SegmentationNode(Node):
         except (BackendError, OSError) as exc:
             self._problem('model', stats.ERROR, f'model not loaded: {exc}')
             return
-        self._stats.clear('model')
+        for kind in ('model', 'inference', 'processing'):  # they concerned the previous model
+            self._clear(kind)
         self._lut = conversions.palette_lut(self._backend.info.palette)
         self.get_logger().info(
             f'loaded {path} with {self._backend.describe()}: model '
@@ -282,7 +332,7 @@ class SegmentationNode(Node):
                           f'taxonomy not loaded: {exc}; no functional image or grid until the '
                           '"taxonomy" parameter is set right')
             return
-        self._stats.clear('traversability')
+        self._clear('traversability')
         self.get_logger().info(f'traversability: taxonomy {self._trav.taxonomy_path}, grid in '
                                f'{config.grid.frame_id}')
         if config.min_confidence > 0 and not backend.info.has_confidence:
@@ -295,7 +345,8 @@ class SegmentationNode(Node):
             except ValueError as exc:
                 self._problem('fusion', stats.ERROR, f'{exc}; no fused grid until it is fixed')
 
-    def _process(self, msg: Any) -> None:
+    def _process(self, msg: Any) -> bool:
+        """Segment one frame and publish; False when it was rejected or not segmented."""
         try:
             if isinstance(msg, CompressedImage):
                 rgb = conversions.compressed_to_rgb(msg.format, msg.data)
@@ -303,19 +354,19 @@ class SegmentationNode(Node):
                 rgb = conversions.image_msg_to_rgb(msg)
         except conversions.ImageError as exc:
             self._problem('input', stats.WARN, f'frame rejected on {self._input_topic}: {exc}')
-            return
+            return False
         backend = self._backend
         if backend is None:
-            return  # the 'model' problem already explains why on /diagnostics
+            return False  # the 'model' problem already explains why on /diagnostics
         t0 = time.perf_counter()
         try:
             result = backend.infer(rgb)
         except Exception as exc:  # noqa: B902 - runtimes raise their own types
             self._problem('inference', stats.ERROR,
                           f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
-            return
+            return False
         inference_s = time.perf_counter() - t0
-        self._stats.clear('inference')
+        self._clear('inference')
 
         header = msg.header
         labels_msg = messages.image_message(result.labels, 'mono8', header)
@@ -335,6 +386,7 @@ class SegmentationNode(Node):
         age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
         with self._cond:
             self._stats.on_output(time.monotonic(), inference_s, age, with_overlay)
+        return True
 
     def _publish_traversability(self, trav: traversability.Traversability, header: Any,
                                 labels: np.ndarray,
@@ -344,21 +396,29 @@ class SegmentationNode(Node):
         if self._functional_color_pub.get_subscription_count() > 0:
             self._functional_color_pub.publish(messages.image_message(
                 trav.taxonomy.colorize(functional), 'rgb8', header))
-        info = self._camera_info
-        if info is None:
+        settings = self.settings
+        stamp, frame = _stamp_ns(header), header.frame_id
+        found = self._info_buf.match_recent(stamp, frame, settings.sync_max_age,
+                                            settings.equivalent_frames)
+        info = found.item.msg if found.item is not None else None
+        problem = found.problem or (info is not None and sync.camera_info_problem(
+            info.k, info.d, info.width, info.height, (labels.shape[1], labels.shape[0]),
+            self._info_buf.topic))
+        if problem or info is None:
             self._problem('camera_info', stats.WARN,
-                          f'no camera_info on {self.resolve_topic_name("camera_info")}: the '
-                          'grid needs the intrinsics; publishing the functional image only')
+                          f'{problem or "no camera_info"}. No grid; publishing the functional '
+                          'image only')
             return
-        self._stats.clear('camera_info')
+        self._clear('camera_info')
         try:
+            depth = (self._matched_depth(stamp, frame, labels.shape) if trav.config.depth
+                     else None)
+            if depth is False:
+                return   # sync.fallback: none
             trav.set_camera_info(info.k, info.d, info.width, info.height,
                                  info.distortion_model)
-            camera_frame = header.frame_id or info.header.frame_id
+            camera_frame = frame or info.header.frame_id
             from_tf = self._update_camera_pose(trav, camera_frame, header.stamp)
-            depth = None
-            if trav.config.depth and self._depth is not None:
-                depth = conversions.depth_msg_to_array(self._depth)
             result = trav.process(labels, depth, confidence)
         except (ValueError, conversions.ImageError) as exc:
             self._problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
@@ -383,12 +443,41 @@ class SegmentationNode(Node):
         except LookupError as exc:
             self._problem('fusion', stats.WARN, f'no fused grid for this frame: {exc}')
             return
-        self._stats.clear('fusion')
+        self._clear('fusion')
         if result.classes is None:  # every projection fills it; None only in hand-made results
             return
         stamp = stamp_seconds(header.stamp) or self.get_clock().now().nanoseconds * 1e-9
         out = fused.update(result.classes, result.spec, pose, stamp)
         self._fused_pub.publish(messages.occupancy_grid(out.grid, out.spec, header))
+
+    def _matched_depth(self, stamp: int, frame: str, shape: tuple[int, ...]) -> Any:
+        """
+        Return the depth array of this frame; None to fall back to monocular, False: no grid.
+
+        Stale, mismatched, foreign-frame or empty depth never reaches the grid: it would show
+        obstacles (or free space) that are no longer there as current.
+        """
+        s = self.settings
+        self._depth_buf.wait_for(stamp, s.sync_tolerance, timeout_s=min(0.1, s.sync_tolerance))
+        found = self._depth_buf.match_nearest(stamp, frame, s.sync_tolerance,
+                                              s.equivalent_frames)
+        problem = found.problem
+        depth = None
+        if found.item is not None:
+            try:
+                depth = conversions.depth_msg_to_array(found.item.msg)
+            except conversions.ImageError as exc:
+                problem = f'depth on {self._depth_buf.topic} unusable: {exc}'
+            else:
+                problem = (sync.depth_size_problem(depth, shape, self._depth_buf.topic)
+                           or sync.depth_content_problem(depth, self._depth_buf.topic))
+        if problem is None:
+            self._clear('depth')
+            return depth
+        then = ('falling back to the monocular projection' if s.sync_fallback == 'monocular'
+                else 'no grid (sync.fallback: none)')
+        self._problem('depth', stats.WARN, f'{problem}; {then}')
+        return None if s.sync_fallback == 'monocular' else False
 
     def _update_camera_pose(self, trav: traversability.Traversability, camera_frame: str,
                             stamp: Any) -> bool:
@@ -398,7 +487,7 @@ class SegmentationNode(Node):
         if found.translation is not None and found.rotation is not None:
             # Image frames are optical frames (REP-103): z forward, x right, y down.
             trav.set_camera_transform(found.translation, found.rotation, optical=True)
-            self._stats.clear('tf')
+            self._clear('tf')
             self._pose_source = f'TF {target} <- {camera_frame}'
             return True
         self._pose_source = 'camera_pose parameter'
@@ -408,18 +497,52 @@ class SegmentationNode(Node):
         return False
 
     # ---------------------------------------------------------------- diagnostics
-    def _problem(self, kind: str, level: int, message: str) -> None:
+    def _problem(self, kind: str, level: int, message: str, log: bool = True) -> None:
         with self._cond:
             self._stats.report(kind, level, message, time.monotonic())
-        self._log(level, message)
+        if log:
+            self._log(level, message)
+
+    def _clear(self, kind: str) -> None:
+        """Drop a diagnostics entry whose condition is gone."""
+        with self._cond:
+            self._stats.clear(kind)
+
+    def _check_health(self) -> None:
+        """Watchdog, input-topic presence and QoS peers, on each diagnostics tick."""
+        now = time.monotonic()
+        problem = self._watchdog.check(now, self._worker.is_alive(),
+                                       self.settings.watchdog_timeout)
+        if problem:
+            self._problem('watchdog', stats.ERROR, problem)
+        else:
+            self._clear('watchdog')
+        with self._cond:
+            last_input = self._stats.last_input
+        problem = self._input_monitor.check(now, self.count_publishers(self._input_topic),
+                                            last_input, self._shm_profile)
+        if problem:
+            # Logged when it starts; /diagnostics keeps the count of seconds up to date.
+            with self._cond:
+                new = 'input topic' not in self._stats.problems
+            self._problem('input topic', stats.WARN, problem, log=new)
+        else:
+            self._clear('input topic')
+        self._qos.recheck()
 
     def _log(self, level: int, message: str) -> None:
-        """Log each distinct message at most once a second, so a bad stream cannot flood."""
+        """
+        Log each distinct message at most once a second, so a bad stream cannot flood.
+
+        Messages that differ only in their numbers (seconds since, stamps, counts) are one
+        message here: a stale stream at 30 Hz logs once a second, not 30 times.
+        """
         now = time.monotonic()
-        if now - self._logged.get(message, -1e9) < 1.0:
+        key = _NUMBERS.sub('#', message)
+        if now - self._logged.get(key, -1e9) < 1.0:
             return
         self._logged = {m: t for m, t in self._logged.items() if now - t < 1.0}
-        self._logged[message] = now
+        self._logged[key] = now
         # One call site per severity: rclpy refuses a call site whose severity changes.
         if level == stats.ERROR:
             self.get_logger().error(message)
@@ -429,6 +552,7 @@ class SegmentationNode(Node):
             self.get_logger().info(message)
 
     def _publish_diagnostics(self) -> None:
+        self._check_health()
         with self._cond:
             level, message, values = self._stats.summary(time.monotonic(),
                                                          topic=self._input_topic)
@@ -449,31 +573,68 @@ class SegmentationNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
-    def destroy_node(self) -> None:
+    def stop_worker(self, timeout: float = 5.0) -> None:
+        """Stop the worker and wait for it, so nothing publishes once the context goes."""
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self._worker.join(timeout=5.0)
-        if self._backend is not None:
+        if self._worker.is_alive() and threading.current_thread() is not self._worker:
+            self._worker.join(timeout=timeout)
+
+    def destroy_node(self) -> None:
+        self.stop_worker()
+        if self._backend is not None and not self._worker.is_alive():
             self._backend.close()
         super().destroy_node()
 
 
 def spin(node: Node) -> int:
-    """Spin until Ctrl-C or shutdown, then destroy the node and shut rclpy down; return 0."""
+    """
+    Spin until SIGINT/SIGTERM or shutdown; stop the worker, destroy the node, shut rclpy down.
+
+    The signals only set a flag here (rclpy's own handler, which shuts the context down at
+    once, is not installed by :func:`main`), so the worker finishes its frame and stops while
+    its publishers are still valid: no "publisher's context is invalid" at shutdown.
+    """
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        stop_worker = getattr(node, 'stop_worker', None)
+        if stop_worker is not None:
+            stop_worker()
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            if handler is not None:   # None: the handler was not installed from Python
+                signal.signal(sig, handler)
     return 0
+
+
+def _stamp_ns(header: Any) -> int:
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def _describe_frame(msg: Any) -> str:
+    """Name a frame in messages: stamp, frame id and size, so a log line points at it."""
+    h = msg.header
+    size = f' {msg.width}x{msg.height}' if hasattr(msg, 'width') else ''
+    return f'the{size} frame stamped {h.stamp.sec}.{h.stamp.nanosec:09d} in "{h.frame_id}"'
 
 
 def main(args: Optional[list[str]] = None) -> None:
     """Entry point of ``segmentation_node`` / ``ros2 run seg_ros segmentation_node``."""
-    rclpy.init(args=args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     spin(SegmentationNode())
 
 

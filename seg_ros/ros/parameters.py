@@ -13,83 +13,98 @@
 # limitations under the License.
 
 """
-The node's parameters: one table of names, defaults, descriptions and checks.
+The node's parameters: one table of names, defaults, descriptions, bounds and checks.
 
-The node declares exactly this table (so ``ros2 param describe`` shows the descriptions), the
-launch-file test checks ``config/segmentation.yaml`` against it, and :func:`validate` turns raw
-values into a typed :class:`Settings` or a list of messages naming each bad value and its valid
-range. No ROS imports here.
+The node declares exactly these tables (so ``ros2 param describe`` shows the descriptions):
+``PARAMETERS`` (segmentation, inference, QoS, stream matching, watchdog) and
+``seg_ros.traversability.PARAMETERS``, both of the one table type
+:class:`seg_ros.common.params.Param`; ``ALL_PARAMETERS`` joins them. The launch-file test
+checks ``config/segmentation.yaml`` against them, :func:`validate` turns raw values into a
+typed :class:`Settings` or a list of messages naming each bad value and its valid range, and
+``python -m seg_ros.ros.parameters`` writes ``doc/parameters.rst`` from them (a test fails when
+the committed page differs). No ROS imports here.
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from pathlib import Path
+import sys
+from typing import Any, Mapping, Optional, Sequence
 
+from seg_ros.common import params as _params
+from seg_ros.common.params import Check, Param
 from seg_ros.inference.backend import BackendOptions, BACKENDS
+from seg_ros.traversability.pipeline import MAX_GRID_CELLS
+from seg_ros.traversability.pipeline import PARAMETERS as TRAVERSABILITY_PARAMETERS
 
-Check = Callable[[Any], Optional[str]]   # returns an error text, or None when the value is fine
-
-
-def _one_of(*choices: str) -> Check:
-    return lambda v: None if v in choices else f'must be one of {", ".join(choices)}'
-
-
-def _between(lo: float, hi: float) -> Check:
-    return lambda v: None if lo <= v <= hi else f'must be between {lo} and {hi}'
-
-
-def _at_least(lo: float) -> Check:
-    return lambda v: None if v >= lo else f'must be at least {lo}'
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter: its default (which fixes its type), what it does, and its check."""
-
-    default: Any
-    description: str
-    check: Optional[Check] = None
-    reload_model: bool = False     # changing it at run time reloads the model
-    read_only: bool = False        # only read at start-up (subscriptions, QoS)
-
+__all__ = ['ALL_PARAMETERS', 'Check', 'check_value', 'Param', 'PARAMETERS', 'Settings',
+           'validate', 'render_doc']
 
 PARAMETERS: dict[str, Param] = {
     'model_path': Param('', 'Model file (.onnx in the seg_ros contract; .engine for tensorrt).',
                         reload_model=True),
     'backend': Param('onnxruntime', f'Inference runtime: {" | ".join(BACKENDS)}.',
-                     _one_of(*BACKENDS), reload_model=True),
+                     choices=tuple(BACKENDS), reload_model=True),
     'device': Param('cpu', 'cpu | cuda (onnxruntime-gpu CUDA/TensorRT providers).',
-                    _one_of('cpu', 'cuda'), reload_model=True),
-    'device_id': Param(0, 'GPU index for cuda / tensorrt.', _at_least(0), reload_model=True),
-    'threads': Param(0, 'CPU intra-op threads (0 = runtime default).', _between(0, 256),
+                    choices=('cpu', 'cuda'), reload_model=True),
+    'device_id': Param(0, 'GPU index for cuda / tensorrt.', minimum=0, maximum=63,
+                       reload_model=True),
+    'threads': Param(0, 'CPU intra-op threads (0 = runtime default).', minimum=0, maximum=256,
                      reload_model=True),
     'fp16': Param(True, 'Half precision for TensorRT (backend or ORT provider).',
                   reload_model=True),
     'engine_cache_dir': Param('', 'Where built TensorRT engines are cached ("" = beside the '
                               'model).', reload_model=True),
     'dla_core': Param(-1, 'Jetson Orin DLA core for TensorRT (layers it lacks fall back to the '
-                      'GPU); -1 = GPU only.', _between(-1, 7), reload_model=True),
+                      'GPU); -1 = GPU only.', minimum=-1, maximum=7, reload_model=True),
     'input_transport': Param('raw', 'raw: sensor_msgs/Image on "image"; compressed: '
                              'sensor_msgs/CompressedImage on "image/compressed".',
-                             _one_of('raw', 'compressed'), read_only=True),
+                             choices=('raw', 'compressed'), read_only=True),
     'overlay_alpha': Param(0.5, 'Weight of the class colours in the overlay (0..1).',
-                           _between(0.0, 1.0)),
+                           minimum=0.0, maximum=1.0),
     'publish_confidence': Param(True, 'Publish segmentation/confidence (mono8, 0..255) when '
                                 'the model has a confidence output and someone subscribes; '
                                 'false skips its computation (about 13% of an ESPNet frame).',
                                 reload_model=True),
     'diagnostics_period': Param(1.0, 'Seconds between /diagnostics messages.',
-                                _between(0.05, 60.0), read_only=True),
+                                minimum=0.05, maximum=60.0, read_only=True),
     'qos.reliability': Param('best_effort', 'Image subscription reliability: best_effort '
-                             '(sensor data) | reliable.', _one_of('best_effort', 'reliable'),
+                             '(sensor data) | reliable.', choices=('best_effort', 'reliable'),
                              read_only=True),
     'qos.depth': Param(1, 'Image subscription queue depth (1 keeps latency bounded).',
-                       _between(1, 100), read_only=True),
+                       minimum=1, maximum=100, read_only=True),
+    'sync.tolerance': Param(0.05, 'Depth belongs to a frame only when its stamp is within this '
+                            'many seconds of the image stamp (the nearest of the last few '
+                            'depth images is taken).', minimum=0.0, maximum=10.0),
+    'sync.max_age': Param(1.0, 'camera_info stamped more than this many seconds from the image '
+                          'no longer describes the camera (the stream stopped or uses another '
+                          'clock): no grid, and a WARN.', minimum=0.01, maximum=3600.0),
+    'sync.equivalent_frames': Param('', "Comma-separated frame ids that count as the image's "
+                                    'frame for depth and camera_info (e.g. a registered depth '
+                                    'stream that keeps its own frame id).'),
+    'sync.fallback': Param('monocular', 'When depth.enabled and no matching depth: monocular '
+                           '(ground-plane projection for that frame) | none (no grid).',
+                           choices=('monocular', 'none')),
+    'watchdog.timeout': Param(10.0, 'ERROR on /diagnostics when the worker thread is dead or '
+                              'has been on one frame longer than this many seconds.',
+                              minimum=0.1, maximum=3600.0),
+    'input_timeout': Param(3.0, 'Seconds without a publisher on the input topic, or with one '
+                           'but without frames, before /diagnostics says so.',
+                           minimum=0.1, maximum=3600.0, read_only=True),
     'tf_tolerance': Param(0.1, 'Seconds the newest TF transform of the camera may be away '
                           "from the image's stamp when TF has none at the stamp itself; "
                           'beyond it the camera_pose parameter is used (and reported).',
-                          _between(0.0, 10.0)),
+                          minimum=0.0, maximum=10.0),
 }
+
+ALL_PARAMETERS: dict[str, Param] = {**PARAMETERS, **TRAVERSABILITY_PARAMETERS}
+
+
+def check_value(name: str, value: Any,
+                table: Mapping[str, Param] = ALL_PARAMETERS) -> Optional[str]:
+    """Return an error message for one value (type, bounds, choices), or None."""
+    return _params.check_value(name, value, table)
 
 
 @dataclass(frozen=True)
@@ -106,30 +121,12 @@ class Settings:
     qos_reliability: str
     qos_depth: int
     tf_tolerance: float
-
-
-def _type_ok(default: Any, value: Any) -> bool:
-    """Match the default's type; ints are fine for floats, but bools are never numbers."""
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(default, bool) and isinstance(value, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    return isinstance(value, type(default))
-
-
-def check_value(name: str, value: Any, table: Mapping[str, Param] = PARAMETERS) -> Optional[str]:
-    """Return an error message for one value (type or range), or None."""
-    spec = table[name]
-    default = spec.default
-    ok_type = _type_ok(default, value)
-    if not ok_type:
-        return (f'parameter "{name}" = {value!r} has the wrong type: expected '
-                f'{type(default).__name__} (e.g. {default!r}). {spec.description}')
-    if spec.check is not None:
-        problem = spec.check(value)
-        if problem:
-            return f'parameter "{name}" = {value!r} {problem}. {spec.description}'
-    return None
+    sync_tolerance: float
+    sync_max_age: float
+    equivalent_frames: tuple[str, ...]
+    sync_fallback: str
+    watchdog_timeout: float
+    input_timeout: float
 
 
 def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
@@ -143,7 +140,7 @@ def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
     good: dict[str, Any] = {}
     for name, spec in PARAMETERS.items():
         value = values.get(name, spec.default)
-        problem = check_value(name, value)
+        problem = check_value(name, value, PARAMETERS)
         if problem:
             errors.append(problem + f' Using the default {spec.default!r}.')
             value = spec.default
@@ -160,5 +157,56 @@ def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
         publish_confidence=good['publish_confidence'],
         diagnostics_period=good['diagnostics_period'],
         qos_reliability=good['qos.reliability'], qos_depth=good['qos.depth'],
-        tf_tolerance=good['tf_tolerance'])
+        tf_tolerance=good['tf_tolerance'],
+        sync_tolerance=good['sync.tolerance'], sync_max_age=good['sync.max_age'],
+        equivalent_frames=tuple(f.strip() for f in good['sync.equivalent_frames'].split(',')
+                                if f.strip()),
+        sync_fallback=good['sync.fallback'], watchdog_timeout=good['watchdog.timeout'],
+        input_timeout=good['input_timeout'])
     return settings, errors
+
+
+DOC_TITLE = 'Parameters'
+DOC_INTRO = f"""
+Generated from the parameter tables in the code (``seg_ros.ros.parameters`` and
+``seg_ros.traversability.pipeline``) by ``python -m seg_ros.ros.parameters``; do not edit by
+hand (``test/test_parameters.py`` fails when this page and the tables differ).
+
+Every parameter is checked before the node uses it: a value of the wrong type, outside its
+range or not among its choices is reported as an ERROR on ``/diagnostics`` (and the default
+kept) at start-up, and refused with the same message by ``ros2 param set``. The traversability
+parameters are also checked together (a non-empty extent, at most {MAX_GRID_CELLS} grid
+cells, obstacle heights in order); a bad combination turns traversability off until it is fixed.
+"""
+
+
+def render_doc() -> str:
+    """Return the text of ``doc/parameters.rst``."""
+    return _params.render_rst([('Segmentation, inference and streams', PARAMETERS),
+                               ('Traversability', TRAVERSABILITY_PARAMETERS)],
+                              DOC_TITLE, DOC_INTRO)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Write (or with ``--check``, compare) the generated parameter page."""
+    parser = argparse.ArgumentParser(description='Write doc/parameters.rst from the tables.')
+    parser.add_argument('output', nargs='?',
+                        default=str(Path(__file__).resolve().parents[2] / 'doc' /
+                                    'parameters.rst'))
+    parser.add_argument('--check', action='store_true',
+                        help='exit 1 when the file differs from the tables instead of writing')
+    args = parser.parse_args(argv)
+    text = render_doc()
+    out = Path(args.output)
+    if args.check:
+        same = out.is_file() and out.read_text() == text
+        print(f'{out}: {"up to date" if same else "differs from the tables; regenerate"}')
+        return 0 if same else 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f'wrote {out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -33,6 +33,7 @@ COMMANDS = {
     'build-engine': ('seg_ros.tools.build_engine', 'build a TensorRT engine from a contract ONNX'),
     'evaluate': ('seg_ros.tools.evaluate', 'per-class IoU and friends on a labelled image folder'),
     'benchmark': ('seg_ros.tools.benchmark', 'time the backend, the node and the transport'),
+    'soak': ('seg_ros.tools.soak', 'stream frames to the node for minutes: drops, age, memory'),
     'replay': ('seg_ros.tools.replay', 'play a bag or image folder as camera topics, record'),
     'demo': ('seg_ros.tools.demo', 'the end-to-end demo: export, run the node on CamVid, record'),
     'bench-grid': ('seg_ros.tools.bench_grid', 'time the traversability projection (synthetic)'),

@@ -29,8 +29,9 @@ This is the one class the node drives; it holds no ROS types::
     result.obstacle_points # (N, 3) float32 obstacle points, grid frame
     result.obstacle_ids    # (N,) their functional ids (static / dynamic clouds for Nav2)
 
-``PARAMETERS`` lists the node parameters with defaults and descriptions (dotted names, as in
-the params YAML); ``from_parameters`` validates a dict of them into a ``Config`` and raises
+``PARAMETERS`` lists the node parameters (a :class:`seg_ros.common.params.Param` table: default,
+description, bounds; dotted names, as in the params YAML); ``from_parameters`` validates a
+dict of them into a ``Config`` and raises
 ``ValueError`` naming the parameter. Geometry that depends only on the camera (pixel rays,
 ground points) is computed once per camera_info/pose and reused for every frame.
 """
@@ -42,70 +43,99 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from seg_ros.common.params import check_value, Param
 from seg_ros.traversability import fusion
 from seg_ros.traversability import geometry
 from seg_ros.traversability import grid
 from seg_ros.traversability import taxonomy
 from seg_ros.traversability.grid import GridSpec
 
-# name -> (default, description). Nested names become the params YAML's nested keys.
-PARAMETERS: dict[str, tuple[Any, str]] = {
-    'traversability.enabled': (True, 'publish segmentation/functional, traversability/grid '
-                                     'and traversability/obstacles'),
-    'taxonomy': ('', 'taxonomy YAML file, or a preset name (camvid, cityscapes, ade20k, '
-                     'cocostuff); '
-                     "'' picks the preset of the model's dataset"),
-    'camera_pose': ([0.0, 0.0, 0.5, 0.0, 0.3, 0.0],
-                    'camera body frame in grid.frame_id as [x, y, z, roll, pitch, yaw] '
-                    '(m, rad; REP-103, positive pitch looks down); used when TF has no '
-                    'transform'),
-    'grid.frame_id': ('base_link', 'frame of the grid; its z = 0 plane is the ground'),
-    'grid.resolution': (0.05, 'cell size in metres'),
-    'grid.x_min': (0.0, 'grid extent along x (forward), metres'),
-    'grid.x_max': (8.0, 'grid extent along x (forward), metres'),
-    'grid.y_min': (-4.0, 'grid extent along y (left), metres'),
-    'grid.y_max': (4.0, 'grid extent along y (left), metres'),
-    'grid.max_range': (8.0, 'ignore what lies farther than this from the camera (metres, '
-                            'horizontal); monocular range error grows with distance squared'),
-    'grid.sample_step': (4, 'use every n-th image column'),
-    'grid.row_step': (2, 'use every n-th image row'),
-    'grid.silhouette_jump': (0.3, 'monocular: an obstacle foot that ends an object at a '
+MAX_GRID_CELLS = 1_000_000  # 1000 x 1000: above it one frame's grid takes seconds
+
+
+def _frame_name(value: str) -> Optional[str]:
+    return None if value else 'must name a TF frame (e.g. base_link)'
+
+
+def _class_names(value: Sequence[str]) -> Optional[str]:
+    if all(isinstance(n, str) and n for n in value):
+        return None
+    return 'must be a list of functional class names (e.g. [dynamic_obstacle])'
+
+
+# Nested names become the params YAML's nested keys; seg_ros.ros.parameters adds these to the
+# node's table, so they are declared, described, bounded and documented like the others.
+PARAMETERS: dict[str, Param] = {
+    'traversability.enabled': Param(True, 'publish segmentation/functional, traversability/grid '
+                                    'and traversability/obstacles'),
+    'taxonomy': Param('', 'taxonomy YAML file, or a preset name (camvid, cityscapes, ade20k, '
+                      "cocostuff); '' picks the preset of the model's dataset"),
+    'camera_pose': Param([0.0, 0.0, 0.5, 0.0, 0.3, 0.0],
+                         'camera body frame in grid.frame_id as [x, y, z, roll, pitch, yaw] '
+                         '(m, rad; REP-103, positive pitch looks down); used when TF has no '
+                         'transform', length=6, minimum=-1000.0, maximum=1000.0),
+    'grid.frame_id': Param('base_link', 'frame of the grid; its z = 0 plane is the ground',
+                           _frame_name),
+    'grid.resolution': Param(0.05, f'cell size in metres (the grid may hold at most '
+                             f'{MAX_GRID_CELLS} cells)', minimum=0.001, maximum=100.0),
+    'grid.x_min': Param(0.0, 'grid extent along x (forward), metres',
+                        minimum=-1000.0, maximum=1000.0),
+    'grid.x_max': Param(8.0, 'grid extent along x (forward), metres',
+                        minimum=-1000.0, maximum=1000.0),
+    'grid.y_min': Param(-4.0, 'grid extent along y (left), metres',
+                        minimum=-1000.0, maximum=1000.0),
+    'grid.y_max': Param(4.0, 'grid extent along y (left), metres',
+                        minimum=-1000.0, maximum=1000.0),
+    'grid.max_range': Param(8.0, 'ignore what lies farther than this from the camera (metres, '
+                            'horizontal); monocular range error grows with distance squared',
+                            minimum=0.01, maximum=1000.0),
+    'grid.sample_step': Param(4, 'use every n-th image column', minimum=1, maximum=64),
+    'grid.row_step': Param(2, 'use every n-th image row', minimum=1, maximum=64),
+    'grid.silhouette_jump': Param(0.3, 'monocular: an obstacle foot that ends an object at a '
                                   'near-vertical image edge and lies this much farther than '
                                   'its neighbour was seen past the side of the object: '
-                                  'dropped (m)'),
-    'depth.enabled': (False, 'use the aligned depth image (topic depth, 16UC1 mm or 32FC1 m) '
-                             'instead of the ground-plane projection'),
-    'depth.min_obstacle_height': (0.05, 'depth mode: obstacle points lower than this (m above '
-                                        'the ground) are ignored'),
-    'depth.max_obstacle_height': (2.0, 'depth mode: obstacle points higher than this are '
-                                       'ignored (overhangs the robot passes under)'),
-    'depth.ground_tolerance': (0.1, 'depth mode: ground-class points within this height of '
-                                    'the z = 0 plane count as floor, and the floor seen '
-                                    'between them is cleared (m)'),
-    'obstacles.min_cost': (100, 'classes with at least this cost have their points in '
-                                'traversability/obstacles'),
-    'obstacles.point_height': (0.1, 'monocular: z of obstacle foot points in '
-                                    'traversability/obstacles (m)'),
-    'traversability.min_confidence': (0.0, 'pixels whose confidence (max softmax, when the '
-                                           'model has it) is below this count as unknown in '
-                                           'the functional image, the grids and the obstacle '
-                                           'points; 0 = off'),
-    'fusion.enabled': (False, 'publish traversability/fused_grid: the per-frame grids '
-                              'accumulated in fusion.odom_frame (needs TF odom -> '
-                              'grid.frame_id, or nav_msgs/Odometry on odom)'),
-    'fusion.odom_frame': ('odom', 'fixed frame the fused grid is accumulated and published in'),
-    'fusion.window_size': (16.0, 'side of the square fused window centred on the robot (m); '
-                                 'cells leaving it are forgotten'),
-    'fusion.decay.dynamic': (1.0, 'seconds a cell of a class in fusion.dynamic_classes stays '
-                                  'after it was last seen'),
-    'fusion.decay.obstacle': (60.0, 'seconds a cell of another obstacle-type class stays after '
-                                    'it was last seen'),
-    'fusion.decay.ground': (30.0, 'seconds a cell of a ground-type class (free space, road) '
-                                  'stays after it was last seen'),
-    'fusion.dynamic_classes': (['dynamic_obstacle'], 'functional classes that fade after '
-                                                     'fusion.decay.dynamic'),
-    'fusion.max_evidence': (5, 'a cell confirmed this many times needs as many contrary '
-                               'observations of a lower cost to change class'),
+                                  'dropped (m)', minimum=0.0, maximum=100.0),
+    'depth.enabled': Param(False, 'use the aligned depth image (topic depth, 16UC1 mm or 32FC1 '
+                           'm) instead of the ground-plane projection'),
+    'depth.min_obstacle_height': Param(0.05, 'depth mode: obstacle points lower than this (m '
+                                       'above the ground) are ignored',
+                                       minimum=-100.0, maximum=100.0),
+    'depth.max_obstacle_height': Param(2.0, 'depth mode: obstacle points higher than this are '
+                                       'ignored (overhangs the robot passes under)',
+                                       minimum=-100.0, maximum=100.0),
+    'depth.ground_tolerance': Param(0.1, 'depth mode: ground-class points within this height '
+                                    'of the z = 0 plane count as floor, and the floor seen '
+                                    'between them is cleared (m)', minimum=0.0, maximum=10.0),
+    'obstacles.min_cost': Param(100, 'classes with at least this cost have their points in '
+                                'traversability/obstacles', minimum=0, maximum=100),
+    'obstacles.point_height': Param(0.1, 'monocular: z of obstacle foot points in '
+                                    'traversability/obstacles (m)',
+                                    minimum=-100.0, maximum=100.0),
+    'traversability.min_confidence': Param(0.0, 'pixels whose confidence (max softmax, when '
+                                           'the model has it) is below this count as unknown '
+                                           'in the functional image, the grids and the '
+                                           'obstacle points; 0 = off', minimum=0.0,
+                                           maximum=1.0),
+    'fusion.enabled': Param(False, 'publish traversability/fused_grid: the per-frame grids '
+                            'accumulated in fusion.odom_frame (needs TF odom -> grid.frame_id, '
+                            'or nav_msgs/Odometry on odom)'),
+    'fusion.odom_frame': Param('odom', 'fixed frame the fused grid is accumulated and '
+                               'published in', _frame_name),
+    'fusion.window_size': Param(16.0, 'side of the square fused window centred on the robot '
+                                '(m); cells leaving it are forgotten', minimum=1.0,
+                                maximum=200.0),
+    'fusion.decay.dynamic': Param(1.0, 'seconds a cell of a class in fusion.dynamic_classes '
+                                  'stays after it was last seen', minimum=0.01, maximum=86400.0),
+    'fusion.decay.obstacle': Param(60.0, 'seconds a cell of another obstacle-type class stays '
+                                   'after it was last seen', minimum=0.01, maximum=86400.0),
+    'fusion.decay.ground': Param(30.0, 'seconds a cell of a ground-type class (free space, '
+                                 'road) stays after it was last seen', minimum=0.01,
+                                 maximum=86400.0),
+    'fusion.dynamic_classes': Param(['dynamic_obstacle'], 'functional classes that fade after '
+                                    'fusion.decay.dynamic', _class_names),
+    'fusion.max_evidence': Param(5, 'a cell confirmed this many times needs as many contrary '
+                                 'observations of a lower cost to change class', minimum=1,
+                                 maximum=100),
 }
 
 
@@ -133,100 +163,65 @@ class Config:
 
 def defaults() -> dict[str, Any]:
     """Return the default parameter values."""
-    return {k: v[0] for k, v in PARAMETERS.items()}
-
-
-def _number(params: Mapping[str, Any], name: str, positive: bool = False,
-            minimum: Optional[float] = None) -> float:
-    value = params[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f'parameter {name} must be a number, got {value!r}')
-    if positive and not value > 0:
-        raise ValueError(f'parameter {name} must be > 0, got {value}')
-    if minimum is not None and value < minimum:
-        raise ValueError(f'parameter {name} must be >= {minimum}, got {value}')
-    return float(value)
-
-
-def _integer(params: Mapping[str, Any], name: str, minimum: int) -> int:
-    value = params[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f'parameter {name} must be an integer >= {minimum}, got {value!r}')
-    return int(value)
-
-
-def _flag(params: Mapping[str, Any], name: str) -> bool:
-    value = params[name]
-    if not isinstance(value, bool):
-        raise ValueError(f'parameter {name} must be true or false, got {value!r}')
-    return value
+    return {k: v.default for k, v in PARAMETERS.items()}
 
 
 def from_parameters(values: Mapping[str, Any]) -> Config:
-    """Validate parameters (missing ones take their defaults) into a ``Config``."""
+    """
+    Validate parameters (missing ones take their defaults) into a ``Config``.
+
+    Each value is checked against its bounds in the table first (so no arithmetic ever sees an
+    unchecked float), then the rules that join several: a non-empty extent, at most
+    ``MAX_GRID_CELLS`` cells, obstacle heights in order. Raises ``ValueError`` naming the
+    parameter, its valid range and, for the grid size, the bound.
+    """
     unknown = sorted(k for k in values if k not in PARAMETERS)
     if unknown:
         raise ValueError(f'unknown traversability parameter(s) {unknown}; valid: '
                          f'{", ".join(PARAMETERS)}')
     p = defaults()
     p.update(values)
-    pose = p['camera_pose']
-    if (not isinstance(pose, (list, tuple)) or len(pose) != 6
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                       and math.isfinite(v) for v in pose)):
-        raise ValueError('parameter camera_pose must be 6 numbers [x, y, z, roll, pitch, yaw] '
-                         f'(metres, radians), got {pose!r}')
-    if not isinstance(p['taxonomy'], str):
-        raise ValueError(f'parameter taxonomy must be a file path or preset name, got '
-                         f'{p["taxonomy"]!r}')
-    if not isinstance(p['grid.frame_id'], str) or not p['grid.frame_id']:
-        raise ValueError('parameter grid.frame_id must name a TF frame (e.g. base_link)')
-    spec = GridSpec(_number(p, 'grid.resolution', positive=True),
-                    _number(p, 'grid.x_min'), _number(p, 'grid.x_max'),
-                    _number(p, 'grid.y_min'), _number(p, 'grid.y_max'), p['grid.frame_id'])
-    lo = _number(p, 'depth.min_obstacle_height')
-    hi = _number(p, 'depth.max_obstacle_height')
+    for name in PARAMETERS:
+        problem = check_value(name, p[name], PARAMETERS)
+        if problem:
+            raise ValueError(problem)
+    res = float(p['grid.resolution'])
+    x_min, x_max = float(p['grid.x_min']), float(p['grid.x_max'])
+    y_min, y_max = float(p['grid.y_min']), float(p['grid.y_max'])
+    if not x_max > x_min or not y_max > y_min:
+        raise ValueError(f'grid extent is empty: x {x_min}..{x_max}, y {y_min}..{y_max}; need '
+                         'grid.x_max > grid.x_min and grid.y_max > grid.y_min')
+    cols = math.ceil((x_max - x_min) / res - 1e-9)
+    rows = math.ceil((y_max - y_min) / res - 1e-9)
+    if cols * rows > MAX_GRID_CELLS:
+        raise ValueError(f'grid.resolution {res} m over x {x_min}..{x_max}, y {y_min}..{y_max} '
+                         f'makes a {cols} x {rows} grid ({cols * rows} cells), above the bound '
+                         f'of {MAX_GRID_CELLS} cells (one frame would take seconds); raise '
+                         'grid.resolution or shrink the extent')
+    spec = GridSpec(res, x_min, x_max, y_min, y_max, p['grid.frame_id'])
+    lo = float(p['depth.min_obstacle_height'])
+    hi = float(p['depth.max_obstacle_height'])
     if not hi > lo:
         raise ValueError(f'depth.max_obstacle_height ({hi}) must be above '
                          f'depth.min_obstacle_height ({lo})')
-    min_cost = _integer(p, 'obstacles.min_cost', 0)
-    if min_cost > 100:
-        raise ValueError(f'parameter obstacles.min_cost must be in 0..100, got {min_cost}')
-    min_confidence = _number(p, 'traversability.min_confidence', minimum=0.0)
-    if min_confidence > 1:
-        raise ValueError(f'parameter traversability.min_confidence must be in 0..1 (a '
-                         f'probability), got {min_confidence}')
     return Config(
-        enabled=_flag(p, 'traversability.enabled'), taxonomy=p['taxonomy'],
-        camera_pose=tuple(float(v) for v in pose), grid=spec,
-        max_range=_number(p, 'grid.max_range', positive=True),
-        sample_step=_integer(p, 'grid.sample_step', 1),
-        row_step=_integer(p, 'grid.row_step', 1),
-        silhouette_jump=_number(p, 'grid.silhouette_jump', minimum=0.0),
-        depth=_flag(p, 'depth.enabled'), min_obstacle_height=lo, max_obstacle_height=hi,
-        ground_tolerance=_number(p, 'depth.ground_tolerance', minimum=0.0),
-        obstacles_min_cost=min_cost,
-        point_height=_number(p, 'obstacles.point_height'),
-        min_confidence=min_confidence, fusion=_fusion_config(p))
-
-
-def _fusion_config(p: Mapping[str, Any]) -> fusion.FusionConfig:
-    frame = p['fusion.odom_frame']
-    if not isinstance(frame, str) or not frame:
-        raise ValueError('parameter fusion.odom_frame must name a TF frame (e.g. odom)')
-    names = p['fusion.dynamic_classes']
-    if (not isinstance(names, (list, tuple))
-            or not all(isinstance(n, str) and n for n in names)):
-        raise ValueError('parameter fusion.dynamic_classes must be a list of functional class '
-                         f'names (e.g. [dynamic_obstacle]), got {names!r}')
-    return fusion.FusionConfig(
-        enabled=_flag(p, 'fusion.enabled'), odom_frame=frame,
-        window_size=_number(p, 'fusion.window_size', positive=True),
-        decay_dynamic=_number(p, 'fusion.decay.dynamic', positive=True),
-        decay_obstacle=_number(p, 'fusion.decay.obstacle', positive=True),
-        decay_ground=_number(p, 'fusion.decay.ground', positive=True),
-        dynamic_classes=tuple(names),
-        max_evidence=_integer(p, 'fusion.max_evidence', 1))
+        enabled=p['traversability.enabled'], taxonomy=p['taxonomy'],
+        camera_pose=tuple(float(v) for v in p['camera_pose']), grid=spec,
+        max_range=float(p['grid.max_range']),
+        sample_step=int(p['grid.sample_step']), row_step=int(p['grid.row_step']),
+        silhouette_jump=float(p['grid.silhouette_jump']),
+        depth=p['depth.enabled'], min_obstacle_height=lo, max_obstacle_height=hi,
+        ground_tolerance=float(p['depth.ground_tolerance']),
+        obstacles_min_cost=int(p['obstacles.min_cost']),
+        point_height=float(p['obstacles.point_height']),
+        min_confidence=float(p['traversability.min_confidence']), fusion=fusion.FusionConfig(
+            enabled=p['fusion.enabled'], odom_frame=p['fusion.odom_frame'],
+            window_size=float(p['fusion.window_size']),
+            decay_dynamic=float(p['fusion.decay.dynamic']),
+            decay_obstacle=float(p['fusion.decay.obstacle']),
+            decay_ground=float(p['fusion.decay.ground']),
+            dynamic_classes=tuple(p['fusion.dynamic_classes']),
+            max_evidence=int(p['fusion.max_evidence'])))
 
 
 DATASET_PRESETS = {'camvid': 'camvid', 'cityscapes': 'cityscapes', 'ade20k': 'ade20k',

@@ -293,9 +293,13 @@ def load(path: Union[str, Path], model_classes: Sequence[str]) -> Taxonomy:
                             f'to a YAML file or a preset name ({presets})')
     try:
         spec = yaml.safe_load(path.read_text())
+        return build(spec or {}, model_classes, source=str(path))
     except yaml.YAMLError as exc:
         raise TaxonomyError(f'{path}: not valid YAML ({exc})') from exc
-    return build(spec or {}, model_classes, source=str(path))
+    except RecursionError as exc:
+        # PyYAML composes nested nodes recursively: thousands of levels exhaust the stack.
+        raise TaxonomyError(f'{path}: nested too deeply to read; a taxonomy is a flat mapping of '
+                            'class names to functional types') from exc
 
 
 def preset_dir() -> Path:

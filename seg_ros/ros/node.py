@@ -23,9 +23,17 @@ newest frame in a one-slot mailbox (replacing, and counting as dropped, a frame 
 not started yet); a worker thread converts, runs the model and publishes. Latency therefore
 stays bounded by one inference when frames arrive faster than the model, and a slow model never
 blocks callbacks, timers or parameter services.
+
+Lifecycle: a managed node (``rclpy.lifecycle``), as Nav2 brings its nodes up. *configure*
+creates the publishers and subscriptions, *activate* loads the model and starts the worker,
+*deactivate* stops the worker and releases the model (and its memory), *cleanup* and *shutdown*
+release everything. With ``autostart`` (the default) the node configures and activates itself,
+so ``ros2 run`` and ``ros2 launch`` need no lifecycle manager. ``/diagnostics`` is published in
+every state: a failed transition leaves its reason there.
 """
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any, Optional
@@ -36,6 +44,7 @@ import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -58,7 +67,7 @@ _LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
            stats.ERROR: DiagnosticStatus.ERROR}
 
 
-class SegmentationNode(Node):
+class SegmentationNode(LifecycleNode):
     """Segments every frame it can keep up with; see the module docstring for the threading."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -68,6 +77,8 @@ class SegmentationNode(Node):
         self._pending: Optional[tuple[Any, float]] = None
         self._reload = True
         self._stop = False
+        self._active = False
+        self._worker: Optional[threading.Thread] = None
         self._backend: Optional[Backend] = None
         self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
         self._camera_info: Optional[CameraInfo] = None
@@ -75,23 +86,106 @@ class SegmentationNode(Node):
         self._trav: Optional[traversability.Traversability] = None
         self._trav_reload = False
         self._logged: dict[str, float] = {}
+        self._lifecycle_pubs: list[Any] = []    # what configure created and cleanup destroys
+        self._subscriptions_made: list[Any] = []
+        self._tf_buffer: Any = None
+        self._tf_listener: Any = None
+        self._input_topic = self.resolve_topic_name('image')
+        self._state = 'unconfigured'
 
         self.settings = self._declare_parameters()
         self.trav_config = self._declare_traversability()
-        self._tf_buffer = None
-        if Buffer is not None:
-            self._tf_buffer = Buffer()
-            self._tf_listener = TransformListener(self._tf_buffer, self)
+        # /diagnostics in every lifecycle state: a manager's failed transition is explained there.
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+        if self.settings.autostart:
+            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                self.trigger_activate()
+        else:
+            self.get_logger().info('autostart is false: waiting for a lifecycle manager '
+                                   '(configure, then activate)')
+
+    # ---------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Create the publishers, subscriptions and TF listener (parameters are read already)."""
+        try:
+            self._create_endpoints()
+        except Exception as exc:  # noqa: B902 - any failure here is a failed transition
+            self._destroy_endpoints()
+            return self._transition_failed('configure', exc)
+        self._state = 'inactive'
+        self._stats.clear('lifecycle')
+        s = self.settings
+        self.get_logger().info(f'listening on {self._input_topic} ({s.input_transport}, '
+                               f'{s.qos_reliability}, depth {s.qos_depth})')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model (failing the transition if it cannot be), start the worker, publish."""
+        with self._cond:
+            self._reload = self._trav_reload = False
+            self._pending = None
+        self._load_model()
+        if self._backend is None:
+            problem = self._stats.problems.get('model')
+            return self._transition_failed(
+                'activate', problem.message if problem else 'the model could not be loaded')
+        with self._cond:
+            self._stop = False
+            self._active = True
+        self._worker = threading.Thread(target=self._work, name='seg_ros_worker', daemon=True)
+        self._worker.start()
+        self._state = 'active'
+        self._stats.clear('lifecycle')
+        self.get_logger().info('active: segmenting')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the worker and release the model, so an inactive node holds no GPU/CPU memory."""
+        self._stop_worker()
+        self._release_model()
+        self._state = 'inactive'
+        self.get_logger().info('inactive: model released, not segmenting')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy what configure created; back to unconfigured."""
+        self._destroy_endpoints()
+        self._state = 'unconfigured'
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything, whatever the state it is called from."""
+        self._stop_worker()
+        self._release_model()
+        self._destroy_endpoints()
+        self._state = 'finalized'
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Recover to unconfigured after an exception in a transition: release everything."""
+        self.on_shutdown(state)
+        self._state = 'unconfigured'
+        return TransitionCallbackReturn.SUCCESS
+
+    def _transition_failed(self, transition: str, reason: object) -> TransitionCallbackReturn:
+        self._problem('lifecycle', stats.ERROR, f'{transition} failed: {reason}')
+        return TransitionCallbackReturn.FAILURE
+
+    def _create_endpoints(self) -> None:
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
-        self._labels_pub = self.create_publisher(Image, 'segmentation/labels', reliable)
-        self._overlay_pub = self.create_publisher(Image, 'segmentation/overlay', reliable)
-        self._confidence_pub = self.create_publisher(Image, 'segmentation/confidence', reliable)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._functional_pub = self.create_publisher(Image, 'segmentation/functional', reliable)
-        self._grid_pub = self.create_publisher(OccupancyGrid, 'traversability/grid', reliable)
-        self._cloud_pub = self.create_publisher(PointCloud2, 'traversability/obstacles',
-                                                reliable)
+        publisher = self.create_lifecycle_publisher
+        self._labels_pub = publisher(Image, 'segmentation/labels', reliable)
+        self._overlay_pub = publisher(Image, 'segmentation/overlay', reliable)
+        self._confidence_pub = publisher(Image, 'segmentation/confidence', reliable)
+        self._functional_pub = publisher(Image, 'segmentation/functional', reliable)
+        self._grid_pub = publisher(OccupancyGrid, 'traversability/grid', reliable)
+        self._cloud_pub = publisher(PointCloud2, 'traversability/obstacles', reliable)
+        self._lifecycle_pubs = [self._labels_pub, self._overlay_pub, self._confidence_pub,
+                                self._functional_pub, self._grid_pub, self._cloud_pub]
 
         sensor_qos = QoSProfile(
             depth=self.settings.qos_depth, history=HistoryPolicy.KEEP_LAST,
@@ -101,23 +195,51 @@ class SegmentationNode(Node):
         if self.settings.input_transport == 'compressed':
             # image_transport's convention: <base>/compressed, following remaps of `image`.
             self._input_topic = self.resolve_topic_name('image') + '/compressed'
-            self.create_subscription(CompressedImage, self._input_topic, self._on_image,
-                                     sensor_qos)
+            image_sub = self.create_subscription(CompressedImage, self._input_topic,
+                                                 self._on_image, sensor_qos)
         else:
             self._input_topic = self.resolve_topic_name('image')
-            self.create_subscription(Image, 'image', self._on_image, sensor_qos)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
-        # Aligned depth (16UC1 mm / 32FC1 m) for depth.enabled; the latest one is used.
-        self.create_subscription(Image, 'depth', self._on_depth, sensor_qos)
+            image_sub = self.create_subscription(Image, 'image', self._on_image, sensor_qos)
+        self._subscriptions_made = [
+            image_sub,
+            self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info,
+                                     sensor_qos),
+            # Aligned depth (16UC1 mm / 32FC1 m) for depth.enabled; the latest one is used.
+            self.create_subscription(Image, 'depth', self._on_depth, sensor_qos),
+        ]
+        if Buffer is not None:
+            self._tf_buffer = Buffer()
+            self._tf_listener = TransformListener(self._tf_buffer, self)
 
-        self.add_on_set_parameters_callback(self._check_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
-        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
-        self._worker = threading.Thread(target=self._work, name='seg_ros_worker', daemon=True)
-        self._worker.start()
-        s = self.settings
-        self.get_logger().info(f'listening on {self._input_topic} ({s.input_transport}, '
-                               f'{s.qos_reliability}, depth {s.qos_depth})')
+    def _destroy_endpoints(self) -> None:
+        for publisher in self._lifecycle_pubs:
+            self.destroy_lifecycle_publisher(publisher)
+        for subscription in self._subscriptions_made:
+            self.destroy_subscription(subscription)
+        self._lifecycle_pubs, self._subscriptions_made = [], []
+        if self._tf_listener is not None:
+            self._tf_listener.unregister()
+        self._tf_buffer = self._tf_listener = None
+        self._camera_info = self._depth = None
+
+    def _stop_worker(self) -> None:
+        """Stop the worker before anything it publishes with goes away."""
+        with self._cond:
+            self._stop = True
+            self._active = False
+            self._pending = None
+            self._cond.notify()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+
+    def _release_model(self) -> None:
+        backend, self._backend = self._backend, None
+        self._trav = None
+        if backend is not None:
+            backend.close()
+            del backend
+            gc.collect()  # drop the runtime's session now, not at some later collection
 
     # ---------------------------------------------------------------- parameters
     def _declare(self, name: str, default: Any, description: str,
@@ -179,6 +301,10 @@ class SegmentationNode(Node):
             self.trav_config = traversability.from_parameters(self._traversability_values([]))
             self._stats.clear('traversability')
         if any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS):
+            if self._state == 'inactive' and self.settings.autostart:
+                # autostart's activation failed (say, a bad model): a new model retries it.
+                self.trigger_activate()
+                return
             with self._cond:
                 self._reload = True
                 self._cond.notify()
@@ -190,6 +316,8 @@ class SegmentationNode(Node):
     def _on_image(self, msg: Any) -> None:
         now = time.monotonic()
         with self._cond:
+            if not self._active:
+                return  # configured but inactive: subscribed, not segmenting
             self._stats.on_input(now)
             if self._pending is not None:
                 self._stats.on_drop()
@@ -375,8 +503,15 @@ class SegmentationNode(Node):
         with self._cond:
             level, message, values = self._stats.summary(time.monotonic(),
                                                          topic=self._input_topic)
+        if self._state != 'active' and level < stats.ERROR:
+            level, message = stats.WARN, (
+                f'lifecycle state "{self._state}": not segmenting'
+                + ('' if self.settings.autostart else
+                   ' (autostart is false: a lifecycle manager or "ros2 lifecycle set" '
+                   'configures and activates it)'))
         backend = self._backend
         values.update({
+            'lifecycle state': self._state,
             'backend': backend.describe() if backend else f'{self.settings.backend} (not loaded)',
             'model': self.settings.model_path or '(none)',
             'model name': backend.info.name if backend else 'n/a',
@@ -392,12 +527,8 @@ class SegmentationNode(Node):
         self._diag_pub.publish(array)
 
     def destroy_node(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        self._worker.join(timeout=5.0)
-        if self._backend is not None:
-            self._backend.close()
+        self._stop_worker()
+        self._release_model()
         super().destroy_node()
 
 

@@ -54,6 +54,9 @@ class Param:
 
 
 PARAMETERS: dict[str, Param] = {
+    'autostart': Param(True, 'Configure and activate at start-up (ros2 run / ros2 launch without '
+                       'a lifecycle manager); false: wait for lifecycle transitions.',
+                       read_only=True),
     'model_path': Param('', 'Model file (.onnx in the seg_ros contract; .engine for tensorrt).',
                         reload_model=True),
     'backend': Param('onnxruntime', f'Inference runtime: {" | ".join(BACKENDS)}.',
@@ -99,6 +102,7 @@ class Settings:
     diagnostics_period: float
     qos_reliability: str
     qos_depth: int
+    autostart: bool = True
 
 
 def _type_ok(default: Any, value: Any) -> bool:
@@ -152,5 +156,6 @@ def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
         input_transport=good['input_transport'], overlay_alpha=good['overlay_alpha'],
         publish_confidence=good['publish_confidence'],
         diagnostics_period=good['diagnostics_period'],
-        qos_reliability=good['qos.reliability'], qos_depth=good['qos.depth'])
+        qos_reliability=good['qos.reliability'], qos_depth=good['qos.depth'],
+        autostart=good['autostart'])
     return settings, errors

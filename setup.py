@@ -44,7 +44,10 @@ setup(
         # The flake8 plugins ament_flake8 runs on a ROS install (python3-flake8-* packages).
         'test': ['pytest<9', 'flake8', 'pydocstyle', 'flake8-import-order', 'flake8-quotes',
                  'flake8-builtins', 'flake8-comprehensions', 'flake8-docstrings',
-                 'flake8-blind-except', 'flake8-class-newline', 'flake8-deprecated', 'mypy'],
+                 'flake8-blind-except', 'flake8-class-newline', 'flake8-deprecated', 'mypy',
+                 'types-PyYAML', 'types-tqdm',
+                 # the documentation build (test/test_docs.py)
+                 'sphinx', 'myst-parser'],
     },
     zip_safe=True,
     maintainer='seg_ros maintainers',

@@ -47,6 +47,8 @@ if [ ! -f "$stamp" ]; then
 fi
 echo "[setup] installing seg_ros from $(pwd)"
 "$PIP" install -q --disable-pip-version-check --no-deps --force-reinstall . 2>&1 | quiet
+# setuptools leaves its build copy in build/lib; the linters would check that stale copy too.
+rm -rf build/lib build/bdist.*
 # launch_ros looks for executables in <prefix>/lib/<package>/ (what colcon's setup.cfg gives).
 mkdir -p "$VENV/lib/seg_ros"
 for exe in segmentation_node seg-ros; do

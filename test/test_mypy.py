@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Type-check the TensorRT modules against tensorrt-stubs, since TensorRT cannot run on CI.
+Type-check the whole package; the TensorRT modules against tensorrt-stubs (no TensorRT on CI).
 
 The stubs (``pip install --no-deps tensorrt-stubs``) install ``tensorrt/__init__.pyi`` without a
 ``py.typed`` marker, so mypy ignores them in site-packages, and the generated 10.x stubs have a
@@ -100,8 +100,10 @@ def test_repair_stub_fixes_only_the_broken_lines():
         'def h(a: int = 1) -> None: ...']
 
 
-def test_tensorrt_modules_type_check(tmp_path):
-    """Run mypy (configured by mypy.ini) over the backend, builder, cache and CLI."""
+@pytest.mark.mypy
+@pytest.mark.linter
+def test_package_type_checks(tmp_path):
+    """Run mypy (configured by mypy.ini: ``files = seg_ros``) over the whole package."""
     for src in _stub_dirs():
         dst = tmp_path / 'stubs' / src.name
         dst.mkdir(parents=True)

@@ -97,8 +97,8 @@ def image_view(encoding: str, width: int, height: int, step: int, data: Any) -> 
 
 
 # Depth encodings (REP-118): millimetres as 16-bit integers, or metres as 32-bit floats.
-DEPTH_ENCODINGS = {'16UC1': np.dtype(np.uint16), 'mono16': np.dtype(np.uint16),
-                   '32FC1': np.dtype(np.float32)}
+DEPTH_ENCODINGS: dict[str, np.dtype] = {
+    '16UC1': np.dtype(np.uint16), 'mono16': np.dtype(np.uint16), '32FC1': np.dtype(np.float32)}
 
 
 def depth_msg_to_array(msg: Any) -> np.ndarray:

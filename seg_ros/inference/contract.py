@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import json
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -96,7 +96,8 @@ class ModelInfo:
         return int(h), int(w)
 
 
-def encode_metadata(classes: Sequence[str], palette: Sequence[Sequence[int]],
+def encode_metadata(classes: Sequence[str],
+                    palette: Union[Sequence[Sequence[int]], np.ndarray],
                     **extra: str) -> dict[str, str]:
     """Build metadata_props for an exporter; validates, so a bad table fails at export time."""
     props = {KEY_CLASSES: json.dumps(list(classes)),

@@ -330,7 +330,7 @@ class BagRecorder:
         self._writer: Optional[Writer] = Writer(self.path, version=Writer.VERSION_LATEST,
                                                 storage_plugin=plugin)
         try:
-            self._writer.open()  # type: ignore[union-attr]
+            self._writer.open()
         except (WriterError, OSError) as exc:
             raise ReplayError(f'cannot create bag {self.path}: {exc}') from None
         self._store = _typestore()

@@ -16,7 +16,8 @@
 The ROS edge of the traversability outputs: nav_msgs/OccupancyGrid and sensor_msgs/PointCloud2.
 
 Message arrays are filled from ``array.array`` built over the NumPy bytes: rclpy copies those
-in microseconds, where a NumPy array or a list takes milliseconds (see CONVENTIONS.md).
+in one block, in microseconds, where a NumPy array or a list is checked element by element and
+takes milliseconds.
 """
 from __future__ import annotations
 

@@ -15,10 +15,10 @@
 """
 Time the traversability projection on a synthetic 640x480 scene (no ROS, no model).
 
-``python -m seg_ros.tools.bench_grid`` (or ``seg-ros bench-grid`` where the CLI lists it)
-renders a street-like scene with known geometry, then times ``Traversability.process`` per
-frame in monocular and depth mode: label lookup, projection, fills, inflation and the obstacle
-points, i.e. everything the node does between the labels and the messages. ``--save DIR``
+``seg-ros bench-grid`` (or ``python -m seg_ros.tools.bench_grid``) renders a street-like
+scene with known geometry, then times ``Traversability.process`` per frame in monocular and
+depth mode: label lookup, projection, fills, inflation and the obstacle points, i.e.
+everything the node does between the labels and the messages. ``--save DIR``
 writes the label image and both grids as PNG files.
 """
 from __future__ import annotations

@@ -155,8 +155,8 @@ def _naive_setup(info: Any, workdir: Path) -> tuple[Optional[list[str]], str]:
         return (['--model', str(path), '--mean', *map(str, bm.IMAGENET_MEAN),
                  '--std', *map(str, bm.IMAGENET_STD)], '')
     try:
-        from seg_ros.zoo import export  # type: ignore[attr-defined]
-        from seg_ros import zoo  # type: ignore[attr-defined]
+        from seg_ros.zoo import export
+        from seg_ros import zoo
         entry = zoo.get(info.name)
     except Exception as exc:  # no exporter installed, or a model that is not in the zoo
         return None, f'no bare network for "{info.name}" ({exc})'

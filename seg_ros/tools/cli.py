@@ -35,6 +35,7 @@ COMMANDS = {
     'benchmark': ('seg_ros.tools.benchmark', 'time the backend, the node and the transport'),
     'replay': ('seg_ros.tools.replay', 'play a bag or image folder as camera topics, record'),
     'demo': ('seg_ros.tools.demo', 'the end-to-end demo: export, run the node on CamVid, record'),
+    'bench-grid': ('seg_ros.tools.bench_grid', 'time the traversability projection (synthetic)'),
 }
 
 

@@ -177,7 +177,7 @@ def load_functional_map(spec: str, classes: Sequence[str]) -> FunctionalMap:
     scores the very classes the node projects into the grid.
     """
     try:
-        from seg_ros.traversability import taxonomy  # type: ignore[attr-defined]
+        from seg_ros.traversability import taxonomy
     except ImportError as exc:
         raise EvaluationError(f'--taxonomy {spec}: this install has no '
                               'seg_ros.traversability.taxonomy module') from exc

@@ -15,8 +15,8 @@
 """
 Zoo entries of the deployment architectures: ESPNetv2, BiSeNetV2 and SegFormer-B0.
 
-Registered when :mod:`seg_ros.zoo` is imported (its last line imports this module), kept apart
-so the zoo file itself only grows by that one line. Plain data: no PyTorch import here.
+Registered when :mod:`seg_ros.zoo` is imported (the package imports this module); the registry
+(:mod:`seg_ros.zoo.registry`) never imports its entries. Plain data: no PyTorch import here.
 
 BiSeNetV2 and SegFormer-B0 have no sha256 published by their authors and their files could not
 be fetched to compute one, so their entries carry an empty ``sha256`` and the exporter asks for

@@ -46,7 +46,7 @@ then register a :class:`seg_ros.zoo.ZooEntry` so ``seg-ros export`` knows it.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from seg_ros.zoo.networks import Normalization
 import torch
@@ -101,7 +101,8 @@ class ContractWrapper(nn.Module):
         out = self.net(self.preprocess(x))
         return F.interpolate(out, size=size, mode='bilinear', align_corners=self.align_corners)
 
-    def forward(self, image: torch.Tensor):  # noqa: ANN201 (one or two tensors)
+    def forward(self, image: torch.Tensor
+                ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         scores = self.logits(image)
         labels = scores.argmax(dim=1).to(torch.uint8)
         if not self.confidence:

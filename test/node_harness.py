@@ -15,17 +15,15 @@
 """
 Run the real node in its own process and talk to it over real rclpy topics.
 
-``NodeProcess`` starts ``python -m seg_ros.ros.node`` with parameters through the demo's process
-wrapper, collects its output and stops it with SIGINT (as ``ros2 launch`` does). ``Probe`` is
-an rclpy node in the test process that publishes frames and records what comes back. The DDS
+``NodeProcess`` starts ``python -m seg_ros.ros.node`` with parameters through the package's
+child-process helper (:mod:`seg_ros.ros.process`, the one the demo and the benchmark use),
+collects its output and stops it with SIGINT (as ``ros2 launch`` does). ``Probe`` is an rclpy
+node in the test process that publishes frames and records what comes back. The DDS
 environment (domain, SHM profile) comes from ``conftest.py``.
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
-import sys
-import tempfile
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -34,52 +32,16 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from seg_ros.tools import demo
+from seg_ros.ros import process
 
 
-def ros_arg(value: Any) -> str:
-    """Format a parameter value for ``-p name:=value`` (YAML syntax)."""
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, str):
-        return f"'{value}'" if value == '' else value
-    return str(value)
-
-
-class NodeProcess(demo.NodeProcess):
-    """The segmentation node as a child process (the demo's), its log in a temporary file."""
+class NodeProcess(process.NodeProcess):
+    """The segmentation node as a child process, its log in a temporary file."""
 
     def __init__(self, params: dict[str, Any], remaps: Optional[dict[str, str]] = None,
                  extra_args: Optional[list[str]] = None) -> None:
-        args = [sys.executable, '-m', 'seg_ros.ros.node', '--ros-args']
-        for name, value in params.items():
-            args += ['-p', f'{name}:={ros_arg(value)}']
-        for src, dst in (remaps or {}).items():
-            args += ['-r', f'{src}:={dst}']
-        args += extra_args or []
-        handle, log = tempfile.mkstemp(suffix='.log', prefix='seg_ros_node_')
-        os.close(handle)
-        super().__init__(args, dict(os.environ), Path(log))
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors='replace')
-
-    def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if text in self.output():
-                return True
-            if self.proc.poll() is not None:
-                return text in self.output()
-            time.sleep(0.05)
-        return False
-
-    def __enter__(self) -> 'NodeProcess':
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.log_path.unlink(missing_ok=True)
+        super().__init__(process.node_command(params, remaps, extra_args or []),
+                         dict(os.environ))
 
 
 class Probe:

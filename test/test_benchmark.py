@@ -120,7 +120,7 @@ def test_naive_pipeline_gives_the_same_labels_as_the_contract_model(tiny_model, 
     path.write_bytes(bm.naive_passthrough_model(len(CLASSES), bm.IMAGENET_MEAN,
                                                 bm.IMAGENET_STD).SerializeToString())
     session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-    x = bm.naive_normalise(rgb, bm.IMAGENET_MEAN, bm.IMAGENET_STD, 1.0)
+    x = bm.naive_normalize(rgb, bm.IMAGENET_MEAN, bm.IMAGENET_STD, 1.0)
     assert x.dtype == np.float32 and x.shape == (1, 3, 24, 32)
     naive = np.argmax(session.run(None, {'input': x})[0][0], axis=0)
     contract = create_backend('onnxruntime', tiny_model).infer(rgb).labels
@@ -141,6 +141,6 @@ def test_bad_arguments_are_named(tiny_model, capsys):
     assert cli.main(['benchmark', '--model', tiny_model, '--scenarios', 'backend,warp']) == 1
     assert "unknown scenario(s) ['warp']" in capsys.readouterr().err
     assert cli.main(['benchmark', '--model', tiny_model, '--sizes', '640by480']) == 1
-    assert 'is not WIDTHxHEIGHT' in capsys.readouterr().err
+    assert '--sizes 640by480: expected WIDTHxHEIGHT' in capsys.readouterr().err
     assert cli.main(['benchmark', '--model', 'missing.onnx']) == 1
     assert 'model file not found: missing.onnx' in capsys.readouterr().err

@@ -27,7 +27,7 @@ def test_every_command_module_has_add_arguments_and_run():
 
 
 def test_bench_grid_runs_through_the_cli(capsys):
-    rc = cli.main(['bench-grid', '--frames', '2', '--width', '160', '--height', '120'])
+    rc = cli.main(['bench-grid', '--frames', '2', '--size', '160x120'])
     out = capsys.readouterr().out
     assert rc == 0
     assert 'monocular:' in out and 'depth:' in out

@@ -76,7 +76,7 @@ def _msg(pixels: np.ndarray, encoding: str, pad: int = 0) -> Image:
 
 @pytest.mark.parametrize('pad', [0, 3, 16])
 @pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8'])
-def test_colour_encodings_exact(encoding, pad):
+def test_color_encodings_exact(encoding, pad):
     out = conversions.image_msg_to_rgb(_msg(_encode(encoding), encoding, pad))
     assert out.dtype == np.uint8 and out.shape == RGB.shape and out.flags.c_contiguous
     np.testing.assert_array_equal(out, RGB)

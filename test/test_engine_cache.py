@@ -47,11 +47,15 @@ def test_engine_path_names_precision_and_dla(tmp_path):
 
 
 def test_parse_hw():
-    assert ec.parse_hw('480x640') == (480, 640)
-    assert ec.parse_hw(' 720X1280 ') == (720, 1280)
+    # Written width first like every size on the command line, kept (height, width) inside.
+    assert ec.parse_hw('640x480') == (480, 640)
+    assert ec.parse_hw(' 1280X720 ') == (720, 1280)
     for bad in ('640', '0x10', 'axb', '480x640x3'):
-        with pytest.raises(ValueError, match='HEIGHTxWIDTH'):
+        with pytest.raises(ValueError, match='WIDTHxHEIGHT'):
             ec.parse_hw(bad)
+    with pytest.raises(ValueError, match=r'--opt 480: expected WIDTHxHEIGHT .*e\.g\. 640x480'):
+        ec.parse_hw('480', '--opt')
+    assert ec.cli_size((480, 640)) == '640x480'
 
 
 @pytest.mark.parametrize('kwargs, message', [
@@ -104,7 +108,7 @@ def test_changed_onnx_platform_or_settings_make_it_stale(tmp_path):
                        'compute capability 8.7 (engine) vs 8.6 (here)']
     bigger = ec.BuildSettings(max_hw=(2160, 3840))
     assert ec.stale_reasons(engine, sha, ORIN, bigger) == [
-        'max 1080x1920 (engine) vs 2160x3840 (wanted)']
+        'max 1920x1080 (engine) vs 3840x2160 (wanted)']
     # Workspace and timing cache change how long a build takes, not the engine's validity.
     assert ec.stale_reasons(engine, sha, ORIN, ec.BuildSettings(workspace_mb=512,
                                                                 timing_cache='t')) == []
@@ -135,7 +139,7 @@ def test_foreign_engine_error_says_what_differs_and_how_to_rebuild(tmp_path):
     command = text.split('Rebuild with: ')[1].split(' (or set')[0]
     assert shlex.split(command) == [
         'seg-ros', 'build-engine', onnx, '-o', engine, '--int8', '--calib',
-        str(tmp_path / 'calib'), '--min', '120x160', '--opt', '720x1280', '--max', '1080x1920',
+        str(tmp_path / 'calib'), '--min', '160x120', '--opt', '1280x720', '--max', '1920x1080',
         '--workspace', '1024', '--dla', '0']
 
 
@@ -166,9 +170,9 @@ def test_profile_error_suggests_a_profile_that_fits(tmp_path):
     assert ec.profile_error(480, 640, sidecar) is None
     assert ec.profile_error(120, 1920, sidecar) is None
     text = ec.profile_error(2048, 2448, sidecar, engine)
-    assert 'frame 2048x2448 (HxW) is outside' in text and 'max 1080x1920' in text
-    assert '--opt 2048x2448 --max 2048x2448' in text and onnx in text
-    assert '--min 100x160' in ec.profile_error(100, 200, sidecar)
+    assert 'frame 2448x2048 (WxH) is outside' in text and 'max 1920x1080' in text
+    assert '--opt 2448x2048 --max 2448x2048' in text and onnx in text
+    assert '--min 160x100' in ec.profile_error(100, 200, sidecar)
 
 
 def test_atomic_write_leaves_no_temporaries(tmp_path):

@@ -93,10 +93,10 @@ def test_evaluate_grey_labels_json_and_plots(dataset, tmp_path, capsys):
     assert '1 images without a label skipped' in captured.err
 
 
-def test_palette_png_labels_by_index_and_by_colour(dataset, tmp_path):
+def test_palette_png_labels_by_index_and_by_color(dataset, tmp_path):
     model, images, _ = dataset
-    by_index, by_colour, rgb = (tmp_path / n for n in ('by_index', 'by_colour', 'rgb'))
-    for d in (by_index, by_colour, rgb):
+    by_index, by_color, rgb = (tmp_path / n for n in ('by_index', 'by_color', 'rgb'))
+    for d in (by_index, by_color, rgb):
         d.mkdir()
     # A colour table in another order than the model's: index k shows the colour of class 3 - k.
     scrambled = sum((PALETTE[3 - k] for k in range(4)), [])
@@ -106,13 +106,13 @@ def test_palette_png_labels_by_index_and_by_colour(dataset, tmp_path):
         p.save(by_index / f'{stem}.png')
         q = Image.fromarray((3 - gt).astype(np.uint8), mode='P')
         q.putpalette(scrambled)
-        q.save(by_colour / f'{stem}.png')
+        q.save(by_color / f'{stem}.png')
         Image.fromarray(np.asarray(PALETTE, np.uint8)[gt], mode='RGB').save(rgb / f'{stem}.png')
     _check_known_answer(_run(model, images, by_index, tmp_path))
-    _check_known_answer(_run(model, images, by_colour, tmp_path, '--label-colours', 'palette'))
+    _check_known_answer(_run(model, images, by_color, tmp_path, '--label-colours', 'palette'))
     _check_known_answer(_run(model, images, rgb, tmp_path))
     # Read by index, the scrambled table gives other ids: the option matters.
-    wrong = _run(model, images, by_colour, tmp_path)
+    wrong = _run(model, images, by_color, tmp_path)
     assert wrong['metrics']['mean_iou'] != pytest.approx(0.9)
 
 
@@ -161,7 +161,7 @@ def test_functional_metrics_from_a_taxonomy_file(dataset, tmp_path):
     assert f['unknown']['iou'] is None                  # void is ignored, nothing else maps
 
 
-def test_unknown_colour_and_size_mismatch_are_clear_errors(dataset, tmp_path, capsys):
+def test_unknown_color_and_size_mismatch_are_clear_errors(dataset, tmp_path, capsys):
     model, images, _ = dataset
     bad = tmp_path / 'bad'
     bad.mkdir()
@@ -190,7 +190,7 @@ def test_label_beyond_model_classes_names_the_file(dataset, tmp_path, capsys):
 
 def test_colours_to_ids_maps_unknown_to_ignore():
     rgb = np.array([[[0, 0, 0], [220, 20, 60], [1, 2, 3]]], np.uint8)
-    ids = evaluate.colours_to_ids(rgb, np.asarray(PALETTE), unknown=255)
+    ids = evaluate.colors_to_ids(rgb, np.asarray(PALETTE), unknown=255)
     assert ids.tolist() == [[3, 2, 255]]
 
 

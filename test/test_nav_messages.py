@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""OccupancyGrid and PointCloud2 built from a traversability result, with real message types."""
+"""Image, OccupancyGrid and PointCloud2 built from NumPy outputs, with real message types."""
 from builtin_interfaces.msg import Time
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
@@ -20,12 +20,27 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from seg_ros.ros import messages
 from seg_ros.traversability import grid
-from sensor_msgs.msg import PointCloud2, PointField
+from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 
 def header():
     return Header(stamp=Time(sec=12, nanosec=345), frame_id='camera_optical_frame')
+
+
+def test_image_message_keeps_the_header_and_packs_tight_rows():
+    rgb = np.random.default_rng(3).integers(0, 256, (4, 10, 3), np.uint8)
+    view = rgb[:, 2:7]                              # a strided view: rows are not tight
+    msg = messages.image_message(view, 'rgb8', header())
+    assert isinstance(msg, Image) and msg.header == header()
+    assert (msg.height, msg.width, msg.step, msg.encoding) == (4, 5, 15, 'rgb8')
+    assert not msg.is_bigendian and bytes(msg.data) == np.ascontiguousarray(view).tobytes()
+    back = deserialize_message(serialize_message(msg), Image)
+    assert np.array_equal(np.frombuffer(back.data, np.uint8).reshape(4, 5, 3), view)
+    mono = messages.image_message(rgb[:, :, 0], 'mono8')
+    assert (mono.step, mono.header.frame_id) == (10, '')
+    with pytest.raises(ValueError, match='expected uint8 pixels'):
+        messages.image_message(rgb.astype(np.float32), 'rgb8')
 
 
 def test_occupancy_grid_consistency():

@@ -30,9 +30,11 @@ from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.rosbag2 import Reader
 from seg_ros.offline import replay
 from seg_ros.offline.replay import ReplayError
+from seg_ros.ros import messages
 from seg_ros.ros import player
 from seg_ros.tools import cli
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
 
 def _frame(i: int, h: int = 48, w: int = 64) -> np.ndarray:
@@ -60,7 +62,8 @@ def write_bag(path: Path, n: int = 5, storage: str = 'mcap', period_ns: int = 20
         t = 1_000_000_000 + i * period_ns
         rec.write('/cam/info', t, serialize_message(
             player.camera_info_message(cam, _stamp(i), 'cam')))
-        raw = serialize_message(player.image_message(_frame(i), 'rgb8', _stamp(i), 'cam'))
+        raw = serialize_message(messages.image_message(_frame(i), 'rgb8',
+                                                       Header(stamp=_stamp(i), frame_id='cam')))
         rec.write('/cam/image', t + 1, raw)
         images.append(raw)
     rec.close()
@@ -142,8 +145,8 @@ def test_folder_replay_and_recording_to_bag(tmp_path):
     def on_image(msg):
         echoed.append(msg.header.stamp)
         rgb = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
-        echo.publish(player.image_message(np.ascontiguousarray(rgb[:, :, 0]), 'mono8',
-                                          msg.header.stamp, msg.header.frame_id))
+        echo.publish(messages.image_message(np.ascontiguousarray(rgb[:, :, 0]), 'mono8',
+                                            msg.header))
 
     listener.node.create_subscription(Image, 'image', on_image, 10)
     recorder = replay.BagRecorder(tmp_path / 'out', 'mcap')
@@ -331,7 +334,8 @@ def test_cli_bag_through_the_node_recorded(tmp_path, camvid_val):
     rec.add_topic('/camera/image_raw', replay.IMAGE_TYPE)
     for i, f in enumerate(files):
         rec.write('/camera/image_raw', 10**9 + i * 10**8, serialize_message(
-            player.image_message(replay.read_image(f), 'rgb8', _stamp(i), 'cam')))
+            messages.image_message(replay.read_image(f), 'rgb8',
+                                   Header(stamp=_stamp(i), frame_id='cam'))))
     rec.close()
     model = synthetic.save_passthrough(str(tmp_path / 'pt.onnx'),
                                        [f'c{i}' for i in range(256)])

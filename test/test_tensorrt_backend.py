@@ -202,7 +202,7 @@ def test_cli_without_tensorrt_fails_cleanly(tmp_path, capsys):
 
 
 @pytest.mark.parametrize('argv, message', [
-    (['--min', '480'], 'HEIGHTxWIDTH'),
+    (['--min', '480'], '--min 480: expected WIDTHxHEIGHT'),
     (['--opt', '2000x640'], 'min <= opt <= max'),
     (['--int8'], '--calib DIR'),
     (['--calib', 'somewhere'], '--calib is only used with --int8'),
@@ -311,7 +311,7 @@ def test_real_cli_builds_int8_with_calibration_and_timing_cache(tmp_path, assets
     engine = tmp_path / 'engines' / 'm.engine'
     argv = ['build-engine', model, '-o', str(engine), '--int8',
             '--calib', str(assets / 'data' / 'camvid' / 'calib'), '--calib-count', '4',
-            '--opt', '360x480', '--timing-cache', str(tmp_path / 'm.timing')]
+            '--opt', '480x360', '--timing-cache', str(tmp_path / 'm.timing')]
     assert cli.main(argv) == 0
     sidecar = ec.read_sidecar(str(engine))
     assert sidecar['precision'] == 'int8' and sidecar['opt'] == [360, 480]

@@ -142,7 +142,13 @@ def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
 
 
 def fill_image(msg: Any, arr: np.ndarray, encoding: str) -> Any:
-    """Fill an Image message from an ``(H, W)`` or ``(H, W, C)`` uint8 array; returns ``msg``."""
+    """
+    Fill an Image message from an ``(H, W)`` or ``(H, W, C)`` uint8 array; returns ``msg``.
+
+    The pixel half of :func:`seg_ros.ros.messages.image_message`, kept free of ROS types (any
+    object with the Image fields will do). ``tobytes()`` writes rows in C order even for a
+    strided view, so ``step`` is always the tight row.
+    """
     if arr.dtype != np.uint8:
         raise ValueError(f'expected uint8 pixels, got {arr.dtype}')
     height, width = arr.shape[:2]
@@ -151,7 +157,7 @@ def fill_image(msg: Any, arr: np.ndarray, encoding: str) -> Any:
     msg.encoding = encoding
     msg.is_bigendian = 0
     msg.step = int(width * channels)
-    msg.data = array.array('B', np.ascontiguousarray(arr).tobytes())
+    msg.data = array.array('B', arr.tobytes())
     return msg
 
 
@@ -169,7 +175,7 @@ def colorize(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
 
 def overlay(rgb: np.ndarray, labels: np.ndarray, lut: np.ndarray, alpha: float) -> np.ndarray:
     """Blend the class colours over the image; ``alpha`` is the weight of the colours."""
-    colours = colorize(labels, lut)
+    colors = colorize(labels, lut)
     if rgb.shape[:2] != labels.shape:
         raise ValueError(f'image {rgb.shape[:2]} and labels {labels.shape} differ in size')
-    return cv2.addWeighted(np.ascontiguousarray(rgb), 1.0 - alpha, colours, alpha, 0.0)
+    return cv2.addWeighted(np.ascontiguousarray(rgb), 1.0 - alpha, colors, alpha, 0.0)

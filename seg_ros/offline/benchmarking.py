@@ -34,6 +34,7 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+from seg_ros.common import images
 
 SCHEMA_VERSION = 1
 SCENARIOS = ('backend', 'node', 'transport', 'naive')
@@ -51,34 +52,21 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 # --- frames --------------------------------------------------------------------------------
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``WIDTHxHEIGHT`` into (width, height)."""
-    try:
-        w, h = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise ValueError(f'size "{text}" is not WIDTHxHEIGHT (e.g. 640x480)') from None
-    if w <= 0 or h <= 0:
-        raise ValueError(f'size "{text}" must be positive')
-    return w, h
-
-
 def load_frames(folder: Optional[Path], count: int, seed: int = 0) -> list[np.ndarray]:
     """
     Return ``count`` RGB frames: images from ``folder`` (sorted, cycled), or random noise.
 
     Real frames matter for real models (their run time hardly depends on content, but the
-    labels the node publishes do); noise is enough for the plumbing.
+    labels the node publishes do); noise is enough for the plumbing. Unreadable files are
+    skipped: the benchmark needs some frames, not every one.
     """
-    import cv2
-
     frames: list[np.ndarray] = []
     if folder is not None:
-        paths = sorted(p for p in Path(folder).iterdir()
-                       if p.suffix.lower() in ('.png', '.jpg', '.jpeg', '.bmp'))[:count]
-        for p in paths:
-            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if bgr is not None:
-                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        for p in images.list_images(folder)[:count]:
+            try:
+                frames.append(images.read_image(p))
+            except images.ImageFileError:
+                continue
         if not frames:
             raise ValueError(f'no readable images in {folder}')
     else:
@@ -230,7 +218,7 @@ def naive_passthrough_model(num_classes: int, mean: Sequence[float] = (0.0, 0.0,
     return model
 
 
-def naive_normalise(img: np.ndarray, mean: Sequence[float], std: Sequence[float],
+def naive_normalize(img: np.ndarray, mean: Sequence[float], std: Sequence[float],
                     scale: float) -> np.ndarray:
     """Per-frame CPU normalisation as hobby nodes write it: float copies, then NCHW."""
     x = img.astype(np.float32)

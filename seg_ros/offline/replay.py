@@ -32,9 +32,9 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 from seg_ros.common import conversions
+from seg_ros.common import images
 from seg_ros.traversability import grid
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
 SAVABLE_ENCODINGS = ('mono8', 'rgb8', 'bgr8', 'rgba8', 'bgra8')
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
@@ -188,29 +188,19 @@ def load_camera_info_yaml(path: str | Path) -> CameraModel:
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Return the folder's image files in name order (the order a camera would have sent)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        what = 'is a file, not a folder' if folder.exists() else 'does not exist'
-        raise ReplayError(f'image folder {folder} {what}; give a folder of PNG/JPEG frames')
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ReplayError(f'no images in {folder} (looked for {", ".join(IMAGE_SUFFIXES)}); '
-                          'put the frames there or point to another folder')
-    return files
+    """Return the folder's frames in name order (the order a camera would have sent them)."""
+    try:
+        return images.list_images(folder)
+    except images.ImageFileError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 def read_image(path: str | Path, encoding: str = 'rgb8') -> np.ndarray:
     """Return an image file as HxWx3 uint8 in the given encoding (rgb8 or bgr8)."""
-    import cv2
-    if encoding not in ('rgb8', 'bgr8'):
-        raise ReplayError(f'encoding {encoding!r} is not supported; use rgb8 or bgr8')
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ReplayError(f'cannot read image {path}: not an image file or damaged; '
-                          'remove it from the folder')
-    return bgr if encoding == 'bgr8' else np.ascontiguousarray(bgr[:, :, ::-1])
+    try:
+        return images.read_image(path, encoding)
+    except images.ImageFileError as exc:
+        raise ReplayError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------

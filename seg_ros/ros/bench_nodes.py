@@ -27,12 +27,12 @@ Run a process with ``python -m seg_ros.ros.bench_nodes relay|naive ...``.
 from __future__ import annotations
 
 import argparse
-import array
 import sys
 import time
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from seg_ros.ros import process
 
 INPUT_TOPIC = 'image'
 OUTPUT_TOPIC = 'segmentation/labels'
@@ -47,19 +47,6 @@ def _qos() -> tuple[Any, Any]:
     out = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                      reliability=ReliabilityPolicy.RELIABLE)
     return sensor, out
-
-
-def image_msg(rgb: np.ndarray, frame_id: str = 'camera') -> Any:
-    """Build an rgb8 Image once; only the stamp changes per send."""
-    from sensor_msgs.msg import Image
-
-    msg = Image()
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding = 'rgb8'
-    msg.step = int(rgb.shape[1]) * 3
-    msg.data = array.array('B', np.ascontiguousarray(rgb).tobytes())
-    return msg
 
 
 class Client:
@@ -79,9 +66,14 @@ class Client:
         self._any_output = False
         self._next = 0
 
-    def set_frames(self, frames: Sequence[np.ndarray]) -> None:
+    def set_frames(self, frames: Sequence[np.ndarray], frame_id: str = 'camera') -> None:
         """Prepare the messages to send (conversion is not part of any measurement)."""
-        self.msgs = [image_msg(f) for f in frames]
+        from seg_ros.ros import messages
+        from std_msgs.msg import Header
+
+        # Built once; only the stamp changes per send.
+        self.msgs = [messages.image_message(f, 'rgb8', Header(frame_id=frame_id))
+                     for f in frames]
 
     def _on_output(self, msg: Any) -> None:
         now = time.time_ns()
@@ -94,14 +86,18 @@ class Client:
     def _spin(self, executor: Any, seconds: float) -> None:
         executor.spin_once(timeout_sec=max(0.0, seconds))
 
-    def wait_for_peer(self, executor: Any, timeout: float, proc: Any = None) -> None:
-        """Wait until the process under test subscribes to frames and publishes labels."""
+    def wait_for_peer(self, executor: Any, timeout: float,
+                      alive: Optional[process.Alive] = None) -> None:
+        """
+        Wait until the process under test subscribes to frames and publishes labels.
+
+        ``alive`` (e.g. :meth:`seg_ros.ros.process.NodeProcess.dead`) reports a crash at once.
+        """
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.pub.get_subscription_count() > 0 and self.sub.get_publisher_count() > 0:
                 return
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f'process under test exited with code {proc.returncode}')
+            process.raise_if_dead(alive, RuntimeError)
             self._spin(executor, 0.05)
         raise TimeoutError(f'no subscriber on "{INPUT_TOPIC}" and publisher on '
                            f'"{OUTPUT_TOPIC}" within {timeout:.0f} s')
@@ -116,7 +112,8 @@ class Client:
         self.pub.publish(msg)
 
     def warm_up(self, executor: Any, rate: float, seconds: float = 1.0,
-                first_output_timeout: float = 60.0, proc: Any = None) -> None:
+                first_output_timeout: float = 60.0,
+                alive: Optional[process.Alive] = None) -> None:
         """Send frames until the first output arrives (model load), then ``seconds`` more."""
         period = 1.0 / rate
         self._any_output = False
@@ -131,8 +128,7 @@ class Client:
             if now - t_first > first_output_timeout:
                 raise TimeoutError(f'no output on "{OUTPUT_TOPIC}" within '
                                    f'{first_output_timeout:.0f} s of sending frames')
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f'process under test exited with code {proc.returncode}')
+            process.raise_if_dead(alive, RuntimeError)
             if now >= next_t:
                 self._publish(self._next, record=False)
                 next_t += period
@@ -183,26 +179,23 @@ def run_relay(argv: Sequence[str]) -> int:
     """Answer every frame with a mono8 image of its size and its header; no model, no copy."""
     import rclpy
     from rclpy.node import Node
+    from seg_ros.ros import messages
     from sensor_msgs.msg import Image
 
     rclpy.init(args=list(argv))
     node = Node('seg_ros_bench_relay')
     sensor, out_qos = _qos()
     pub = node.create_publisher(Image, OUTPUT_TOPIC, out_qos)
-    state: dict[str, Any] = {'shape': None, 'data': None}
+    state: dict[str, Any] = {'shape': None, 'out': None}
 
     def on_image(msg: Any) -> None:
         np.frombuffer(msg.data, np.uint8)      # what the node does first: a zero-copy view
         shape = (msg.height, msg.width)
-        if state['shape'] != shape:
+        if state['shape'] != shape:            # built once per size: no per-frame copy
             state['shape'] = shape
-            state['data'] = array.array('B', bytes(msg.height * msg.width))
-        out = Image()
+            state['out'] = messages.image_message(np.zeros(shape, np.uint8), 'mono8')
+        out = state['out']
         out.header = msg.header
-        out.height, out.width = msg.height, msg.width
-        out.encoding = 'mono8'
-        out.step = msg.width
-        out.data = state['data']
         pub.publish(out)
 
     node.create_subscription(Image, INPUT_TOPIC, on_image, sensor)
@@ -217,7 +210,8 @@ def run_naive(argv: Sequence[str]) -> int:
     from rclpy.node import Node
     from sensor_msgs.msg import Image
 
-    from seg_ros.offline.benchmarking import naive_normalise
+    from seg_ros.common.images import parse_size
+    from seg_ros.offline.benchmarking import naive_normalize
 
     parser = argparse.ArgumentParser(prog='seg_ros.ros.bench_nodes naive')
     parser.add_argument('--model', required=True, help='float NCHW input, logits output')
@@ -225,7 +219,8 @@ def run_naive(argv: Sequence[str]) -> int:
     parser.add_argument('--std', type=float, nargs=3, required=True)
     parser.add_argument('--scale', type=float, default=1.0)
     parser.add_argument('--bgr', action='store_true', help='the network takes BGR')
-    parser.add_argument('--size', default='', help='network HxW; empty = frame size')
+    parser.add_argument('--size', default='', metavar='WxH',
+                        help='network input WIDTHxHEIGHT; empty = frame size')
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--device', default='cpu')
     args, ros_args = parser.parse_known_args(argv)
@@ -236,10 +231,7 @@ def run_naive(argv: Sequence[str]) -> int:
                  else ['CPUExecutionProvider'])
     session = ort.InferenceSession(args.model, so, providers=providers)
     in_name = session.get_inputs()[0].name
-    net_size: Optional[tuple[int, int]] = None
-    if args.size:
-        h, w = (int(v) for v in args.size.split('x'))
-        net_size = (w, h)
+    net_size = parse_size(args.size, '--size') if args.size else None   # (w, h), as cv2 wants
 
     rclpy.init(args=ros_args)
     node = Node('seg_ros_bench_naive')
@@ -254,7 +246,7 @@ def run_naive(argv: Sequence[str]) -> int:
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         if net_size is not None and net_size != (msg.width, msg.height):
             img = cv2.resize(img, net_size, interpolation=cv2.INTER_LINEAR)
-        x = naive_normalise(img, args.mean, args.std, args.scale)
+        x = naive_normalize(img, args.mean, args.std, args.scale)
         logits = session.run(None, {in_name: x})[0][0]
         if logits.shape[1:] != (msg.height, msg.width):
             # Same job as the contract graph: bilinear logits at frame size, then argmax.
@@ -263,7 +255,8 @@ def run_naive(argv: Sequence[str]) -> int:
             labels = np.argmax(hwc, axis=2).astype(np.uint8)
         else:
             labels = np.argmax(logits, axis=0).astype(np.uint8)
-        # cv2_to_imgmsg, then the list assignment seen in most examples.
+        # cv2_to_imgmsg, then the list assignment seen in most examples (on purpose not
+        # seg_ros.ros.messages.image_message: this is the cost the benchmark shows).
         out = Image()
         out.header = msg.header
         out.height, out.width = labels.shape

@@ -13,21 +13,37 @@
 # limitations under the License.
 
 """
-The ROS edge of the traversability outputs: nav_msgs/OccupancyGrid and sensor_msgs/PointCloud2.
+Message builders, the ROS edge of NumPy outputs: Image, OccupancyGrid and PointCloud2.
 
-Message arrays are filled from ``array.array`` built over the NumPy bytes: rclpy copies those
-in one block, in microseconds, where a NumPy array or a list is checked element by element and
-takes milliseconds.
+Every ``sensor_msgs/Image`` the package publishes (node outputs, replayed frames, benchmark
+frames) is built by :func:`image_message`. Message arrays are filled from ``array.array`` built
+over the NumPy bytes: rclpy copies those in one block, in microseconds, where a NumPy array or a
+list is checked element by element and takes milliseconds.
 """
 from __future__ import annotations
 
 import array
+from typing import Optional
 
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
+from seg_ros.common import conversions
 from seg_ros.traversability.grid import GridSpec
-from sensor_msgs.msg import PointCloud2, PointField
+from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
+
+
+def image_message(pixels: np.ndarray, encoding: str,
+                  header: Optional[Header] = None) -> Image:
+    """
+    Build a ``sensor_msgs/Image`` of an ``(H, W)`` or ``(H, W, C)`` uint8 array.
+
+    ``header`` (stamp and frame) is used as given: outputs carry their input frame's header,
+    so consumers match them by stamp. The pixel fields come from
+    :func:`seg_ros.common.conversions.fill_image`.
+    """
+    return conversions.fill_image(Image() if header is None else Image(header=header), pixels,
+                                  encoding)
 
 
 def _header(header: Header, frame_id: str) -> Header:

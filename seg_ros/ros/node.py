@@ -33,13 +33,14 @@ every state: a failed transition leaves its reason there.
 """
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
 import time
 from typing import Any, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from nav_msgs.msg import OccupancyGrid
+from nav_msgs.msg import OccupancyGrid, Odometry
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
@@ -55,7 +56,9 @@ from seg_ros.common import stats
 from seg_ros.inference.backend import Backend, BackendError
 from seg_ros.inference.loader import create_backend, resolve_model_path
 from seg_ros.ros import messages
+from seg_ros.ros.odometry import PoseTracker, stamp_seconds
 from seg_ros.ros.parameters import check_value, PARAMETERS, Settings, validate
+from seg_ros.traversability.fusion import FusedGrid
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 try:  # TF gives the camera pose where tf2_ros is installed; else the camera_pose parameter
@@ -85,6 +88,7 @@ class SegmentationNode(LifecycleNode):
         self._depth: Optional[Image] = None
         self._trav: Optional[traversability.Traversability] = None
         self._trav_reload = False
+        self._fusion: Optional[FusedGrid] = None
         self._logged: dict[str, float] = {}
         self._lifecycle_pubs: list[Any] = []    # what configure created and cleanup destroys
         self._subscriptions_made: list[Any] = []
@@ -184,8 +188,10 @@ class SegmentationNode(LifecycleNode):
         self._functional_pub = publisher(Image, 'segmentation/functional', reliable)
         self._grid_pub = publisher(OccupancyGrid, 'traversability/grid', reliable)
         self._cloud_pub = publisher(PointCloud2, 'traversability/obstacles', reliable)
+        self._fused_pub = publisher(OccupancyGrid, 'traversability/fused_grid', reliable)
         self._lifecycle_pubs = [self._labels_pub, self._overlay_pub, self._confidence_pub,
-                                self._functional_pub, self._grid_pub, self._cloud_pub]
+                                self._functional_pub, self._grid_pub, self._cloud_pub,
+                                self._fused_pub]
 
         sensor_qos = QoSProfile(
             depth=self.settings.qos_depth, history=HistoryPolicy.KEEP_LAST,
@@ -210,6 +216,11 @@ class SegmentationNode(LifecycleNode):
         if Buffer is not None:
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
+        self._poses = PoseTracker(self._tf_buffer)   # the robot in odom, for the fused grid
+        # Robot pose for the fused grid where TF has no odom frame (best effort takes both).
+        self._subscriptions_made.append(self.create_subscription(
+            Odometry, 'odom', self._poses.on_odometry,
+            QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)))
 
     def _destroy_endpoints(self) -> None:
         for publisher in self._lifecycle_pubs:
@@ -235,7 +246,7 @@ class SegmentationNode(LifecycleNode):
 
     def _release_model(self) -> None:
         backend, self._backend = self._backend, None
-        self._trav = None
+        self._trav = self._fusion = None
         if backend is not None:
             backend.close()
             del backend
@@ -300,7 +311,8 @@ class SegmentationNode(LifecycleNode):
         if trav_changed:
             self.trav_config = traversability.from_parameters(self._traversability_values([]))
             self._stats.clear('traversability')
-        if any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS):
+        if (any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS)
+                or any(p.name == 'traversability.min_confidence' for p in params)):
             if self._state == 'inactive' and self.settings.autostart:
                 # autostart's activation failed (say, a bad model): a new model retries it.
                 self.trigger_activate()
@@ -359,7 +371,10 @@ class SegmentationNode(LifecycleNode):
             self._backend = None
         try:
             path = resolve_model_path(settings.model_path)
-            self._backend = create_backend(settings.backend, path, settings.backend_options)
+            options = settings.backend_options
+            if self.trav_config is not None and self.trav_config.min_confidence > 0:
+                options = dataclasses.replace(options, confidence=True)  # for the mask
+            self._backend = create_backend(settings.backend, path, options)
         except (BackendError, OSError) as exc:
             self._problem('model', stats.ERROR, f'model not loaded: {exc}')
             return
@@ -373,6 +388,7 @@ class SegmentationNode(LifecycleNode):
     def _load_traversability(self) -> None:
         """(Re)build the taxonomy and grid for the loaded model's classes."""
         self._trav = None
+        self._fusion = None
         config, backend = self.trav_config, self._backend
         if config is None or backend is None or not config.enabled:
             return
@@ -391,6 +407,15 @@ class SegmentationNode(LifecycleNode):
         self._stats.clear('traversability')
         self.get_logger().info(f'traversability: taxonomy {self._trav.taxonomy_path}, grid in '
                                f'{config.grid.frame_id}')
+        if config.min_confidence > 0 and not backend.info.has_confidence:
+            self.get_logger().warning('traversability.min_confidence is set but the model has '
+                                      'no confidence output: every pixel is used')
+        if config.fusion.enabled:
+            try:
+                self._fusion = FusedGrid(config.fusion, self._trav.taxonomy,
+                                         config.grid.resolution)
+            except ValueError as exc:
+                self._problem('fusion', stats.ERROR, f'{exc}; no fused grid until it is fixed')
 
     def _process(self, msg: Any) -> None:
         try:
@@ -415,30 +440,29 @@ class SegmentationNode(LifecycleNode):
         self._stats.clear('inference')
 
         header = msg.header
-        labels_msg = conversions.fill_image(Image(header=header), result.labels, 'mono8')
+        labels_msg = messages.image_message(result.labels, 'mono8', header)
         self._labels_pub.publish(labels_msg)
         with_overlay = self._overlay_pub.get_subscription_count() > 0
         if with_overlay:
             blend = conversions.overlay(rgb, result.labels, self._lut,
                                         self.settings.overlay_alpha)
-            self._overlay_pub.publish(conversions.fill_image(Image(header=header), blend, 'rgb8'))
+            self._overlay_pub.publish(messages.image_message(blend, 'rgb8', header))
         if (self.settings.publish_confidence and result.confidence is not None
                 and self._confidence_pub.get_subscription_count() > 0):
             conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
-            self._confidence_pub.publish(conversions.fill_image(Image(header=header), conf,
-                                                                'mono8'))
+            self._confidence_pub.publish(messages.image_message(conf, 'mono8', header))
         if self._trav is not None:
-            self._publish_traversability(self._trav, header, result.labels)
+            self._publish_traversability(self._trav, header, result.labels, result.confidence)
         stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
         with self._cond:
             self._stats.on_output(time.monotonic(), inference_s, age, with_overlay)
 
     def _publish_traversability(self, trav: traversability.Traversability, header: Any,
-                                labels: np.ndarray) -> None:
-        functional = trav.functional(labels)
-        self._functional_pub.publish(conversions.fill_image(Image(header=header), functional,
-                                                            'mono8'))
+                                labels: np.ndarray,
+                                confidence: Optional[np.ndarray] = None) -> None:
+        functional = trav.functional(labels, confidence)
+        self._functional_pub.publish(messages.image_message(functional, 'mono8', header))
         info = self._camera_info
         if info is None:
             self._problem('camera_info', stats.WARN,
@@ -453,13 +477,31 @@ class SegmentationNode(LifecycleNode):
             depth = None
             if trav.config.depth and self._depth is not None:
                 depth = conversions.depth_msg_to_array(self._depth)
-            result = trav.process(labels, depth)
+            result = trav.process(labels, depth, confidence)
         except (ValueError, conversions.ImageError) as exc:
             self._problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
             return
         self._grid_pub.publish(messages.occupancy_grid(result.grid, result.spec, header))
         self._cloud_pub.publish(messages.point_cloud(result.obstacle_points,
                                                      result.spec.frame_id, header))
+        if self._fusion is not None:
+            self._publish_fused(self._fusion, result, header)
+
+    def _publish_fused(self, fused: FusedGrid, result: traversability.TraversabilityResult,
+                       header: Any) -> None:
+        """Add the frame to the fused grid at the robot's pose in odom; publish it."""
+        try:
+            pose, _ = self._poses.lookup(fused.config.odom_frame, result.spec.frame_id,
+                                         header.stamp)
+        except LookupError as exc:
+            self._problem('fusion', stats.WARN, f'no fused grid for this frame: {exc}')
+            return
+        self._stats.clear('fusion')
+        if result.classes is None:  # every projection fills it; None only in hand-made results
+            return
+        stamp = stamp_seconds(header.stamp) or self.get_clock().now().nanoseconds * 1e-9
+        out = fused.update(result.classes, result.spec, pose, stamp)
+        self._fused_pub.publish(messages.occupancy_grid(out.grid, out.spec, header))
 
     def _update_camera_pose(self, trav: traversability.Traversability, camera_frame: str) -> None:
         """Take the camera pose from TF when it has one, else from ``camera_pose``."""

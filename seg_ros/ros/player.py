@@ -21,7 +21,6 @@ timing and file logic lives in ``seg_ros.offline.replay``.
 """
 from __future__ import annotations
 
-import array
 from dataclasses import dataclass
 from pathlib import Path
 import queue
@@ -36,9 +35,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
-
 from seg_ros.offline import replay
 from seg_ros.offline.replay import ReplayError
+from seg_ros.ros import messages
+from seg_ros.ros import process
+from std_msgs.msg import Header
 
 # What the segmentation node publishes, by default all recorded (relative names: they follow
 # the namespace the node and the player run in).
@@ -68,20 +69,6 @@ class Outgoing:
     recorded_ns: Optional[int] = None
     raw: Optional[bytes] = None
     build: Optional[Callable[[Any], list[tuple[str, str, Any]]]] = None
-
-
-def image_message(rgb: np.ndarray, encoding: str, stamp: Any, frame_id: str) -> Any:
-    """Return a sensor_msgs/Image; data via array.array, ~1000x faster than a NumPy array."""
-    from sensor_msgs.msg import Image
-    msg = Image()
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = int(rgb.shape[1] * (rgb.shape[2] if rgb.ndim == 3 else 1))
-    msg.data = array.array('B', np.ascontiguousarray(rgb).tobytes())
-    return msg
 
 
 def camera_info_message(cam: replay.CameraModel, stamp: Any, frame_id: str) -> Any:
@@ -132,7 +119,8 @@ def folder_items(files: Sequence[Path], encoding: str = 'rgb8', frame_id: str = 
                 out.append((info_topic, replay.CAMERA_INFO_TYPE,
                             camera_info_message(cam, stamp, frame_id)))
             out.append((image_topic, replay.IMAGE_TYPE,
-                        image_message(img, encoding, stamp, frame_id)))
+                        messages.image_message(img, encoding,
+                                               Header(stamp=stamp, frame_id=frame_id))))
             return out
 
         yield Outgoing(image_topic, replay.IMAGE_TYPE, paced=True, build=build)
@@ -308,7 +296,7 @@ class Player:
                           lambda rem: self.executor.spin_once(timeout_sec=min(rem, 0.05)))
 
     def wait_for_peer(self, topic: str, timeout: float, what: str,
-                      alive: Optional[Callable[[], Optional[str]]] = None,
+                      alive: Optional[process.Alive] = None,
                       settle: float = 0.0) -> None:
         """
         Wait until ``topic`` has a matched reader (our publisher) or writer (our subscription).
@@ -325,10 +313,7 @@ class Player:
                     or (topic in self._subs and self._subs[topic].get_publisher_count())):
                 self.spin_for(settle)
                 return
-            if alive is not None:
-                err = alive()
-                if err:
-                    raise ReplayError(err)
+            process.raise_if_dead(alive, ReplayError)
             if time.monotonic() > deadline:
                 raise ReplayError(f'{what}: nothing matched topic {self._full_name(topic)} '
                                   f'within {timeout:g} s (ROS_DOMAIN_ID, topic names and QoS '
@@ -336,7 +321,7 @@ class Player:
             self.spin_for(0.05)
 
     def warm_up(self, item: Outgoing, timeout: float, period: float = 0.5,
-                alive: Optional[Callable[[], Optional[str]]] = None) -> float:
+                alive: Optional[process.Alive] = None) -> float:
         """
         Send ``item`` (a folder frame) every ``period`` s until the reply topic answers one.
 
@@ -348,10 +333,7 @@ class Player:
             raise ReplayError('warm-up needs a frame built at send time (an image folder)')
         start = time.monotonic()
         while not self.warmup_replies:
-            if alive is not None:
-                err = alive()
-                if err:
-                    raise ReplayError(err)
+            process.raise_if_dead(alive, ReplayError)
             if time.monotonic() - start > timeout:
                 raise ReplayError(f'the node subscribed but answered no frame on '
                                   f'{self._full_name(self.reply_topic or "?")} within '
@@ -368,7 +350,7 @@ class Player:
     def play(self, items: Iterable[Outgoing], pacer: replay.Pacer,
              reply_timeout: Optional[float] = None, limit: Optional[int] = None,
              start_index: int = 0,
-             alive: Optional[Callable[[], Optional[str]]] = None) -> int:
+             alive: Optional[process.Alive] = None) -> int:
         """
         Publish ``items``; return the number of paced frames sent (counting from start_index).
 
@@ -383,10 +365,7 @@ class Player:
                 self.publisher(item.topic, item.msgtype)  # created before its deadline
             when = pacer.due(time.monotonic(), item.recorded_ns, item.paced)
             replay.wait_until(when, lambda rem: self.executor.spin_once(timeout_sec=rem))
-            if alive is not None:
-                err = alive()
-                if err:
-                    raise ReplayError(err)
+            process.raise_if_dead(alive, ReplayError)
             if item.build is not None:
                 stamp = self.node.get_clock().now().to_msg()
                 for topic, msgtype, msg in item.build(stamp):

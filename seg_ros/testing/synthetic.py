@@ -36,8 +36,14 @@ from seg_ros.inference import contract
 def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequence[int]]] = None,
                       extra_matmuls: int = 0, matmul_size: int = 256,
                       with_confidence: bool = False, name: str = 'passthrough',
-                      opset: int = 17, ballast_mb: int = 0) -> onnx.ModelProto:
-    """Labels = R channel of the input (values must be < len(classes) to be meaningful)."""
+                      opset: int = 17, confidence_channel: Optional[int] = None,
+                      ballast_mb: int = 0) -> onnx.ModelProto:
+    """
+    Labels = R channel of the input (values must be < len(classes) to be meaningful).
+
+    ``with_confidence`` adds a ``confidence`` output of 1.0 everywhere; ``confidence_channel``
+    (1: G, 2: B) makes it that channel / 255 instead, so a test can paint unsure pixels.
+    """
     # uint8 only at the graph's edges (TensorRT's rule): Cast in, work in int32, Cast out.
     nodes = [helper.make_node('Cast', ['image'], ['image_i32'], to=TensorProto.INT32),
              helper.make_node('Gather', ['image_i32', 'zero'], ['labels_raw'], axis=3)]
@@ -79,7 +85,15 @@ def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequenc
         last = 'labels_ballast'
     nodes.append(helper.make_node('Cast', [last], ['labels'], to=TensorProto.UINT8))
     outputs = [helper.make_tensor_value_info('labels', TensorProto.UINT8, [1, 'H', 'W'])]
-    if with_confidence:
+    if confidence_channel is not None:
+        inits += [numpy_helper.from_array(np.array(confidence_channel, np.int64), 'conf_ch'),
+                  numpy_helper.from_array(np.array(1.0 / 255.0, np.float32), 'inv255')]
+        nodes += [helper.make_node('Gather', ['image_i32', 'conf_ch'], ['conf_i32'], axis=3),
+                  helper.make_node('Cast', ['conf_i32'], ['conf_f'], to=TensorProto.FLOAT),
+                  helper.make_node('Mul', ['conf_f', 'inv255'], ['confidence'])]
+        outputs.append(helper.make_tensor_value_info('confidence', TensorProto.FLOAT,
+                                                     [1, 'H', 'W']))
+    elif with_confidence:
         inits.append(numpy_helper.from_array(np.array(1.0, np.float32), 'one'))
         nodes += [helper.make_node('Cast', ['labels_raw'], ['lab_f'], to=TensorProto.FLOAT),
                   helper.make_node('Mul', ['lab_f', 'fzero_c'], ['zeros_f']),

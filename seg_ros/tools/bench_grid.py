@@ -13,13 +13,17 @@
 # limitations under the License.
 
 """
-Time the traversability projection on a synthetic 640x480 scene (no ROS, no model).
+Time the traversability projection on a synthetic scene, 640x480 by default (no ROS, no model).
 
 ``seg-ros bench-grid`` (or ``python -m seg_ros.tools.bench_grid``) renders a street-like
 scene with known geometry, then times ``Traversability.process`` per frame in monocular and
-depth mode: label lookup, projection, fills, inflation and the obstacle points, i.e.
-everything the node does between the labels and the messages. ``--save DIR``
-writes the label image and both grids as PNG files.
+depth mode: label lookup, projection, fills, inflation and the obstacle
+points, i.e. everything the node does between the labels and the messages. Then it times the
+fused grid (``FusedGrid.update``: resampling the monocular class grid into the odom window,
+the evidence update, the output costs and inflation) with the robot moving and turning a
+little every frame, so the window re-centres and the resampling changes each time (the same
+frame is fused at every pose: the timing is realistic, the fused picture would not be).
+``--save DIR`` writes the label image and both per-frame grids as PNG files.
 """
 from __future__ import annotations
 
@@ -28,9 +32,10 @@ from pathlib import Path
 import statistics
 import sys
 import time
-from typing import Optional, Sequence, TYPE_CHECKING
+from typing import Any, Optional, Sequence, TYPE_CHECKING
 
 import numpy as np
+from seg_ros.common.images import parse_size
 
 if TYPE_CHECKING:
     from seg_ros.testing import scene
@@ -41,12 +46,14 @@ POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--frames', type=int, default=50, help='frames per mode (default 50)')
-    parser.add_argument('--width', type=int, default=640)
-    parser.add_argument('--height', type=int, default=480)
+    parser.add_argument('--size', default='640x480', metavar='WxH',
+                        help='camera image width x height (default 640x480)')
     parser.add_argument('--sample-step', type=int, default=None,
                         help='grid.sample_step (default: the parameter default)')
     parser.add_argument('--row-step', type=int, default=None,
                         help='grid.row_step (default: the parameter default)')
+    parser.add_argument('--window', type=float, default=None,
+                        help='fusion.window_size in metres (default: the parameter default)')
     parser.add_argument('--save', default='', help='folder for labels.png and grid_*.png')
 
 
@@ -68,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
     from seg_ros import traversability
     from seg_ros.zoo import CAMVID_CLASSES
 
-    w, h = args.width, args.height
+    try:
+        w, h = parse_size(args.size, '--size')
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     k = list(K)
     k[0] = k[4] = K[0] * w / 640
     k[2], k[5] = (w - 1) / 2, (h - 1) / 2
@@ -107,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
               f'{np.mean(g < 0) * 100:.1f}% unknown; {len(result.obstacle_points)} obstacle '
               'points')
         grids[mode] = g
+        if mode == 'monocular':
+            classes = result.classes
+    if classes is None:
+        raise SystemExit('the monocular projection returned no class grid to fuse')
+    _bench_fusion(args, trav, classes, cfg.grid)
     if args.save:
         import cv2
 
@@ -118,6 +134,39 @@ def run(args: argparse.Namespace) -> int:
             cv2.imwrite(str(out / f'grid_{mode}.png'), grid.grid_image(g, scale=3)[..., ::-1])
         print(f'wrote {out}/functional.png, grid_monocular.png, grid_depth.png')
     return 0
+
+
+def _bench_fusion(args: argparse.Namespace, trav: Any, classes: np.ndarray,
+                  spec: Any) -> None:
+    """Time ``FusedGrid.update`` per frame and print the figures."""
+    import dataclasses
+    import math
+
+    from seg_ros.traversability import fusion
+
+    config = fusion.FusionConfig(enabled=True)
+    if args.window:
+        config = dataclasses.replace(config, window_size=args.window)
+    fused = fusion.FusedGrid(config, trav.taxonomy, spec.resolution)
+    times, cpu = [], []
+    out = None
+    for i in range(args.frames + 1):
+        # 0.5 m/s and a slow sway of the heading at 10 frames per second.
+        pose = fusion.Pose2D(0.05 * i, 0.0, 0.3 * math.sin(0.2 * i))
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = fused.update(classes, spec, pose, 0.1 * i)
+        if i:   # the first frame allocates nothing new but warms OpenCV up
+            times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
+    assert out is not None
+    times.sort()
+    p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
+    g = out.grid
+    print(f'    fused: median {statistics.median(times):.2f} ms wall, '
+          f'{statistics.median(cpu):.2f} ms CPU, p90 {p90:.2f} ms wall per update; window '
+          f'{g.shape[1]}x{g.shape[0]} ({config.window_size:g} m): '
+          f'{np.mean(g == 0) * 100:.1f}% free, {np.mean(g == 100) * 100:.1f}% lethal, '
+          f'{np.mean(g < 0) * 100:.1f}% unknown')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

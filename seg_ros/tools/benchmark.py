@@ -28,20 +28,19 @@ import json
 import os
 from pathlib import Path
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from typing import Any, Optional
 import warnings
 
 from seg_ros import zoo
+from seg_ros.common.images import format_size, parse_size
 from seg_ros.inference import contract
 from seg_ros.offline import benchmarking as bm
 from seg_ros.ros import dds_env
+from seg_ros.ros import process
 
 DEFAULT_SIZES = '640x480,1280x720'
-NODE_MODULE = 'seg_ros.ros.node'
 
 
 def ros_environment(domain_id: Optional[int]) -> dict[str, str]:
@@ -86,27 +85,6 @@ def _backend_list(spec: str) -> list[tuple[str, str]]:
     return out
 
 
-class Process:
-    """A process under test; its output goes to a temporary file for error messages."""
-
-    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
-        self.log = tempfile.TemporaryFile(mode='w+')
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def tail(self, n: int = 1500) -> str:
-        self.log.seek(0)
-        return self.log.read()[-n:].strip()
-
-
 def _row(scenario: str, kind: str, device: str, size: tuple[int, int], **values: Any) -> dict:
     return {'scenario': scenario, 'backend': kind, 'device': device, 'width': size[0],
             'height': size[1], **values}
@@ -115,22 +93,22 @@ def _row(scenario: str, kind: str, device: str, size: tuple[int, int], **values:
 def _ros_scenario(client: Any, executor: Any, cmd: list[str], env: dict[str, str],
                   args: argparse.Namespace) -> dict[str, Any]:
     """Start the process under test, feed it, measure it, stop it."""
-    proc = Process(cmd, env)
+    proc = process.NodeProcess(cmd, env, name='the process under test')
     try:
-        client.wait_for_peer(executor, args.start_timeout, proc.proc)
-        client.warm_up(executor, args.rate, args.warmup, args.start_timeout, proc.proc)
+        client.wait_for_peer(executor, args.start_timeout, alive=proc.dead)
+        client.warm_up(executor, args.rate, args.warmup, args.start_timeout, alive=proc.dead)
         # CPU is sampled over the measured window only (not model loading or warm-up).
         meter = bm.CpuMeter(proc.proc.pid)
         res = client.measure(executor, args.rate, args.duration, args.frames)
         cpu = meter.percent()
         rss = bm.process_peak_rss_mb(proc.proc.pid)
-        if proc.proc.poll() is not None:
-            raise RuntimeError(f'process under test exited with code {proc.proc.returncode}')
+        process.raise_if_dead(proc.dead, RuntimeError)
     except (RuntimeError, TimeoutError) as exc:
-        proc.stop()
-        return {'status': 'failed', 'reason': f'{exc}; its output: {proc.tail()}'}
+        # A crash says why by its exit code and output; a time-out by what it printed so far.
+        reason = proc.dead() or f'{exc}; its output:\n{proc.tail()}'
+        return {'status': 'failed', 'reason': reason}
     finally:
-        proc.stop()                  # also on Ctrl-C: never leave a process behind
+        proc.close(timeout=5)        # also on Ctrl-C: never leave a process behind
     return {'status': 'ok', 'frames_in': res['frames_in'], 'frames_out': res['frames_out'],
             'duration_s': round(res['duration_s'], 3),
             'fps': round(res['frames_out'] / res['duration_s'], 2) if res['duration_s'] else 0.0,
@@ -174,7 +152,7 @@ def _naive_setup(info: Any, workdir: Path) -> tuple[Optional[list[str]], str]:
         return None, f'cannot export the bare network of "{entry.name}": {exc}'
     norm = entry.normalization
     cmd = ['--model', str(path), '--mean', *map(str, norm.mean), '--std', *map(str, norm.std),
-           '--scale', str(norm.scale), '--size', f'{h}x{w}']
+           '--scale', str(norm.scale), '--size', format_size(w, h)]
     return cmd + (['--bgr'] if norm.bgr else []), ''
 
 
@@ -218,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        sizes = [bm.parse_size(s) for s in args.sizes.split(',')]
+        sizes = [parse_size(s, '--sizes') for s in args.sizes.split(',')]
         if args.rate <= 0:
             raise ValueError('--rate must be positive')
         images = args.images
@@ -237,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     label_range = (info.num_classes if info is not None
                    and info.metadata.get('seg_ros.architecture') == 'passthrough' else None)
     backends = _backend_list(args.backends)
-    settings = {'scenarios': scenarios, 'sizes': [f'{w}x{h}' for w, h in sizes],
+    settings = {'scenarios': scenarios, 'sizes': [format_size(*s) for s in sizes],
                 'backends': [f'{k}:{d}' for k, d in backends], 'duration_s': args.duration,
                 'frames': args.frames, 'rate_hz': args.rate, 'warmup_s': args.warmup,
                 'threads': args.threads, 'images': str(images) if images else 'random',
@@ -330,9 +308,8 @@ def _node_scenario(client: Any, executor: Any, env: dict[str, str], args: argpar
                    kind: str, device: str) -> dict[str, Any]:
     import importlib.util
 
-    if importlib.util.find_spec(NODE_MODULE) is None:
-        return {'status': 'skipped', 'reason': f'{NODE_MODULE} is not installed'}
-    cmd = [sys.executable, '-m', NODE_MODULE, '--ros-args',
-           '-p', f'model_path:={os.path.abspath(args.model)}', '-p', f'backend:={kind}',
-           '-p', f'device:={device}', '-p', f'threads:={args.threads}']
+    if importlib.util.find_spec(process.NODE_MODULE) is None:
+        return {'status': 'skipped', 'reason': f'{process.NODE_MODULE} is not installed'}
+    cmd = process.node_command({'model_path': os.path.abspath(args.model), 'backend': kind,
+                                'device': device, 'threads': args.threads})
     return _ros_scenario(client, executor, cmd, env, args)

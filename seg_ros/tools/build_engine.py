@@ -56,9 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, hw, text in (('min', _DEFAULT.min_hw, 'smallest'),
                            ('opt', _DEFAULT.opt_hw, "tuned-for (your camera's)"),
                            ('max', _DEFAULT.max_hw, 'largest')):
-        parser.add_argument(f'--{name}', default=engine_cache.format_hw(hw), metavar='HxW',
+        parser.add_argument(f'--{name}', default=engine_cache.cli_size(hw), metavar='WxH',
                             help=f'{text} input frame size of the optimisation profile, '
-                                 f'height x width (default {engine_cache.format_hw(hw)})')
+                                 f'width x height (default {engine_cache.cli_size(hw)})')
     parser.add_argument('--workspace', type=int, default=0, metavar='MB',
                         help='builder workspace limit in MB (0 = TensorRT default); lower it '
                              'if a Jetson build runs out of memory')
@@ -78,8 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace) -> engine_cache.BuildSettings:
     """Return validated build settings; ValueError names the bad option."""
     settings = engine_cache.BuildSettings(
-        precision=args.precision, min_hw=engine_cache.parse_hw(args.min),
-        opt_hw=engine_cache.parse_hw(args.opt), max_hw=engine_cache.parse_hw(args.max),
+        precision=args.precision, min_hw=engine_cache.parse_hw(args.min, '--min'),
+        opt_hw=engine_cache.parse_hw(args.opt, '--opt'),
+        max_hw=engine_cache.parse_hw(args.max, '--max'),
         workspace_mb=args.workspace, dla_core=args.dla, calib_dir=args.calib,
         timing_cache=args.timing_cache)
     settings.validate()

@@ -27,8 +27,6 @@ import json
 import os
 from pathlib import Path
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from typing import Any, Optional
@@ -37,6 +35,7 @@ from seg_ros import zoo
 from seg_ros.offline import replay
 from seg_ros.offline.replay import ReplayError
 from seg_ros.ros import dds_env
+from seg_ros.ros import process
 
 DEFAULT_MODEL = 'espnet_camvid'
 CAMVID_VAL = Path('data') / 'camvid' / 'val'
@@ -160,51 +159,10 @@ DEMO_GEOMETRY = ('camera_pose:=[0.0, 0.0, 1.2, 0.0, 0.0, 0.0]', 'grid.resolution
 
 def node_command(model: Path, args: argparse.Namespace) -> list[str]:
     """Return the node's command line: the same module ``ros2 run`` starts."""
-    cmd = [sys.executable, '-m', 'seg_ros.ros.node', '--ros-args',
-           '-p', f'model_path:={model.resolve()}', '-p', f'backend:={args.backend}',
-           '-p', f'device:={args.device}', '-p', f'threads:={args.threads}']
-    for geometry in DEMO_GEOMETRY:
-        cmd += ['-p', geometry]
-    for extra in args.node_arg:
-        cmd += ['-p', extra]
-    return cmd
-
-
-class NodeProcess:
-    """The node as a child process; its log goes to a file in the output folder."""
-
-    def __init__(self, cmd: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self._log = open(log, 'w')
-        # Its own session: Ctrl-C in the terminal reaches the demo only, which then stops the
-        # node itself after recording what is still in flight.
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-
-    def tail(self, lines: int = 15) -> str:
-        """Return the end of the node's log."""
-        self._log.flush()
-        text = self.log_path.read_text(errors='replace').strip().splitlines()
-        return '\n'.join('  | ' + line for line in text[-lines:])
-
-    def dead(self) -> Optional[str]:
-        """Return why the node is gone, or None while it runs."""
-        rc = self.proc.poll()
-        if rc is None:
-            return None
-        return f'the node exited with code {rc}; the end of {self.log_path}:\n{self.tail()}'
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """Stop as ros2 launch does: SIGINT, then SIGKILL if it does not exit in time."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
+    params = {'model_path': model.resolve(), 'backend': args.backend, 'device': args.device,
+              'threads': args.threads}
+    extra = [a for value in (*DEMO_GEOMETRY, *args.node_arg) for a in ('-p', value)]
+    return process.node_command(params, ros_args=extra)
 
 
 def write_gif(frames: list[Path], path: Path, fps: float, width: int = 320) -> bool:
@@ -295,7 +253,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f'demo: model {model}, {len(files)} frames from {images}, '
           f'{"as fast as the node" if args.as_fast_as_node else f"{args.rate:g} Hz"}, '
           f'ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}', flush=True)
-    node = NodeProcess(node_command(model, args), env, out / 'node.log')
+    node = process.NodeProcess(node_command(model, args), env, out / 'node.log',
+                               new_session=True)
     recorder = saver = p = None
     last_diag: dict[str, Any] = {}
     try:

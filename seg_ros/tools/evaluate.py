@@ -33,10 +33,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from seg_ros.common.images import ImageFileError, is_image_file, read_image
 from seg_ros.offline import metrics
 
 SCHEMA_VERSION = 1
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
 FUNCTIONAL_IGNORE = 255
 
 
@@ -58,8 +58,7 @@ def pair_files(images: Path, labels: Path, label_suffix: str = '') -> tuple[
     for what, folder in (('image', images), ('label', labels)):
         if not folder.is_dir():
             raise EvaluationError(f'{what} folder not found: {folder}')
-    imgs = {p.stem: p for p in sorted(images.iterdir())
-            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()}
+    imgs = {p.stem: p for p in sorted(images.iterdir()) if is_image_file(p)}
     labs = {}
     for p in sorted(labels.iterdir()):
         if p.suffix.lower() != '.png' or not p.is_file():
@@ -74,8 +73,8 @@ def pair_files(images: Path, labels: Path, label_suffix: str = '') -> tuple[
     return pairs, sorted(imgs.keys() - labs.keys()), sorted(labs.keys() - imgs.keys())
 
 
-def colours_to_ids(rgb: np.ndarray, palette: np.ndarray, unknown: Optional[int],
-                   source: str = 'label') -> np.ndarray:
+def colors_to_ids(rgb: np.ndarray, palette: np.ndarray, unknown: Optional[int],
+                  source: str = 'label') -> np.ndarray:
     """
     Map an RGB label image to class ids through a palette (exact colour match).
 
@@ -102,14 +101,14 @@ def colours_to_ids(rgb: np.ndarray, palette: np.ndarray, unknown: Optional[int],
     return ids.astype(np.int64)
 
 
-def read_label(path: Path, palette: np.ndarray, colours: str = 'index',
+def read_label(path: Path, palette: np.ndarray, colors: str = 'index',
                ignore_index: Optional[int] = None) -> np.ndarray:
     """
     Read a label PNG as class ids.
 
     Grey PNGs (8 or 16 bit) hold the ids. Palette PNGs hold an index per pixel and a colour
-    table: ``colours='index'`` takes the index as the id (the PASCAL VOC convention),
-    ``colours='palette'`` maps the index's colour through the model's palette. RGB PNGs are
+    table: ``colors='index'`` takes the index as the id (the PASCAL VOC convention),
+    ``colors='palette'`` maps the index's colour through the model's palette. RGB PNGs are
     always mapped through the model's palette.
     """
     from PIL import Image
@@ -119,26 +118,16 @@ def read_label(path: Path, palette: np.ndarray, colours: str = 'index',
         img.load()
     except (OSError, ValueError) as exc:
         raise EvaluationError(f'{path}: not a readable PNG ({exc})') from exc
-    if img.mode == 'P' and colours == 'index':
+    if img.mode == 'P' and colors == 'index':
         return np.asarray(img).astype(np.int64)
     if img.mode in ('P', 'RGB', 'RGBA'):
-        return colours_to_ids(np.asarray(img.convert('RGB')), palette, ignore_index,
-                              source=str(path))
+        return colors_to_ids(np.asarray(img.convert('RGB')), palette, ignore_index,
+                             source=str(path))
     if img.mode in ('L', 'LA', 'I', 'I;16', 'I;16B', 'I;16L', '1'):
         arr = np.asarray(img)        # an alpha channel (LA) is not part of the label
         return (arr[..., 0] if arr.ndim == 3 else arr).astype(np.int64)
     raise EvaluationError(f'{path}: unsupported label PNG mode {img.mode}; write class ids as '
                           'a grey (mode L) or palette PNG')
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Read a frame as contiguous uint8 RGB, as the node hands frames to the backend."""
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise EvaluationError(f'{path}: OpenCV cannot read this image')
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 # --- functional classes --------------------------------------------------------------------
@@ -228,7 +217,7 @@ class Result:
 
 
 def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Optional[int],
-             tolerance: float = 2.0, colours: str = 'index',
+             tolerance: float = 2.0, colors: str = 'index',
              functional: Optional[FunctionalMap] = None, progress: Optional[bool] = None
              ) -> Result:
     """Run ``backend`` over the pairs and score it (the importable core of the command)."""
@@ -244,8 +233,8 @@ def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Opt
     times = []
     for image_path, label_path in tqdm(pairs, desc='evaluate', unit='img',
                                        disable=None if progress is None else not progress):
-        rgb = read_image(image_path)
-        gt = read_label(label_path, info.palette, colours, ignore_index)
+        rgb = read_image(image_path)  # contiguous RGB, as the node hands frames over
+        gt = read_label(label_path, info.palette, colors, ignore_index)
         if gt.shape != rgb.shape[:2]:
             raise EvaluationError(
                 f'{label_path}: label is {gt.shape[1]}x{gt.shape[0]} but image {image_path.name}'
@@ -424,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
                           args.label_colours, functional,
                           progress=False if args.no_progress else None)
         elapsed = time.perf_counter() - t0
-    except (EvaluationError, BackendError) as exc:
+    except (EvaluationError, ImageFileError, BackendError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
     desc = backend.describe()

@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from seg_ros import zoo
+from seg_ros.common.images import parse_size
 from seg_ros.inference import contract
 
 
@@ -28,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('-o', '--output', help='where to write the .onnx file '
                         '(default: NAME.onnx in the current directory)')
     parser.add_argument('--input-size', metavar='WxH',
-                        help="network input size, e.g. 480x360 (default: the zoo entry's); "
+                        help='network input size, width x height, e.g. 480x360 (default: the '
+                        "zoo entry's); "
                         'the exported model still takes frames of any size')
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset (default 17)')
     parser.add_argument('--confidence', action='store_true',
@@ -59,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.name:
         print(f'error: name a model to export: {", ".join(zoo.names())}', file=sys.stderr)
         return 2
-    from seg_ros.zoo.export import export_onnx, ExportError, parse_size
+    from seg_ros.zoo.export import export_onnx, ExportError
 
     out = args.output or f'{args.name}.onnx'
     try:
-        size = parse_size(args.input_size) if args.input_size else None
+        size = None
+        if args.input_size:   # the network's (height, width), written WxH like every size
+            width, height = parse_size(args.input_size, '--input-size')
+            size = (height, width)
         path = export_onnx(args.name, out, input_size=size, opset=args.opset,
                            confidence=args.confidence, weights=args.weights,
                            simplify=not args.no_simplify, exporter=args.exporter)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -153,14 +154,27 @@ class Marks:
 
     def to_grid(self, spec: GridSpec, taxonomy: Taxonomy) -> np.ndarray:
         """Return the int8 grid: highest cost per cell, then each class's inflation."""
+        return self.to_grids(spec, taxonomy)[0]
+
+    def to_grids(self, spec: GridSpec, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Return the int8 cost grid (with inflation) and the uint8 class grid (without).
+
+        The class grid holds, per cell, the functional id of the mark with the highest cost
+        (the lower id on a tie, so ``obstacle`` wins over ``dynamic_obstacle``), 0 where
+        nothing was marked: what the fused grid accumulates. One ``maximum.at`` computes both,
+        on a key of cost (high byte) and inverted id (low byte).
+        """
         n = spec.width * spec.height
-        grid = np.full(n, -1, np.int16)
         if not self.cells:
-            return grid.astype(np.int8).reshape(spec.shape)
+            return (np.full(spec.shape, -1, np.int8), np.zeros(spec.shape, np.uint8))
         cells = np.concatenate(self.cells)
         fids = np.concatenate(self.fids)
         costs = taxonomy.costs
-        np.maximum.at(grid, cells, costs[fids])
+        key = np.zeros(n, np.int32)
+        np.maximum.at(key, cells, (costs[fids].astype(np.int32) + 1) * 256 + (255 - fids))
+        grid = (key >> 8).astype(np.int16) - 1
+        classes = np.where(key > 0, 255 - (key & 255), 0).astype(np.uint8).reshape(spec.shape)
         grid2d = grid.reshape(spec.shape)
         for fc in taxonomy.classes:
             if fc.inflation <= 0 or fc.cost < 0:
@@ -178,7 +192,7 @@ class Marks:
             kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
             grown = cv2.dilate(mask.reshape(spec.shape), kernel).astype(bool)
             np.maximum(grid2d, np.where(grown, fc.cost, -1).astype(np.int16), out=grid2d)
-        return grid2d.astype(np.int8)
+        return grid2d.astype(np.int8), classes
 
 
 def segment_points(p0: np.ndarray, p1: np.ndarray, spacing: float,
@@ -324,6 +338,7 @@ class Projection:
 
     grid: np.ndarray             # (rows, cols) int8
     obstacle_points: np.ndarray  # (N, 3) float32 in the grid frame
+    classes: Optional[np.ndarray] = None   # (rows, cols) uint8 functional id, 0 = not seen
 
 
 def _lookup(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -452,7 +467,8 @@ def monocular(fid_rows: np.ndarray, lattice_cols: np.ndarray, plan: GroundPlan,
     points = np.zeros((int(lethal.sum()), 3), np.float32)
     points[:, :2] = foot[lethal]
     points[:, 2] = point_height
-    return Projection(marks.to_grid(spec, taxonomy), points)
+    cost_grid, classes = marks.to_grids(spec, taxonomy)
+    return Projection(cost_grid, points, classes=classes)
 
 
 def from_depth(fid: np.ndarray, points: np.ndarray, plan: GroundPlan, spec: GridSpec,
@@ -488,8 +504,9 @@ def from_depth(fid: np.ndarray, points: np.ndarray, plan: GroundPlan, spec: Grid
     lethal = (taxonomy.costs[ofid] >= min_obstacle_cost) & (ocells >= 0)
     opts, ocells = points[obstacle][lethal], ocells[lethal]
     _, first = np.unique(ocells, return_index=True)
-    return Projection(marks.to_grid(spec, taxonomy), np.ascontiguousarray(opts[first],
-                                                                          np.float32))
+    cost_grid, classes = marks.to_grids(spec, taxonomy)
+    return Projection(cost_grid, np.ascontiguousarray(opts[first], np.float32),
+                      classes=classes)
 
 
 def ground_lattice(ground: np.ndarray, reaches: np.ndarray, camera_xy: np.ndarray,

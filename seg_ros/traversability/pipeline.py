@@ -41,6 +41,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from seg_ros.traversability import fusion
 from seg_ros.traversability import geometry
 from seg_ros.traversability import grid
 from seg_ros.traversability import taxonomy
@@ -84,6 +85,26 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                                 'traversability/obstacles'),
     'obstacles.point_height': (0.1, 'monocular: z of obstacle foot points in '
                                     'traversability/obstacles (m)'),
+    'traversability.min_confidence': (0.0, 'pixels whose confidence (max softmax, when the '
+                                           'model has it) is below this count as unknown in '
+                                           'the functional image, the grids and the obstacle '
+                                           'points; 0 = off'),
+    'fusion.enabled': (False, 'publish traversability/fused_grid: the per-frame grids '
+                              'accumulated in fusion.odom_frame (needs TF odom -> '
+                              'grid.frame_id, or nav_msgs/Odometry on odom)'),
+    'fusion.odom_frame': ('odom', 'fixed frame the fused grid is accumulated and published in'),
+    'fusion.window_size': (16.0, 'side of the square fused window centred on the robot (m); '
+                                 'cells leaving it are forgotten'),
+    'fusion.decay.dynamic': (1.0, 'seconds a cell of a class in fusion.dynamic_classes stays '
+                                  'after it was last seen'),
+    'fusion.decay.obstacle': (60.0, 'seconds a cell of another obstacle-type class stays after '
+                                    'it was last seen'),
+    'fusion.decay.ground': (30.0, 'seconds a cell of a ground-type class (free space, road) '
+                                  'stays after it was last seen'),
+    'fusion.dynamic_classes': (['dynamic_obstacle'], 'functional classes that fade after '
+                                                     'fusion.decay.dynamic'),
+    'fusion.max_evidence': (5, 'a cell confirmed this many times needs as many contrary '
+                               'observations of a lower cost to change class'),
 }
 
 
@@ -105,6 +126,8 @@ class Config:
     ground_tolerance: float
     obstacles_min_cost: int
     point_height: float
+    min_confidence: float = 0.0
+    fusion: fusion.FusionConfig = fusion.FusionConfig()
 
 
 def defaults() -> dict[str, Any]:
@@ -168,6 +191,10 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
     min_cost = _integer(p, 'obstacles.min_cost', 0)
     if min_cost > 100:
         raise ValueError(f'parameter obstacles.min_cost must be in 0..100, got {min_cost}')
+    min_confidence = _number(p, 'traversability.min_confidence', minimum=0.0)
+    if min_confidence > 1:
+        raise ValueError(f'parameter traversability.min_confidence must be in 0..1 (a '
+                         f'probability), got {min_confidence}')
     return Config(
         enabled=_flag(p, 'traversability.enabled'), taxonomy=p['taxonomy'],
         camera_pose=tuple(float(v) for v in pose), grid=spec,
@@ -178,7 +205,27 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
         depth=_flag(p, 'depth.enabled'), min_obstacle_height=lo, max_obstacle_height=hi,
         ground_tolerance=_number(p, 'depth.ground_tolerance', minimum=0.0),
         obstacles_min_cost=min_cost,
-        point_height=_number(p, 'obstacles.point_height'))
+        point_height=_number(p, 'obstacles.point_height'),
+        min_confidence=min_confidence, fusion=_fusion_config(p))
+
+
+def _fusion_config(p: Mapping[str, Any]) -> fusion.FusionConfig:
+    frame = p['fusion.odom_frame']
+    if not isinstance(frame, str) or not frame:
+        raise ValueError('parameter fusion.odom_frame must name a TF frame (e.g. odom)')
+    names = p['fusion.dynamic_classes']
+    if (not isinstance(names, (list, tuple))
+            or not all(isinstance(n, str) and n for n in names)):
+        raise ValueError('parameter fusion.dynamic_classes must be a list of functional class '
+                         f'names (e.g. [dynamic_obstacle]), got {names!r}')
+    return fusion.FusionConfig(
+        enabled=_flag(p, 'fusion.enabled'), odom_frame=frame,
+        window_size=_number(p, 'fusion.window_size', positive=True),
+        decay_dynamic=_number(p, 'fusion.decay.dynamic', positive=True),
+        decay_obstacle=_number(p, 'fusion.decay.obstacle', positive=True),
+        decay_ground=_number(p, 'fusion.decay.ground', positive=True),
+        dynamic_classes=tuple(names),
+        max_evidence=_integer(p, 'fusion.max_evidence', 1))
 
 
 DATASET_PRESETS = {'camvid': 'camvid', 'cityscapes': 'cityscapes', 'ade20k': 'ade20k',
@@ -206,6 +253,7 @@ class TraversabilityResult:
     grid: np.ndarray              # (rows, cols) int8, -1 unknown
     spec: GridSpec                # resolution, frame and extent of ``grid``
     obstacle_points: np.ndarray   # (N, 3) float32, grid frame
+    classes: Optional[np.ndarray] = None   # (rows, cols) uint8 functional id per cell, 0 unseen
 
     @property
     def grid_origin(self) -> tuple[float, float]:
@@ -257,9 +305,18 @@ class Traversability:
             self.pose = pose
             self._cache_key = None
 
-    def functional(self, labels: np.ndarray) -> np.ndarray:
-        """Functional ids of a label image (works before camera_info arrives)."""
-        return self.taxonomy.functional(labels)
+    def functional(self, labels: np.ndarray,
+                   confidence: Optional[np.ndarray] = None) -> np.ndarray:
+        """
+        Functional ids of a label image (works before camera_info arrives).
+
+        With ``confidence`` and ``traversability.min_confidence`` > 0, unsure pixels are
+        ``unknown`` (:func:`mask_unconfident`).
+        """
+        functional = self.taxonomy.functional(labels)
+        if confidence is not None and self.config.min_confidence > 0:
+            functional = mask_unconfident(functional, confidence, self.config.min_confidence)
+        return functional
 
     def _geometry(self, width: int, height: int) -> dict[str, Any]:
         key = (width, height)
@@ -285,19 +342,20 @@ class Traversability:
         self._cache_key = key
         return self._cache
 
-    def process(self, labels: np.ndarray,
-                depth: Optional[np.ndarray] = None) -> TraversabilityResult:
+    def process(self, labels: np.ndarray, depth: Optional[np.ndarray] = None,
+                confidence: Optional[np.ndarray] = None) -> TraversabilityResult:
         """
         Project one label image; ``depth`` (aligned, same size) switches to depth mode.
 
         Depth is used only when ``depth.enabled`` is set; without a depth image the
-        projection falls back to the ground plane.
+        projection falls back to the ground plane. ``confidence`` (the model's max softmax,
+        same size) makes pixels below ``traversability.min_confidence`` unknown.
         """
         if labels.ndim != 2:
             raise ValueError(f'labels must be (H, W), got shape {labels.shape}')
         if not self.ready:
             raise RuntimeError('no camera_info yet: call set_camera_info first')
-        functional = self.taxonomy.functional(labels)
+        functional = self.functional(labels, confidence)
         h, w = labels.shape
         geo = self._geometry(w, h)
         lattice: grid.Lattice = geo['lattice']
@@ -318,4 +376,23 @@ class Traversability:
             proj = grid.monocular(functional[lattice.rows], lattice.cols, geo['plan'], cfg.grid,
                                   self.taxonomy, cfg.silhouette_jump, cfg.obstacles_min_cost,
                                   cfg.point_height, cfg.row_step)
-        return TraversabilityResult(functional, proj.grid, cfg.grid, proj.obstacle_points)
+        return TraversabilityResult(functional, proj.grid, cfg.grid, proj.obstacle_points,
+                                    classes=proj.classes)
+
+
+UNKNOWN_ID = 0   # the built-in functional class ``unknown`` (ids 0..3 are fixed)
+
+
+def mask_unconfident(functional: np.ndarray, confidence: np.ndarray,
+                     threshold: float) -> np.ndarray:
+    """
+    Return ``functional`` with pixels whose ``confidence`` is below ``threshold`` unknown.
+
+    An unsure pixel must not clear space nor mark an obstacle: as ``unknown`` it says nothing,
+    and in monocular mode it ends the view along its column, like any unknown class. So the
+    per-frame grid, the fused grid and the obstacle points all leave it out.
+    """
+    if confidence.shape != functional.shape:
+        raise ValueError(f'confidence map {confidence.shape[1]}x{confidence.shape[0]} does not '
+                         f'match the {functional.shape[1]}x{functional.shape[0]} label image')
+    return np.where(confidence < threshold, np.uint8(UNKNOWN_ID), functional).astype(np.uint8)

@@ -55,17 +55,6 @@ class ExportError(RuntimeError):
     """The export could not produce a contract model; the message says why and what to do."""
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``'WxH'`` (as camera resolutions are written, e.g. ``480x360``) into (H, W)."""
-    try:
-        w, h = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise ValueError(f'size must be WIDTHxHEIGHT, e.g. 480x360, got "{text}"') from None
-    if w < 1 or h < 1:
-        raise ValueError(f'size must be positive, got "{text}"')
-    return h, w
-
-
 def _entry(name_or_entry: Union[str, zoo.ZooEntry]) -> zoo.ZooEntry:
     return zoo.get(name_or_entry) if isinstance(name_or_entry, str) else name_or_entry
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from pathlib import Path
 import time
 from typing import Any, Callable, Iterator, Optional, TYPE_CHECKING
 
 import numpy as np
 
+from seg_ros.common import images
 from seg_ros.inference import contract
 from seg_ros.inference.tensorrt import engine_cache
 from seg_ros.inference.tensorrt import trt_compat
@@ -40,7 +40,6 @@ if TYPE_CHECKING:  # the stubs (tensorrt-stubs) type-check this module without T
     import tensorrt as trt
 
 LOG = logging.getLogger('seg_ros.tensorrt')
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm')
 
 
 class EngineBuildError(RuntimeError):
@@ -99,16 +98,16 @@ def import_pycuda() -> Any:
 
 def list_images(folder: str) -> list[str]:
     """Return the image files of a calibration folder, sorted (so calibration is repeatable)."""
-    if not os.path.isdir(folder):
-        raise EngineBuildError(f'calibration folder {folder} does not exist; pass --calib DIR '
-                               'with frames like the robot sees (e.g. ../shared/data/camvid/'
-                               'calib)')
-    files = sorted(str(p) for p in Path(folder).iterdir()
-                   if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise EngineBuildError(f'calibration folder {folder} holds no images '
-                               f'({", ".join(IMAGE_SUFFIXES)})')
-    return files
+    try:
+        return [str(p) for p in images.list_images(folder)]
+    except images.ImageFileError as exc:
+        if exc.problem == images.EMPTY:
+            raise EngineBuildError(f'calibration folder {folder} holds no images '
+                                   f'({", ".join(images.IMAGE_SUFFIXES)})') from None
+        what = 'is a file' if exc.problem == images.NOT_A_FOLDER else 'does not exist'
+        hint = ('pass --calib DIR with frames like the robot sees (e.g. '
+                '../shared/data/camvid/calib)')
+        raise EngineBuildError(f'calibration folder {folder} {what}; {hint}') from None
 
 
 def calibration_batches(folder: str, hw: tuple[int, int],
@@ -123,14 +122,15 @@ def calibration_batches(folder: str, hw: tuple[int, int],
 
     files = list_images(folder)
     for path in files[:limit] if limit > 0 else files:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None:
+        try:
+            rgb = images.read_image(path)
+        except images.ImageFileError:
             raise EngineBuildError(f'{path}: not a readable image; remove it from the '
-                                   'calibration folder')
+                                   'calibration folder') from None
         h, w = hw
-        if bgr.shape[:2] != (h, w):
-            bgr = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
-        yield np.ascontiguousarray(bgr[:, :, ::-1])[None]
+        if rgb.shape[:2] != (h, w):
+            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        yield rgb[None]
 
 
 def make_calibrator(trt_module: Any, batches: Iterator[np.ndarray], nbytes: int,

@@ -28,18 +28,20 @@ from dataclasses import asdict, dataclass
 import datetime
 import json
 import os
-import re
 import shlex
 from typing import Any, Mapping, Optional
 
+from seg_ros.common import images
 from seg_ros.common.files import atomic_write, sha256_file
 
 SIDECAR_FORMAT = 1
 SIDECAR_SUFFIX = '.json'
 PRECISIONS = ('fp32', 'fp16', 'int8')
-# Input sizes (height, width) of the default optimisation profile. The graph resizes the frame
-# to the network size first, so only the input copy and the final upsampling scale with these;
-# 1080x1920 keeps the largest buffers TensorRT reserves (full-size logits) modest on a Jetson.
+# Input sizes (height, width) of the default optimisation profile: stored height first like the
+# image arrays and the sidecar, written width first (WxH) wherever a user reads or types them
+# (:func:`cli_size`). The graph resizes the frame to the network size first, so only the input
+# copy and the final upsampling scale with these; 1920x1080 (WxH) keeps the largest buffers
+# TensorRT reserves (full-size logits) modest on a Jetson.
 DEFAULT_MIN = (120, 160)
 DEFAULT_OPT = (480, 640)
 DEFAULT_MAX = (1080, 1920)
@@ -77,12 +79,12 @@ class BuildSettings:
             raise ValueError(f'precision "{self.precision}" is not one of {", ".join(PRECISIONS)}')
         for label, hw in (('min', self.min_hw), ('opt', self.opt_hw), ('max', self.max_hw)):
             if len(hw) != 2 or min(hw) < 1:
-                raise ValueError(f'--{label} {format_hw(hw)} must be a positive HxW size')
+                raise ValueError(f'--{label} {_show(hw)} must be a positive WIDTHxHEIGHT size')
         if not all(a <= b <= c for a, b, c in zip(self.min_hw, self.opt_hw, self.max_hw)):
             raise ValueError(
                 f'optimisation profile must satisfy min <= opt <= max in height and width, got '
-                f'min {format_hw(self.min_hw)}, opt {format_hw(self.opt_hw)}, '
-                f'max {format_hw(self.max_hw)}')
+                f'min {cli_size(self.min_hw)}, opt {cli_size(self.opt_hw)}, '
+                f'max {cli_size(self.max_hw)} (WxH)')
         if self.precision == 'int8' and not self.calib_dir:
             raise ValueError('INT8 needs calibration images: pass --calib DIR (a folder of '
                              'frames like the robot sees, e.g. ../shared/data/camvid/calib)')
@@ -97,17 +99,16 @@ class BuildSettings:
                 'opt': list(self.opt_hw), 'max': list(self.max_hw), 'dla_core': self.dla_core}
 
 
-def parse_hw(text: str) -> tuple[int, int]:
-    """Parse ``HxW`` (height first, like the image arrays); the error shows the expected form."""
-    m = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
-    if not m or min(int(m.group(1)), int(m.group(2))) < 1:
-        raise ValueError(f'"{text}" is not a size; write HEIGHTxWIDTH, e.g. 480x640')
-    return int(m.group(1)), int(m.group(2))
+def parse_hw(text: str, option: str = '') -> tuple[int, int]:
+    """Parse a command-line size (``WIDTHxHEIGHT``, as every option takes it) into (h, w)."""
+    width, height = images.parse_size(text, option)
+    return height, width
 
 
-def format_hw(hw: Any) -> str:
-    """Write a (height, width) pair as ``HxW``."""
-    return 'x'.join(str(v) for v in hw)
+def cli_size(hw: Any) -> str:
+    """Write a (height, width) pair as the command line takes it: ``WIDTHxHEIGHT``."""
+    height, width = hw
+    return images.format_size(width, height)
 
 
 def sidecar_path(engine_path: str) -> str:
@@ -237,7 +238,9 @@ def stale_reasons(engine_path: str, onnx_sha256: str, platform: Platform,
 
 
 def _show(value: Any) -> str:
-    return format_hw(value) if isinstance(value, (list, tuple)) else str(value)
+    if isinstance(value, (list, tuple)):
+        return cli_size(value) if len(value) == 2 else 'x'.join(str(v) for v in value)
+    return str(value)
 
 
 def rebuild_command(engine_path: str, sidecar: Optional[Mapping[str, Any]] = None,
@@ -253,8 +256,8 @@ def build_command(onnx_path: str, engine_path: str, settings: BuildSettings) -> 
     args = ['seg-ros', 'build-engine', onnx_path, '-o', engine_path, f'--{settings.precision}']
     if settings.precision == 'int8':
         args += ['--calib', settings.calib_dir or 'CALIB_DIR']
-    args += ['--min', format_hw(settings.min_hw), '--opt', format_hw(settings.opt_hw),
-             '--max', format_hw(settings.max_hw)]
+    args += ['--min', cli_size(settings.min_hw), '--opt', cli_size(settings.opt_hw),
+             '--max', cli_size(settings.max_hw)]
     if settings.workspace_mb:
         args += ['--workspace', str(settings.workspace_mb)]
     if settings.dla_core >= 0:
@@ -310,6 +313,6 @@ def profile_error(height: int, width: int, sidecar: Mapping[str, Any],
         workspace_mb=settings.workspace_mb, dla_core=settings.dla_core,
         calib_dir=settings.calib_dir)
     onnx = str(sidecar.get('onnx_path', '')) or 'MODEL.onnx'
-    return (f'frame {height}x{width} (HxW) is outside the optimisation profile of '
-            f'{engine_path} (min {format_hw(lo)}, max {format_hw(hi)}); rebuild it for this '
-            f'camera with: {build_command(onnx, engine_path, settings)}')
+    return (f'frame {images.format_size(width, height)} (WxH) is outside the optimisation '
+            f'profile of {engine_path} (min {cli_size(lo)}, max {cli_size(hi)}); rebuild it for '
+            f'this camera with: {build_command(onnx, engine_path, settings)}')

@@ -26,6 +26,7 @@ Attribute names below are the state_dict keys; do not rename them.
 """
 from __future__ import annotations
 
+from seg_ros.zoo.networks import checkpoints
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -234,7 +235,7 @@ def load_state_dict(model: BiSeNetV2, state: dict) -> None:
     Files saved by ``tools/train_amp.py`` hold the heads; a file the user trimmed (or saved from
     an ``aux_mode='eval'`` net) does not, and then only the heads are left as they were.
     """
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+    state = checkpoints.strip_module_prefix(state)
     has_aux = any(k.startswith('aux') for k in state)
     if not has_aux and model.aux:
         for name in ('aux2', 'aux3', 'aux4', 'aux5_4'):

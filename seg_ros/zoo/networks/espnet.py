@@ -40,9 +40,9 @@ transposed convs have to meet at the same sizes).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Mapping
 
+from seg_ros.zoo.networks import checkpoints
 import torch
 from torch import nn
 
@@ -232,14 +232,6 @@ class EspNet(nn.Module):
         return self.classifier(self.conv(torch.cat([mid, fine], 1)))          # 1/2 -> 1/1
 
 
-def strip_prefix(state: Mapping[str, torch.Tensor],
-                 prefix: str = 'module.') -> 'OrderedDict[str, torch.Tensor]':
-    """Drop the ``module.`` prefix that ``nn.DataParallel`` checkpoints put on every key."""
-    if state and all(k.startswith(prefix) for k in state):
-        return OrderedDict((k[len(prefix):], v) for k, v in state.items())
-    return OrderedDict(state)
-
-
 def load_checkpoint(model: nn.Module, path: str) -> nn.Module:
     """
     Load a state_dict file strictly and switch to eval mode.
@@ -258,7 +250,7 @@ def load_checkpoint(model: nn.Module, path: str) -> nn.Module:
         raise ValueError(f'{path}: expected a state_dict (mapping of tensors), got '
                          f'{type(state).__name__}')
     try:
-        model.load_state_dict(strip_prefix(state), strict=True)
+        model.load_state_dict(checkpoints.strip_module_prefix(state), strict=True)
     except RuntimeError as exc:
         raise ValueError(f'{path}: weights do not fit {type(model).__name__}: {exc}') from exc
     return model.eval()

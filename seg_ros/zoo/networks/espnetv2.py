@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from seg_ros.zoo.networks import checkpoints
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -378,5 +379,4 @@ def espnetv2(classes: int = 20, s: float = 2.0) -> ESPNetv2:
 
 def load_state_dict(model: ESPNetv2, state: dict) -> None:
     """Load an EdgeNets checkpoint strictly (a ``module.`` prefix from DataParallel is dropped)."""
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(checkpoints.strip_module_prefix(state), strict=True)

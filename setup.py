@@ -39,7 +39,7 @@ setup(
         # Jetson images ship OpenCV and onnxruntime-gpu from their own sources; a plain CPU
         # machine takes these wheels.
         'cpu': ['onnxruntime', 'opencv-python-headless'],
-        'export': ['torch', 'onnxscript', 'onnxslim'],
+        'export': ['torch', 'onnxscript', 'onnxslim', 'onnxconverter-common'],
         'tools': ['matplotlib', 'tqdm', 'rosbags', 'Pillow'],
         # The flake8 plugins ament_flake8 runs on a ROS install (python3-flake8-* packages).
         'test': ['pytest<9', 'flake8', 'pydocstyle', 'flake8-import-order', 'flake8-quotes',
@@ -47,7 +47,10 @@ setup(
                  'flake8-blind-except', 'flake8-class-newline', 'flake8-deprecated', 'mypy',
                  'types-PyYAML', 'types-tqdm',
                  # the documentation build (test/test_docs.py)
-                 'sphinx', 'myst-parser'],
+                 'sphinx', 'myst-parser',
+                 # cuda-python's bindings import without a GPU: the TensorRT backend's CUDA
+                 # layer is tested against the real library (it reports the missing driver).
+                 'cuda-python>=12.6,<13'],
     },
     zip_safe=True,
     maintainer='seg_ros maintainers',

@@ -87,7 +87,8 @@ def generate_launch_description():
         DeclareLaunchArgument('namespace', default_value='',
                               description='Namespace of the node and its outputs'),
         DeclareLaunchArgument('node_name', default_value='segmentation_node',
-                              description='Node name (the params file must use the same name)'),
+                              description='Node name (the shipped params file is keyed /**: '
+                                          'and applies under any name and namespace)'),
         DeclareLaunchArgument('dds_profile',
                               default_value=os.path.join(share, 'config', 'fastdds_shm.xml'),
                               description="Fast DDS XML profile ('' = leave the environment)"),

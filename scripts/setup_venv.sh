@@ -24,10 +24,13 @@ if [ ! -f "$stamp" ]; then
   # torch first, pinned: an unpinned "torch" would pull the newest CUDA build (several GB).
   "$PIP" install -q --disable-pip-version-check "torch==2.13.0" 2>&1 | quiet
   "$PIP" install -q --disable-pip-version-check ".[cpu,export,tools,test]" 2>&1 | quiet
-  # colcon builds the package here as on a robot (test/test_colcon_install.py).
+  # colcon builds and tests the package here as on a robot (test/test_colcon_install.py).
   "$PIP" install -q --disable-pip-version-check colcon-core colcon-ros colcon-python-setup-py \
-    colcon-package-information colcon-library-path colcon-recursive-crawl ros-ament-package \
-    2>&1 | quiet
+    colcon-package-information colcon-library-path colcon-recursive-crawl colcon-test-result \
+    ros-ament-package 2>&1 | quiet
+  # rosdep resolves package.xml against ../shared/ros2's rosdistro snapshot, offline
+  # (test/test_rosdep.py); on a robot it comes with the ROS install (python3-rosdep).
+  "$PIP" install -q --disable-pip-version-check rosdep 2>&1 | quiet
   # Type stubs for the TensorRT backend's mypy check. --no-deps: its dependencies are the real
   # TensorRT wheels, which download from NVIDIA's own index at install time.
   "$PIP" install -q --disable-pip-version-check --no-deps tensorrt-stubs 2>&1 | quiet

@@ -64,7 +64,8 @@ class Probe:
                          else ReliabilityPolicy.BEST_EFFORT)
         return self.node.create_publisher(msg_type, topic, qos)
 
-    def subscribe(self, msg_type: Any, topic: str, depth: int = 100) -> None:
+    def subscribe(self, msg_type: Any, topic: str, depth: int = 100,
+                  reliable: bool = True) -> None:
         self.received.setdefault(topic, [])
 
         def store(msg: Any) -> None:
@@ -72,7 +73,8 @@ class Probe:
                 self.received[topic].append((time.monotonic(), msg))
 
         qos = QoSProfile(depth=depth, history=HistoryPolicy.KEEP_LAST,
-                         reliability=ReliabilityPolicy.RELIABLE)
+                         reliability=ReliabilityPolicy.RELIABLE if reliable
+                         else ReliabilityPolicy.BEST_EFFORT)
         self.node.create_subscription(msg_type, topic, store, qos)
 
     def messages(self, topic: str) -> list[Any]:

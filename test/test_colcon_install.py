@@ -19,36 +19,22 @@ colcon (from PyPI here, from the ROS install on a robot) runs setup.py the ament
 executables in ``lib/seg_ros`` (what ``ros2 run`` and launch_ros look in), data files under
 ``share/seg_ros``, the ament resource marker. The node is then started from the install space.
 """
-import os
-from pathlib import Path
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import colcon_ws
 import pytest
 from seg_ros.testing.synthetic import save_passthrough
 
-ROOT = Path(__file__).resolve().parents[1]
-COLCON = shutil.which('colcon') or str(Path(sys.executable).with_name('colcon'))
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not os.path.exists(COLCON), reason='colcon is not installed')]
+              pytest.mark.skipif(not colcon_ws.available(), reason='colcon is not installed')]
 
 
 @pytest.fixture(scope='module')
-def install_space(tmp_path_factory):
-    ws = tmp_path_factory.mktemp('ws')
-    src = ws / 'src' / 'seg_ros'
-    tracked = subprocess.run(['git', 'ls-files'], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
-    for rel in tracked:
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, src / rel)
-    done = subprocess.run([COLCON, 'build', '--base-paths', 'src'], cwd=ws,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return ws / 'install'
+def install_space():
+    return colcon_ws.install_space()
 
 
 def test_install_layout(install_space):
@@ -61,17 +47,8 @@ def test_install_layout(install_space):
         assert (pkg / rel).exists(), rel
 
 
-def _clean_env():
-    """Return the environment without the source tree on PYTHONPATH (set by conftest)."""
-    env = dict(os.environ)
-    env.pop('PYTHONPATH', None)
-    return env
-
-
 def _sourced(install_space, command):
-    script = f'. {install_space}/setup.sh && {command}'
-    return subprocess.run(['bash', '-c', script], capture_output=True, text=True, timeout=60,
-                          env=_clean_env(), cwd=install_space)
+    return colcon_ws.sourced(command)
 
 
 def test_ament_index_finds_installed_share(install_space):
@@ -87,7 +64,7 @@ def test_installed_node_starts_and_loads_a_model(install_space, tmp_path):
     script = (f'. {install_space}/setup.sh && exec {sys.executable} {exe} '
               f'--ros-args -p model_path:={model}')
     proc = subprocess.Popen(['bash', '-c', script], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=_clean_env(),
+                            stderr=subprocess.STDOUT, text=True, env=colcon_ws.clean_env(),
                             cwd=install_space)
     lines = []
     end = time.monotonic() + 30
@@ -106,3 +83,30 @@ def test_installed_node_starts_and_loads_a_model(install_space, tmp_path):
     assert 'loaded' in text and 'passthrough' in text, text
     assert str(install_space) in _sourced(install_space, f'{sys.executable} -c "import seg_ros; '
                                           'print(seg_ros.__file__)"').stdout
+
+
+# What a maintainer runs before a release: colcon test on the built package, then
+# colcon test-result. The linters and one node test keep it to about a minute.
+COLCON_TESTS = ['test/test_copyright.py', 'test/test_flake8.py', 'test/test_pep257.py',
+                'test/test_node.py::test_labels_headers_overlay_and_diagnostics']
+
+
+def test_colcon_test_and_test_result(install_space):
+    ws = install_space.parent
+    colcon = colcon_ws.COLCON
+    tested = subprocess.run(
+        [colcon, 'test', '--base-paths', 'src', '--packages-select', 'seg_ros',
+         '--event-handlers', 'console_direct+', '--pytest-args', *COLCON_TESTS, '-p',
+         'no:cacheprovider'],
+        cwd=ws, capture_output=True, text=True, timeout=600, env=colcon_ws.clean_env())
+    assert tested.returncode == 0, tested.stdout[-6000:] + tested.stderr[-3000:]
+    result = subprocess.run([colcon, 'test-result', '--all', '--verbose'], cwd=ws,
+                            capture_output=True, text=True, timeout=60,
+                            env=colcon_ws.clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    # e.g. "Summary: 4 tests, 0 errors, 0 failures, 0 skipped"
+    summary = [line for line in result.stdout.splitlines() if line.startswith('Summary:')]
+    assert summary, result.stdout
+    counts = dict(reversed(part.split()) for part in summary[-1][len('Summary:'):].split(','))
+    assert int(counts['tests']) == len(COLCON_TESTS), summary
+    assert counts['errors'] == counts['failures'] == counts['skipped'] == '0', summary

@@ -86,6 +86,25 @@ def test_demo_camvid_model(tmp_path, camvid_val, camvid_onnx, capsys):
         # ESPNet-C measures 87.7 % global accuracy on CamVid test; a broken channel order or
         # normalisation anywhere on the way falls far below 70 %.
         assert (pred[valid] == truth[valid]).mean() > 0.7
+    # The functional and grid pictures: the colours RViz shows, and a legend band below.
+    from seg_ros.traversability import taxonomy
+    from seg_ros.zoo import CAMVID_CLASSES
+    tax = taxonomy.load(taxonomy.resolve('camvid'), CAMVID_CLASSES)
+    func = sorted((out / 'functional').glob('*.png'))
+    assert func, 'no functional pictures'
+    rgb = cv2.imread(str(func[0]), cv2.IMREAD_COLOR)[..., ::-1]
+    h = pred.shape[0]
+    assert rgb.shape[0] > h and rgb.shape[1] == pred.shape[1]
+    image_colours = {tuple(c) for c in np.unique(rgb[:h].reshape(-1, 3), axis=0)}
+    assert image_colours <= {tuple(int(v) for v in c) for c in tax.palette}
+    assert len(image_colours) >= 3
+    band = rgb[h:].reshape(-1, 3)
+    for colour in image_colours - {(0, 0, 0)}:
+        assert (band == colour).all(axis=1).any(), f'{colour} not in the legend'
+    grids = sorted((out / 'grid').glob('*.png'))
+    assert grids
+    g = cv2.imread(str(grids[0]), cv2.IMREAD_COLOR)[..., ::-1]
+    assert (g.reshape(-1, 3) == (112, 137, 134)).all(axis=1).any()   # unknown, RViz map
 
 
 def test_demo_empty_image_folder(tmp_path, capsys):

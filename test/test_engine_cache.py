@@ -65,6 +65,8 @@ def test_parse_hw():
     ({'precision': 'int8'}, '--calib DIR'),
     ({'precision': 'fp32', 'dla_core': 0}, 'DLA runs only FP16 or INT8'),
     ({'workspace_mb': -1}, '--workspace'),
+    ({'precision': 'fp16', 'dla_core': 0}, 'DLA needs static shapes'),
+    ({'precision': 'int8', 'calib_dir': 'c', 'calib_limit': -2}, '--calib-count'),
 ])
 def test_bad_settings_name_the_option(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -181,3 +183,56 @@ def test_atomic_write_leaves_no_temporaries(tmp_path):
     ec.atomic_write(str(target), b'def')
     assert target.read_bytes() == b'def'
     assert os.listdir(tmp_path / 'sub') == ['x.engine']
+
+
+def _frames(folder, n, seed=0):
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        (folder / f'f{i:02d}.png').write_bytes(bytes([seed, i]) * 16)
+    return sorted(str(p) for p in folder.iterdir())
+
+
+def test_int8_cache_key_covers_calibration_frames_and_count(tmp_path):
+    """Defect 3: other frames, a replaced frame or another count rebuild the engine."""
+    files = _frames(tmp_path / 'calib', 4)
+    digest = ec.calibration_digest(files)
+    assert digest == ec.calibration_digest(list(files))
+    assert digest != ec.calibration_digest(files[:3])                 # count
+    (tmp_path / 'calib' / 'f01.png').write_bytes(b'another frame')
+    assert digest != ec.calibration_digest(files)                     # content
+    settings = ec.BuildSettings(precision='int8', calib_dir=str(tmp_path / 'calib'),
+                                calib_digest=digest)
+    onnx, engine = _built(tmp_path, settings)
+    sha = ec.sha256_file(onnx)
+    assert ec.stale_reasons(engine, sha, ORIN, settings) == []
+    other = ec.BuildSettings(precision='int8', calib_dir=str(tmp_path / 'calib'),
+                             calib_digest=ec.calibration_digest(files[:2]))
+    reasons = ec.stale_reasons(engine, sha, ORIN, other)
+    assert len(reasons) == 1 and reasons[0].startswith('calibration '), reasons
+    typed = ec.BuildSettings(precision='int8', typed=True)
+    assert 'calibration' not in typed.key()       # a Q/DQ model was calibrated at export
+    assert '--calib' not in ec.build_command('m.onnx', 'm.engine', typed)
+    assert '--calib-count 2' in ec.build_command(
+        'm.onnx', 'm.engine', ec.BuildSettings(precision='int8', calib_dir='c', calib_limit=2))
+
+
+def test_calibration_cache_is_ignored_after_an_onnx_or_frame_change(tmp_path):
+    """Defect 3: TensorRT would apply a stale table silently; its key file prevents that."""
+    cache = str(tmp_path / 'model.calib')
+    assert ec.read_calibration_cache(cache, 'sha-a', 'frames-1') is None
+    ec.write_calibration_cache(cache, b'TRT-1003-EntropyCalibration2', 'sha-a', 'frames-1')
+    assert ec.read_calibration_cache(cache, 'sha-a', 'frames-1') == \
+        b'TRT-1003-EntropyCalibration2'
+    assert ec.read_calibration_cache(cache, 'sha-b', 'frames-1') is None   # ONNX changed
+    assert ec.read_calibration_cache(cache, 'sha-a', 'frames-2') is None   # frames changed
+    os.remove(cache + '.json')        # a table from an older seg_ros or another tool
+    assert ec.read_calibration_cache(cache, 'sha-a', 'frames-1') is None
+
+
+def test_profile_error_keeps_dla_engines_static(tmp_path):
+    settings = ec.BuildSettings(min_hw=(480, 640), opt_hw=(480, 640), max_hw=(480, 640),
+                                dla_core=0)
+    onnx, engine = _built(tmp_path, settings)
+    message = ec.profile_error(720, 1280, ec.read_sidecar(engine), engine)
+    assert '--min 1280x720 --opt 1280x720 --max 1280x720' in message
+    assert '--dla 0' in message

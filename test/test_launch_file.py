@@ -81,9 +81,11 @@ def test_node_name_executable_and_params_file_agree():
     setup = (ROOT / 'setup.py').read_text()
     assert "'segmentation_node = seg_ros.ros.node:main'" in setup
     default_name = ast.literal_eval(_literal_defaults(tree)['node_name'])
+    assert default_name == 'segmentation_node'
     params = yaml.safe_load((ROOT / 'config' / 'segmentation.yaml').read_text())
-    assert list(params) == [default_name], 'params file must be keyed by the launched node name'
-    assert set(params[default_name]) == {'ros__parameters'}
+    # Keyed for any namespace and node name (namespace:=robot1 must not drop the values).
+    assert list(params) == ['/**'], 'params file must be keyed /** (any namespace and name)'
+    assert set(params['/**']) == {'ros__parameters'}
     # The overrides the launch file passes are real parameters of the node.
     overrides = [ast.literal_eval(t.elts[1]) for t in ast.walk(tree)
                  if isinstance(t, ast.Tuple) and len(t.elts) == 2

@@ -98,23 +98,21 @@ def test_nav2_and_rviz_configs_name_the_published_topics():
     root = Path(__file__).resolve().parents[1] / 'config'
     nav2 = yaml.safe_load((root / 'nav2_costmap.yaml').read_text())
     local = nav2['local_costmap']['local_costmap']['ros__parameters']
-    assert local['rolling_window'] is True
-    grid_layer = local['traversability_grid']
-    assert grid_layer['plugin'] == 'nav2_costmap_2d::StaticLayer'
-    assert grid_layer['map_topic'] == '/traversability/grid'
-    assert grid_layer['map_subscribe_transient_local'] is False   # publisher is volatile
-    assert local['trinary_costmap'] is False and local['track_unknown_space'] is True
+    assert local['rolling_window'] is True and local['track_unknown_space'] is True
     for costmap in ('local_costmap', 'global_costmap'):
         params = nav2[costmap][costmap]['ros__parameters']
         for name in params['plugins']:
             assert 'plugin' in params[name], f'{costmap}.{name} has no plugin'
-        src = params['traversability_obstacles']['segmentation']
-        assert src['topic'] == '/traversability/obstacles' and src['data_type'] == 'PointCloud2'
-    # The global costmap must not take the rolling grid through a StaticLayer.
-    glob = nav2['global_costmap']['global_costmap']['ros__parameters']
-    assert 'traversability_grid' not in glob['plugins']
+        layer = params['segmentation']
+        assert layer['plugin'] == 'nav2_costmap_2d::ObstacleLayer'
+        topics = {layer[s]['topic'] for s in layer['observation_sources'].split()}
+        assert topics == {'/traversability/obstacles', '/traversability/dynamic_obstacles',
+                          '/traversability/clearing'}
+        # No StaticLayer on the per-frame grid (doc/robot.md: Jazzy >= 1.3.12 only).
+        assert all(params[n].get('map_topic') != '/traversability/grid'
+                   for n in params['plugins'])
     rviz = yaml.safe_load((root / 'seg_ros.rviz').read_text())
     topics = {d['Topic']['Value'] for d in rviz['Visualization Manager']['Displays']
               if 'Topic' in d}
     assert {'/traversability/grid', '/traversability/obstacles', '/segmentation/overlay',
-            '/segmentation/functional', '/image'} <= topics
+            '/segmentation/functional_color', '/camera/image_raw'} <= topics

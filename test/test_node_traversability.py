@@ -54,6 +54,7 @@ def probe():
     for topic, typ in (('segmentation/labels', Image), ('segmentation/functional', Image),
                        ('traversability/grid', OccupancyGrid),
                        ('traversability/obstacles', PointCloud2),
+                       ('traversability/dynamic_obstacles', PointCloud2),
                        ('/diagnostics', DiagnosticArray)):
         p.subscribe(typ, topic)
     yield p
@@ -127,8 +128,12 @@ def _check_scene_grid(probe, stamp):
     assert _grid_value(grid, 1.75, 0.0) == road_cost
     assert _grid_value(grid, 3.05, 0.0) == 100
     assert _grid_value(grid, 5.0, 0.0) == -1
-    clouds = [m for m in probe.messages('traversability/obstacles') if m.header.stamp == stamp]
+    # The pedestrian is a dynamic obstacle: its own cloud (Nav2 keeps it shorter).
+    clouds = [m for m in probe.messages('traversability/dynamic_obstacles')
+              if m.header.stamp == stamp]
     pts = messages.cloud_points(clouds[-1])
+    static = [m for m in probe.messages('traversability/obstacles') if m.header.stamp == stamp]
+    assert len(messages.cloud_points(static[-1])) == 0
     assert clouds[-1].header.frame_id == 'base_link' and len(pts) > 0
     assert np.all(np.abs(pts[:, 0] - 3.0) < 0.15) and np.all(np.abs(pts[:, 1]) < 0.3)
 

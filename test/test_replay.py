@@ -286,8 +286,10 @@ def test_pacer_rate_and_recorded():
 def test_grid_and_decode():
     g = np.array([[-1, 0], [50, 100]], np.int8)
     img = replay.grid_to_image(g.tobytes(), 2, 2)   # rows y, columns x
-    # top-down: +x (forward) up, +y (left) on the left; unknown 160, 50 % cost mid grey
-    assert img.tolist() == [[0, 255], [128, 160]]
+    # top-down: +x (forward) up, +y (left) on the left; RViz map colours: unknown grey-green,
+    # 50 % cost mid grey
+    u, k, w, m = [112, 137, 134], [0, 0, 0], [255, 255, 255], [128, 128, 128]
+    assert img.tolist() == [[k, w], [m, u]]
     data = np.arange(2 * 8, dtype=np.uint8)  # step 8 > width 3 * 2 channels? mono: pad
     arr = replay.decode_image('mono8', 2, 5, 8, data.tobytes())
     assert arr.tolist() == [[0, 1, 2, 3, 4], [8, 9, 10, 11, 12]]
@@ -410,6 +412,7 @@ def test_image_saver_writes_grids_and_numbers_by_frame(tmp_path):
     grid.data = [0, 100, -1, 50, 0, 0]
     saver('traversability/grid', 'nav_msgs/msg/OccupancyGrid', grid, 0.0)
     saver.close()
-    img = cv2.imread(str(tmp_path / 'grid' / '0007.png'), cv2.IMREAD_UNCHANGED)
-    # top-down: x (3 cells) upwards, y (2 cells) leftwards; unknown 160
-    assert img.tolist() == [[255, 160], [255, 0], [128, 255]]
+    img = cv2.imread(str(tmp_path / 'grid' / '0007.png'), cv2.IMREAD_COLOR)[..., ::-1]
+    # top-down: x (3 cells) upwards, y (2 cells) leftwards; RViz map colours (RGB)
+    u, k, w, m = [112, 137, 134], [0, 0, 0], [255, 255, 255], [128, 128, 128]
+    assert img.tolist() == [[w, u], [w, k], [m, w]]

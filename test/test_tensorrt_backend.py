@@ -50,17 +50,21 @@ def _has_tensorrt() -> bool:
 
 
 def _has_gpu() -> bool:
+    from seg_ros.inference.tensorrt import cuda_api
+
     try:
-        import pycuda.driver as cuda
-        cuda.init()
-        return cuda.Device.count() > 0
-    except Exception:  # no pycuda, no driver, or no device
+        driver = cuda_api.open_driver(0)   # cuda-python first, pycuda second
+        with driver.current():
+            driver.device_info()
+        driver.release()
+        return True
+    except Exception:  # no binding, no driver, or no device
         return False
 
 
 HAS_TRT = _has_tensorrt()
 needs_gpu = pytest.mark.skipif(not (HAS_TRT and _has_gpu()),
-                               reason='needs TensorRT Python bindings, pycuda and a CUDA GPU')
+                               reason='needs TensorRT, cuda-python or pycuda, and a GPU')
 
 
 def trt_passthrough(path: Path, with_confidence: bool = True) -> str:
@@ -72,12 +76,12 @@ def trt_passthrough(path: Path, with_confidence: bool = True) -> str:
     """
     nodes = [helper.make_node('Cast', ['image'], ['i32'], to=TensorProto.INT32),
              helper.make_node('Gather', ['i32', 'zero'], ['red'], axis=3),
-             helper.make_node('Cast', ['red'], ['labels'], to=TensorProto.UINT8)]
+             helper.make_node('Cast', ['red'], ['redf'], to=TensorProto.FLOAT),
+             helper.make_node('Cast', ['redf'], ['labels'], to=TensorProto.UINT8)]
     outputs = [helper.make_tensor_value_info('labels', TensorProto.UINT8, [1, 'H', 'W'])]
     inits = [numpy_helper.from_array(np.array(0, np.int64), 'zero')]
     if with_confidence:
-        nodes += [helper.make_node('Cast', ['red'], ['redf'], to=TensorProto.FLOAT),
-                  helper.make_node('Mul', ['redf', 'quarter'], ['confidence'])]
+        nodes += [helper.make_node('Mul', ['redf', 'quarter'], ['confidence'])]
         inits.append(numpy_helper.from_array(np.array(0.25, np.float32), 'quarter'))
         outputs.append(helper.make_tensor_value_info('confidence', TensorProto.FLOAT,
                                                      [1, 'H', 'W']))
@@ -166,6 +170,21 @@ def test_precision_dla_and_cache_dir_choose_the_engine_file(tmp_path):
     assert [c[2].precision for c in build.calls] == ['fp32', 'fp16']
 
 
+def test_typed_onnx_brings_its_own_precision(tmp_path):
+    """An export --precision int8/fp16 model: its types decide, whatever fp16 says."""
+    model_path = trt_passthrough(tmp_path / 'q.onnx')
+    model = onnx.load(model_path)
+    model.metadata_props.add(key=contract.KEY_PRECISION, value='int8')
+    onnx.save(model, model_path)
+    build = _Builds()
+    engine, sidecar = resolve_engine(model_path, BackendOptions(fp16=True), ORIN, build)
+    assert engine == str(tmp_path / 'q.int8.engine')
+    settings = build.calls[0][2]
+    assert settings.typed and settings.precision == 'int8' and settings.calib_dir == ''
+    assert 'calibration' not in sidecar and sidecar['typed'] is True
+    assert ec.rebuild_command(engine, sidecar).split()[2:5] == [model_path, '-o', engine]
+
+
 def test_engine_from_another_machine_fails_with_the_rebuild_command(tmp_path):
     model = trt_passthrough(tmp_path / 'm.onnx')
     engine, _ = resolve_engine(model, BackendOptions(), ORIN, _Builds())
@@ -207,6 +226,8 @@ def test_cli_without_tensorrt_fails_cleanly(tmp_path, capsys):
     (['--int8'], '--calib DIR'),
     (['--calib', 'somewhere'], '--calib is only used with --int8'),
     (['--fp32', '--dla', '0'], 'DLA runs only FP16 or INT8'),
+    (['--dla', '0', '--max', '1080x1920'], 'DLA needs static shapes'),
+    (['--int8', '--calib', 'no/such/folder'], 'does not exist'),
 ])
 def test_cli_rejects_bad_options_before_building(tmp_path, capsys, argv, message):
     model = trt_passthrough(tmp_path / 'm.onnx')
@@ -338,3 +359,36 @@ def test_confidence_is_fetched_only_when_asked(tmp_path):
     assert without.info.has_confidence
     result = without.infer(frame)
     assert result.confidence is None and (result.labels == 3).all()
+
+
+def test_cli_dla_profile_defaults_to_the_opt_size(tmp_path):
+    """DLA builds are static: without --min/--max the profile is --opt alone."""
+    import argparse
+
+    from seg_ros.tools import build_engine
+
+    parser = argparse.ArgumentParser()
+    build_engine.add_arguments(parser)
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    settings = build_engine.settings_from_args(
+        parser.parse_args([model, '--dla', '1', '--opt', '480x360']))
+    assert settings.min_hw == settings.opt_hw == settings.max_hw == (360, 480)
+    assert settings.precision == 'fp16' and settings.dla_core == 1
+    gpu = build_engine.settings_from_args(parser.parse_args([model]))
+    assert (gpu.min_hw, gpu.max_hw) == (ec.DEFAULT_MIN, ec.DEFAULT_MAX)
+
+
+def test_implicit_int8_settings_carry_the_calibration_digest(tmp_path, assets):
+    from seg_ros.inference.tensorrt import engine_builder
+
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    calib = str(assets / 'data' / 'camvid' / 'calib')
+    settings = engine_builder.prepare_settings(
+        model, ec.BuildSettings(precision='int8', calib_dir=calib, calib_limit=4))
+    files = engine_builder.list_images(calib)[:4]
+    assert settings.calib_digest == ec.calibration_digest(files) and not settings.typed
+    assert settings.key()['calibration'] == settings.calib_digest
+    all_frames = engine_builder.prepare_settings(
+        model, ec.BuildSettings(precision='int8', calib_dir=calib))
+    assert all_frames.calib_digest != settings.calib_digest     # count is part of the key
+    assert ec.engine_path_for(model, settings) == str(tmp_path / 'm.int8.engine')

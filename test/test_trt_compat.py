@@ -38,19 +38,47 @@ def _model(nodes, inits=(), out_type=TensorProto.UINT8, opset=17, in_type=Tensor
 
 
 def _contract_like() -> list:
-    """Cast first, float work, ArgMax, Cast last: what an exporter should produce."""
+    """Cast first, float work, ArgMax, Cast(FLOAT), Cast(UINT8) last: what export produces."""
     return [helper.make_node('Cast', ['image'], ['x'], to=TensorProto.FLOAT),
             helper.make_node('ArgMax', ['x'], ['idx'], axis=3, keepdims=0),
-            helper.make_node('Cast', ['idx'], ['labels'], to=TensorProto.UINT8)]
+            helper.make_node('Cast', ['idx'], ['idx_f'], to=TensorProto.FLOAT),
+            helper.make_node('Cast', ['idx_f'], ['labels'], to=TensorProto.UINT8)]
 
 
 def test_contract_like_graph_passes(table):
     assert trt_compat.check_model(_model(_contract_like()), table) == []
 
 
+def test_uint8_labels_cast_straight_from_argmax_is_flagged(table):
+    """Defect 8: TensorRT's headers refuse UINT8 from INT32/INT64; the fix is named."""
+    nodes = _contract_like()[:2] + [helper.make_node('Cast', ['idx'], ['labels'],
+                                                     to=TensorProto.UINT8)]
+    problems = trt_compat.check_model(_model(nodes), table)
+    assert len(problems) == 1 and 'cast from INT64' in problems[0], problems
+    assert 'ArgMax -> Cast(FLOAT) -> Cast(UINT8)' in problems[0]
+
+
+def test_nonzero_quantization_zero_point_is_flagged(table):
+    scale = numpy_helper.from_array(np.array(0.1, np.float32), 's')
+    zp = numpy_helper.from_array(np.array(3, np.int8), 'zp')
+    nodes = [helper.make_node('Cast', ['image'], ['x'], to=TensorProto.FLOAT),
+             helper.make_node('QuantizeLinear', ['x', 's', 'zp'], ['q']),
+             helper.make_node('DequantizeLinear', ['q', 's', 'zp'], ['dq'])] + [
+        helper.make_node('ArgMax', ['dq'], ['idx'], axis=3, keepdims=0),
+        helper.make_node('Cast', ['idx'], ['idx_f'], to=TensorProto.FLOAT),
+        helper.make_node('Cast', ['idx_f'], ['labels'], to=TensorProto.UINT8)]
+    problems = trt_compat.check_model(_model(nodes, [scale, zp]), table)
+    assert len(problems) == 2 and all('zero point is not 0' in p for p in problems), problems
+    zp.CopyFrom(numpy_helper.from_array(np.array(0, np.int8), 'zp'))
+    assert trt_compat.check_model(_model(nodes, [scale, zp]), table) == []
+    model = _model(nodes, [scale, zp])
+    assert trt_compat.model_precision(model) == 'int8'
+
+
 def test_int32_labels_pass(table):
     nodes = _contract_like()[:2] + [helper.make_node('Cast', ['idx'], ['labels'],
                                                      to=TensorProto.INT32)]
+    assert trt_compat.model_precision(_model(nodes, out_type=TensorProto.INT32)) == 'fp32'
     assert trt_compat.check_model(_model(nodes, out_type=TensorProto.INT32), table) == []
 
 
@@ -95,7 +123,8 @@ def test_passthrough_cast_first_and_last_passes(table):
     zero = numpy_helper.from_array(np.array(0, np.int64), 'zero')
     nodes = [helper.make_node('Cast', ['image'], ['i32'], to=TensorProto.INT32),
              helper.make_node('Gather', ['i32', 'zero'], ['red'], axis=3),
-             helper.make_node('Cast', ['red'], ['labels'], to=TensorProto.UINT8)]
+             helper.make_node('Cast', ['red'], ['red_f'], to=TensorProto.FLOAT),
+             helper.make_node('Cast', ['red_f'], ['labels'], to=TensorProto.UINT8)]
     assert trt_compat.check_model(_model(nodes, [zero]), table) == []
 
 

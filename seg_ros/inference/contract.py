@@ -46,7 +46,10 @@ KEY_INPUT_SIZE = 'seg_ros.input_size'   # JSON [height, width] the network runs 
 KEY_SOURCE = 'seg_ros.source'           # where the weights came from (URL, sha256)
 KEY_ARCH = 'seg_ros.architecture'
 KEY_CONTRACT_VERSION = 'seg_ros.contract_version'
-OPTIONAL_KEYS = (KEY_NAME, KEY_DATASET, KEY_INPUT_SIZE, KEY_SOURCE, KEY_ARCH, KEY_CONTRACT_VERSION)
+KEY_PRECISION = 'seg_ros.precision'     # fp32 | fp16 | int8: the types the graph itself has
+KEY_CALIBRATION = 'seg_ros.calibration'  # int8: frames, method and content hash calibrated on
+OPTIONAL_KEYS = (KEY_NAME, KEY_DATASET, KEY_INPUT_SIZE, KEY_SOURCE, KEY_ARCH,
+                 KEY_CONTRACT_VERSION, KEY_PRECISION, KEY_CALIBRATION)
 CONTRACT_VERSION = '1'
 
 # ONNX / ONNX Runtime / TensorRT spell the same dtypes differently; the contract check takes any.

@@ -421,13 +421,13 @@ def decode_image(encoding: str, height: int, width: int, step: int, data: Any) -
 
 def grid_to_image(data: Any, width: int, height: int) -> np.ndarray:
     """
-    Return an OccupancyGrid as a grey top-down image: forward up, the robot's left on the left.
+    Return an OccupancyGrid as an RGB top-down image: forward up, the robot's left on the left.
 
-    Free white, cost 100 black, costs in between in shades of grey, unknown mid grey (160); the
-    same picture as :func:`seg_ros.traversability.grid.grid_image`, which draws it.
+    Free white, cost 100 black, costs in between in shades of grey, unknown RViz's grey-green:
+    RViz's ``map`` colour scheme, drawn by :func:`seg_ros.traversability.grid.grid_image`.
     """
     cells = np.frombuffer(data, np.int8).reshape(height, width)
-    return grid.grid_image(cells)[:, :, 0]
+    return grid.grid_image(cells)
 
 
 def save_png(path: str | Path, array: np.ndarray, encoding: str = 'mono8') -> None:

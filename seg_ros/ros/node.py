@@ -49,22 +49,19 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.time import Time
 from seg_ros import traversability
 from seg_ros.common import conversions
 from seg_ros.common import stats
 from seg_ros.inference.backend import Backend, BackendError
 from seg_ros.inference.loader import create_backend, resolve_model_path
+from seg_ros.ros import label_info
 from seg_ros.ros import messages
+from seg_ros.ros import tf_pose
 from seg_ros.ros.odometry import PoseTracker, stamp_seconds
 from seg_ros.ros.parameters import check_value, PARAMETERS, Settings, validate
+from seg_ros.traversability import nav2_clouds
 from seg_ros.traversability.fusion import FusedGrid
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-
-try:  # TF gives the camera pose where tf2_ros is installed; else the camera_pose parameter
-    from tf2_ros import Buffer, TransformListener
-except ImportError:  # pragma: no cover - depends on the ROS install
-    Buffer = TransformListener = None
 
 _LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
            stats.ERROR: DiagnosticStatus.ERROR}
@@ -92,8 +89,10 @@ class SegmentationNode(LifecycleNode):
         self._logged: dict[str, float] = {}
         self._lifecycle_pubs: list[Any] = []    # what configure created and cleanup destroys
         self._subscriptions_made: list[Any] = []
-        self._tf_buffer: Any = None
-        self._tf_listener: Any = None
+        self._tf: Optional[tf_pose.TfPose] = None           # created at configure
+        self._poses = PoseTracker(None)
+        self._label_info_pub: Any = None
+        self._pose_source = 'camera_pose parameter (no frame yet)'
         self._input_topic = self.resolve_topic_name('image')
         self._state = 'unconfigured'
 
@@ -189,9 +188,17 @@ class SegmentationNode(LifecycleNode):
         self._grid_pub = publisher(OccupancyGrid, 'traversability/grid', reliable)
         self._cloud_pub = publisher(PointCloud2, 'traversability/obstacles', reliable)
         self._fused_pub = publisher(OccupancyGrid, 'traversability/fused_grid', reliable)
+        # Nav2's ObstacleLayer: dynamic obstacles marked apart, free space to clear with.
+        self._dynamic_pub = publisher(PointCloud2, 'traversability/dynamic_obstacles', reliable)
+        self._clearing_pub = publisher(PointCloud2, 'traversability/clearing', reliable)
+        self._functional_color_pub = publisher(Image, 'segmentation/functional_color',
+                                               reliable)
         self._lifecycle_pubs = [self._labels_pub, self._overlay_pub, self._confidence_pub,
                                 self._functional_pub, self._grid_pub, self._cloud_pub,
-                                self._fused_pub]
+                                self._fused_pub, self._dynamic_pub, self._clearing_pub,
+                                self._functional_color_pub]
+        # Class names (transient local): sent once per model load, kept for late subscribers.
+        self._label_info_pub = label_info.create_publisher(self)
 
         sensor_qos = QoSProfile(
             depth=self.settings.qos_depth, history=HistoryPolicy.KEEP_LAST,
@@ -213,10 +220,9 @@ class SegmentationNode(LifecycleNode):
             # Aligned depth (16UC1 mm / 32FC1 m) for depth.enabled; the latest one is used.
             self.create_subscription(Image, 'depth', self._on_depth, sensor_qos),
         ]
-        if Buffer is not None:
-            self._tf_buffer = Buffer()
-            self._tf_listener = TransformListener(self._tf_buffer, self)
-        self._poses = PoseTracker(self._tf_buffer)   # the robot in odom, for the fused grid
+        # The camera pose from TF at each image's stamp (tf2_ros_py), else camera_pose.
+        self._tf = tf_pose.TfPose(self)
+        self._poses = PoseTracker(self._tf.buffer)   # the robot in odom, for the fused grid
         # Robot pose for the fused grid where TF has no odom frame (best effort takes both).
         self._subscriptions_made.append(self.create_subscription(
             Odometry, 'odom', self._poses.on_odometry,
@@ -228,9 +234,12 @@ class SegmentationNode(LifecycleNode):
         for subscription in self._subscriptions_made:
             self.destroy_subscription(subscription)
         self._lifecycle_pubs, self._subscriptions_made = [], []
-        if self._tf_listener is not None:
-            self._tf_listener.unregister()
-        self._tf_buffer = self._tf_listener = None
+        if self._label_info_pub is not None:
+            self.destroy_publisher(self._label_info_pub)
+            self._label_info_pub = None
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
         self._camera_info = self._depth = None
 
     def _stop_worker(self) -> None:
@@ -383,6 +392,9 @@ class SegmentationNode(LifecycleNode):
         self.get_logger().info(
             f'loaded {path} with {self._backend.describe()}: model '
             f'"{self._backend.info.name}", {self._backend.info.num_classes} classes')
+        if self._label_info_pub is not None:
+            self._label_info_pub.publish(label_info.message(
+                self._backend.info.classes, self.get_clock().now().to_msg()))
         self._load_traversability()
 
     def _load_traversability(self) -> None:
@@ -463,6 +475,9 @@ class SegmentationNode(LifecycleNode):
                                 confidence: Optional[np.ndarray] = None) -> None:
         functional = trav.functional(labels, confidence)
         self._functional_pub.publish(messages.image_message(functional, 'mono8', header))
+        if self._functional_color_pub.get_subscription_count() > 0:
+            self._functional_color_pub.publish(messages.image_message(
+                trav.taxonomy.colorize(functional), 'rgb8', header))
         info = self._camera_info
         if info is None:
             self._problem('camera_info', stats.WARN,
@@ -473,7 +488,8 @@ class SegmentationNode(LifecycleNode):
         try:
             trav.set_camera_info(info.k, info.d, info.width, info.height,
                                  info.distortion_model)
-            self._update_camera_pose(trav, header.frame_id or info.header.frame_id)
+            camera_frame = header.frame_id or info.header.frame_id
+            from_tf = self._update_camera_pose(trav, camera_frame, header.stamp)
             depth = None
             if trav.config.depth and self._depth is not None:
                 depth = conversions.depth_msg_to_array(self._depth)
@@ -482,8 +498,13 @@ class SegmentationNode(LifecycleNode):
             self._problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
             return
         self._grid_pub.publish(messages.occupancy_grid(result.grid, result.spec, header))
-        self._cloud_pub.publish(messages.point_cloud(result.obstacle_points,
-                                                     result.spec.frame_id, header))
+        static, dynamic, clearing = nav2_clouds.nav2_clouds(
+            result.grid, result.spec, result.obstacle_points, result.obstacle_ids,
+            trav.taxonomy.names, trav.pose, trav.config.max_range, in_camera_frame=from_tf)
+        frame = camera_frame if from_tf else result.spec.frame_id
+        self._cloud_pub.publish(messages.point_cloud(static, frame, header))
+        self._dynamic_pub.publish(messages.point_cloud(dynamic, frame, header))
+        self._clearing_pub.publish(messages.point_cloud(clearing, frame, header))
         if self._fusion is not None:
             self._publish_fused(self._fusion, result, header)
 
@@ -503,22 +524,24 @@ class SegmentationNode(LifecycleNode):
         out = fused.update(result.classes, result.spec, pose, stamp)
         self._fused_pub.publish(messages.occupancy_grid(out.grid, out.spec, header))
 
-    def _update_camera_pose(self, trav: traversability.Traversability, camera_frame: str) -> None:
-        """Take the camera pose from TF when it has one, else from ``camera_pose``."""
+    def _update_camera_pose(self, trav: traversability.Traversability, camera_frame: str,
+                            stamp: Any) -> bool:
+        """Take the camera pose from TF at the image's stamp, else ``camera_pose``; say which."""
         target = trav.config.grid.frame_id
-        if self._tf_buffer is not None and camera_frame:
-            try:
-                tf = self._tf_buffer.lookup_transform(target, camera_frame, Time())
-            except Exception as exc:  # noqa: B902 - tf2 raises LookupException and relatives
-                self._problem('tf', stats.WARN, f'no TF from {camera_frame} to {target} '
-                              f'({exc}); using the camera_pose parameter')
-            else:
-                t, q = tf.transform.translation, tf.transform.rotation
-                # Image frames are optical frames (REP-103): z forward, x right, y down.
-                trav.set_camera_transform((t.x, t.y, t.z), (q.x, q.y, q.z, q.w), optical=True)
-                self._stats.clear('tf')
-                return
+        tf = self._tf
+        found = (tf.lookup(target, camera_frame, stamp, self.settings.tf_tolerance)
+                 if tf is not None else tf_pose.Lookup(None, None, 'the node is not configured'))
+        if found.translation is not None and found.rotation is not None:
+            # Image frames are optical frames (REP-103): z forward, x right, y down.
+            trav.set_camera_transform(found.translation, found.rotation, optical=True)
+            self._stats.clear('tf')
+            self._pose_source = f'TF {target} <- {camera_frame}'
+            return True
+        self._pose_source = 'camera_pose parameter'
+        self._problem('tf', stats.WARN, f'{found.problem}; using the camera_pose parameter '
+                      f'{list(trav.config.camera_pose)} for the grid')
         trav.set_camera_pose_xyzrpy(trav.config.camera_pose)
+        return False
 
     # ---------------------------------------------------------------- diagnostics
     def _problem(self, kind: str, level: int, message: str) -> None:
@@ -559,6 +582,7 @@ class SegmentationNode(LifecycleNode):
             'model name': backend.info.name if backend else 'n/a',
             'classes': str(backend.info.num_classes) if backend else 'n/a',
             'input topic': self._input_topic,
+            'camera pose': self._pose_source,
         })
         status = DiagnosticStatus(
             level=_LEVELS[level], name=f'{self.get_fully_qualified_name()}: segmentation',

@@ -77,8 +77,10 @@ PARAMETERS: dict[str, Param] = {
                              _one_of('raw', 'compressed'), read_only=True),
     'overlay_alpha': Param(0.5, 'Weight of the class colours in the overlay (0..1).',
                            _between(0.0, 1.0)),
-    'publish_confidence': Param(False, 'Publish segmentation/confidence (mono8, 0..255) when '
-                                'the model has a confidence output.', reload_model=True),
+    'publish_confidence': Param(True, 'Publish segmentation/confidence (mono8, 0..255) when '
+                                'the model has a confidence output and someone subscribes; '
+                                'false skips its computation (about 13% of an ESPNet frame).',
+                                reload_model=True),
     'diagnostics_period': Param(1.0, 'Seconds between /diagnostics messages.',
                                 _between(0.05, 60.0), read_only=True),
     'qos.reliability': Param('best_effort', 'Image subscription reliability: best_effort '
@@ -86,6 +88,10 @@ PARAMETERS: dict[str, Param] = {
                              read_only=True),
     'qos.depth': Param(1, 'Image subscription queue depth (1 keeps latency bounded).',
                        _between(1, 100), read_only=True),
+    'tf_tolerance': Param(0.1, 'Seconds the newest TF transform of the camera may be away '
+                          "from the image's stamp when TF has none at the stamp itself; "
+                          'beyond it the camera_pose parameter is used (and reported).',
+                          _between(0.0, 10.0)),
 }
 
 
@@ -102,6 +108,7 @@ class Settings:
     diagnostics_period: float
     qos_reliability: str
     qos_depth: int
+    tf_tolerance: float
     autostart: bool = True
 
 
@@ -157,5 +164,5 @@ def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
         publish_confidence=good['publish_confidence'],
         diagnostics_period=good['diagnostics_period'],
         qos_reliability=good['qos.reliability'], qos_depth=good['qos.depth'],
-        autostart=good['autostart'])
+        tf_tolerance=good['tf_tolerance'], autostart=good['autostart'])
     return settings, errors

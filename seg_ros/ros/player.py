@@ -47,6 +47,7 @@ NODE_OUTPUTS: dict[str, str] = {
     'segmentation/labels': 'sensor_msgs/msg/Image',
     'segmentation/overlay': 'sensor_msgs/msg/Image',
     'segmentation/functional': 'sensor_msgs/msg/Image',
+    'segmentation/functional_color': 'sensor_msgs/msg/Image',
     'segmentation/confidence': 'sensor_msgs/msg/Image',
     'traversability/grid': 'nav_msgs/msg/OccupancyGrid',
     '/diagnostics': 'diagnostic_msgs/msg/DiagnosticArray',
@@ -136,9 +137,12 @@ class ImageSaver:
     """
 
     def __init__(self, root: Path, folders: Mapping[str, str],
-                 index_of: Callable[[int], Optional[int]]) -> None:
+                 index_of: Callable[[int], Optional[int]],
+                 decorate: Optional[Mapping[str, Callable[[Any], Any]]] = None) -> None:
         self.root = Path(root)
         self.folders = dict(folders)
+        # folder -> function applied to the RGB picture before saving (e.g. draws a legend)
+        self.decorate = dict(decorate or {})
         self.index_of = index_of
         self.saved: dict[str, int] = {}
         self._extra: dict[str, int] = {}
@@ -164,9 +168,11 @@ class ImageSaver:
                 enc = msg.encoding
             elif msgtype == 'nav_msgs/msg/OccupancyGrid':
                 arr = replay.grid_to_image(msg.data, msg.info.width, msg.info.height)
-                enc = 'mono8'
+                enc = 'rgb8'
             else:
                 return
+            if folder in self.decorate and enc == 'rgb8':
+                arr = self.decorate[folder](arr)
         except ReplayError as exc:
             self.errors.append(f'{topic}: {exc}')
             return

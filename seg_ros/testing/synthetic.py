@@ -83,7 +83,9 @@ def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequenc
                   helper.make_node('Mul', ['ballast_one', 'izero'], ['ballast_zero']),
                   helper.make_node('Add', [last, 'ballast_zero'], ['labels_ballast'])]
         last = 'labels_ballast'
-    nodes.append(helper.make_node('Cast', [last], ['labels'], to=TensorProto.UINT8))
+    # int32 -> float -> uint8: TensorRT documents uint8 casts from float only.
+    nodes += [helper.make_node('Cast', [last], ['labels_f'], to=TensorProto.FLOAT),
+              helper.make_node('Cast', ['labels_f'], ['labels'], to=TensorProto.UINT8)]
     outputs = [helper.make_tensor_value_info('labels', TensorProto.UINT8, [1, 'H', 'W'])]
     if confidence_channel is not None:
         inits += [numpy_helper.from_array(np.array(confidence_channel, np.int64), 'conf_ch'),

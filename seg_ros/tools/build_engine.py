@@ -39,12 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'model, where the node looks for it)')
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument('--fp16', dest='precision', action='store_const', const='fp16',
-                           help='FP16 kernels (the default; Orin runs FP16 at full speed)')
+                           help='FP16 kernels from a float32 ONNX (TensorRT 10 only; the '
+                           'default there, Orin runs FP16 at full speed). On TensorRT 11 '
+                           'export --precision fp16 instead')
     precision.add_argument('--int8', dest='precision', action='store_const', const='int8',
-                           help='INT8 with entropy calibration (needs --calib), FP16 fallback')
+                           help='implicit INT8 with entropy calibration (needs --calib; '
+                           'TensorRT 10 only, deprecated): prefer export --precision int8')
     precision.add_argument('--fp32', dest='precision', action='store_const', const='fp32',
                            help='FP32 only (reference accuracy, slowest)')
-    parser.set_defaults(precision='fp16')
+    parser.set_defaults(precision=None)
     parser.add_argument('--calib', default='', metavar='DIR',
                         help='folder of calibration frames for --int8 (32+ frames like the '
                              'robot sees, e.g. ../shared/data/camvid/calib)')
@@ -52,11 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='use only the first N calibration frames (0 = all)')
     parser.add_argument('--calib-cache', default='', metavar='FILE',
                         help='read/write the INT8 calibration table here (skips calibration '
-                             'on rebuilds)')
+                             'on rebuilds; ignored unless it was made from this ONNX and '
+                             'these frames)')
     for name, hw, text in (('min', _DEFAULT.min_hw, 'smallest'),
                            ('opt', _DEFAULT.opt_hw, "tuned-for (your camera's)"),
                            ('max', _DEFAULT.max_hw, 'largest')):
-        parser.add_argument(f'--{name}', default=engine_cache.cli_size(hw), metavar='WxH',
+        parser.add_argument(f'--{name}', default=None, metavar='WxH',
                             help=f'{text} input frame size of the optimisation profile, '
                                  f'width x height (default {engine_cache.cli_size(hw)})')
     parser.add_argument('--workspace', type=int, default=0, metavar='MB',
@@ -77,16 +81,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> engine_cache.BuildSettings:
     """Return validated build settings; ValueError names the bad option."""
+    opt = engine_cache.parse_hw(args.opt, '--opt') if args.opt else _DEFAULT.opt_hw
+    # DLA engines are static: without --min/--max the profile is the --opt size alone.
+    static = args.dla >= 0
+    lo = (engine_cache.parse_hw(args.min, '--min') if args.min
+          else (opt if static else _DEFAULT.min_hw))
+    hi = (engine_cache.parse_hw(args.max, '--max') if args.max
+          else (opt if static else _DEFAULT.max_hw))
     settings = engine_cache.BuildSettings(
-        precision=args.precision, min_hw=engine_cache.parse_hw(args.min, '--min'),
-        opt_hw=engine_cache.parse_hw(args.opt, '--opt'),
-        max_hw=engine_cache.parse_hw(args.max, '--max'),
+        precision=args.precision or 'fp16', min_hw=lo, opt_hw=opt, max_hw=hi,
         workspace_mb=args.workspace, dla_core=args.dla, calib_dir=args.calib,
-        timing_cache=args.timing_cache)
-    settings.validate()
+        timing_cache=args.timing_cache, calib_limit=args.calib_count)
     if args.calib and args.precision != 'int8':
         raise ValueError('--calib is only used with --int8')
-    return settings
+    from seg_ros.inference.tensorrt import engine_builder
+
+    try:   # a typed ONNX brings its precision; implicit INT8 gets its calibration digest
+        return engine_builder.prepare_settings(args.model, settings)
+    except engine_builder.EngineBuildError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def check(model: str) -> int:
@@ -125,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             print(f'rebuilding {output}: {"; ".join(reasons)}')
         engine_builder.build_engine(args.model, output, settings, device_id=args.device,
-                                    calib_limit=args.calib_count, calib_cache=args.calib_cache,
-                                    log=print)
+                                    calib_cache=args.calib_cache, log=print,
+                                    strict=args.precision is not None)
     except (engine_builder.EngineBuildError, contract.ContractError, OSError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1

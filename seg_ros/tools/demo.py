@@ -39,11 +39,12 @@ from seg_ros.ros import process
 
 DEFAULT_MODEL = 'espnet_camvid'
 CAMVID_VAL = Path('data') / 'camvid' / 'val'
+RUGD_FRAMES = Path('data') / 'rugd'
 # What a demo run writes: removed before a new run, nothing else in the folder is touched.
 OUTPUT_ENTRIES = ('overlay', 'labels', 'functional', 'grid', 'outputs', 'overlay.gif',
                   'overlay.mp4', 'summary.json', 'node.log')
 FOLDERS = {'segmentation/overlay': 'overlay', 'segmentation/labels': 'labels',
-           'segmentation/functional': 'functional', 'traversability/grid': 'grid'}
+           'segmentation/functional_color': 'functional', 'traversability/grid': 'grid'}
 
 
 class DemoError(RuntimeError):
@@ -53,7 +54,8 @@ class DemoError(RuntimeError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--images', metavar='DIR',
                         help='folder of frames to play (default: CamVid val from '
-                             '$SEG_ROS_ASSETS, else a few frames fetched into the cache)')
+                             '$SEG_ROS_ASSETS, else a few frames fetched into the cache; for '
+                             'a RUGD model such as bisenetv2_rugd, $SEG_ROS_ASSETS/data/rugd)')
     parser.add_argument('--model', default=DEFAULT_MODEL,
                         help=f'zoo model to export and run (default {DEFAULT_MODEL})')
     parser.add_argument('--model-path', metavar='ONNX',
@@ -99,11 +101,19 @@ def cache_dir(arg: Optional[str] = None) -> Path:
     return Path(arg) if arg else zoo.cache_dir()
 
 
-def resolve_images(arg: Optional[str], cache: Path) -> Path:
-    """Return the frame folder: the argument, CamVid val from the assets, else fetched."""
+def resolve_images(arg: Optional[str], cache: Path, model: str = DEFAULT_MODEL) -> Path:
+    """
+    Return the frame folder: the argument, else the assets' frames for the model's dataset.
+
+    RUGD models get ``data/rugd`` (one off-road frame); everything else CamVid val from the
+    assets, else the fetched demo frames.
+    """
     if arg:
         replay.list_images(arg)  # fail now, with the reason, if it has no images
         return Path(arg)
+    rugd = assets_dir() / RUGD_FRAMES
+    if model.endswith('_rugd') and rugd.is_dir():
+        return rugd
     local = assets_dir() / CAMVID_VAL
     if local.is_dir():
         return local
@@ -237,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         raise DemoError('--rate must be positive')
     cache = cache_dir(args.cache)
-    images = resolve_images(args.images, cache)
+    images = resolve_images(args.images, cache, args.model if not args.model_path else '')
     files = replay.list_images(images)
     if args.limit:
         files = files[:args.limit]
@@ -261,7 +271,7 @@ def _run(args: argparse.Namespace) -> int:
         recorder = replay.BagRecorder(out / 'outputs', 'mcap')
         p = player.Player(record=player.NODE_OUTPUTS, recorder=recorder,
                           node_name='seg_ros_demo')
-        saver = player.ImageSaver(out, FOLDERS, p.stats.index_of)
+        saver = player.ImageSaver(out, FOLDERS, p.stats.index_of, legends(model, args))
 
         def keep_diag(topic: str, msgtype: str, msg: Any, t: float) -> None:
             # The last status that saw inferences (the node's figures are over a window).
@@ -330,6 +340,34 @@ def _run(args: argparse.Namespace) -> int:
         print(f'error: the node answered no frame; see {out / "node.log"}', file=sys.stderr)
         return 1
     return 0
+
+
+def legends(model: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """
+    Return the demo's picture decorators: a legend under each functional and grid picture.
+
+    The functional pictures are ``segmentation/functional_color`` (the taxonomy's colours, as
+    RViz shows them); their legend is the taxonomy the node loads for this model (its
+    dataset's preset, or a ``taxonomy:=`` given with ``--node-arg``). The grid pictures are in
+    RViz's map colours.
+    """
+    from seg_ros.traversability import legend
+    from seg_ros.traversability import taxonomy as tax
+    from seg_ros.traversability.pipeline import resolve_taxonomy
+
+    out: dict[str, Any] = {'grid': lambda rgb: legend.with_legend(rgb, legend.grid_entries())}
+    name = next((a.split(':=', 1)[1] for a in args.node_arg if a.startswith('taxonomy:=')), '')
+    try:
+        from seg_ros.inference import contract
+        info = contract.check_onnx(str(model))
+        taxonomy = tax.load(resolve_taxonomy(name, info.metadata.get('seg_ros.dataset')),
+                            info.classes)
+    except Exception as exc:  # noqa: B902 - a legend is a nicety; say why it is missing
+        print(f'demo: no legend on the functional pictures ({exc})', file=sys.stderr)
+        return out
+    entries = legend.taxonomy_entries(taxonomy)
+    out['functional'] = lambda rgb: legend.with_legend(rgb, entries)
+    return out
 
 
 def _model_info(model: Path) -> dict[str, str]:

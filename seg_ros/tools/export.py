@@ -41,6 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-simplify', action='store_true', help='skip onnxslim')
     parser.add_argument('--exporter', choices=('torchscript', 'dynamo'), default='torchscript',
                         help='PyTorch ONNX exporter (default torchscript: faster, same graph)')
+    parser.add_argument('--precision', choices=('fp32', 'fp16', 'int8'), default='fp32',
+                        help='types inside the graph (default fp32). fp16: float16 weights and '
+                        'activations; int8: explicit Q/DQ calibrated on --calib. Both keep the '
+                        'uint8 image in and labels out, and TensorRT 10 and 11 build them as '
+                        'typed (see doc/tensorrt.md)')
+    parser.add_argument('--calib', metavar='DIR', default='',
+                        help='int8: folder of frames like the robot sees (not the evaluation '
+                        "frames), fed through the graph's own preprocessing")
+    parser.add_argument('--calib-count', type=int, default=0, metavar='N',
+                        help='int8: use the first N frames (sorted by name; 0 = all)')
+    parser.add_argument('--calib-method', choices=('percentile', 'minmax', 'entropy'),
+                        default='percentile',
+                        help='int8: how activation ranges are chosen (default percentile, '
+                        '99.999 %%)')
     parser.add_argument('--list', action='store_true', help='list the zoo and exit')
 
 
@@ -71,12 +85,15 @@ def run(args: argparse.Namespace) -> int:
             size = (height, width)
         path = export_onnx(args.name, out, input_size=size, opset=args.opset,
                            confidence=args.confidence, weights=args.weights,
-                           simplify=not args.no_simplify, exporter=args.exporter)
+                           simplify=not args.no_simplify, exporter=args.exporter,
+                           precision=args.precision, calib_dir=args.calib,
+                           calib_limit=args.calib_count, calib_method=args.calib_method)
         info = contract.check_onnx(path)
     except (zoo.ZooError, ExportError, ValueError, contract.ContractError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
     h, w = info.input_size or (0, 0)
     print(f'{path}: {args.name}, {info.num_classes} classes, network input {w}x{h}, '
-          f'confidence output: {"yes" if info.has_confidence else "no"}')
+          f'confidence output: {"yes" if info.has_confidence else "no"}, precision '
+          f'{args.precision}')
     return 0

@@ -41,7 +41,7 @@ get that margin drawn around their cells.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 from typing import Optional
 
@@ -51,6 +51,7 @@ from seg_ros.traversability.taxonomy import Taxonomy, TYPES
 
 T_GROUND, T_OBSTACLE, T_UNKNOWN = (TYPES.index(t) for t in ('ground', 'obstacle', 'unknown'))
 MAX_CELLS = 4096 * 4096
+UNKNOWN_RGB = (0x70, 0x89, 0x86)   # RViz's map colour scheme for -1
 FILL_SPACING = 0.75   # of a cell: filled points are 8-connected, so a filled line has no gaps
 
 
@@ -338,6 +339,8 @@ class Projection:
 
     grid: np.ndarray             # (rows, cols) int8
     obstacle_points: np.ndarray  # (N, 3) float32 in the grid frame
+    obstacle_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    # (N,) functional id of each obstacle point (dynamic ones go into their own cloud)
     classes: Optional[np.ndarray] = None   # (rows, cols) uint8 functional id, 0 = not seen
 
 
@@ -468,7 +471,7 @@ def monocular(fid_rows: np.ndarray, lattice_cols: np.ndarray, plan: GroundPlan,
     points[:, :2] = foot[lethal]
     points[:, 2] = point_height
     cost_grid, classes = marks.to_grids(spec, taxonomy)
-    return Projection(cost_grid, points, classes=classes)
+    return Projection(cost_grid, points, ofid[lethal], classes=classes)
 
 
 def from_depth(fid: np.ndarray, points: np.ndarray, plan: GroundPlan, spec: GridSpec,
@@ -506,7 +509,7 @@ def from_depth(fid: np.ndarray, points: np.ndarray, plan: GroundPlan, spec: Grid
     _, first = np.unique(ocells, return_index=True)
     cost_grid, classes = marks.to_grids(spec, taxonomy)
     return Projection(cost_grid, np.ascontiguousarray(opts[first], np.float32),
-                      classes=classes)
+                      ofid[lethal][first], classes=classes)
 
 
 def ground_lattice(ground: np.ndarray, reaches: np.ndarray, camera_xy: np.ndarray,
@@ -528,13 +531,16 @@ def grid_image(grid_cells: np.ndarray, scale: int = 1) -> np.ndarray:
     """
     Render an int8 grid as an RGB image seen from above, robot at the bottom, x pointing up.
 
-    Colours follow RViz's map scheme: unknown grey, free white, cost 100 black; cost in
-    between shades from white to black. Rows of the image run along -x, columns along -y (so
+    Colours are RViz's ``map`` colour scheme (the one ``config/seg_ros.rviz`` uses): free
+    white, cost 100 black, costs in between ``255 - 255 * cost // 100`` grey, unknown
+    RViz's grey-green (112, 137, 134). Rows of the image run along -x, columns along -y (so
     the robot's left is on the left), which is how a person looking ahead reads it.
     """
     g = grid_cells.astype(np.int16)
-    grey = np.where(g < 0, 160, 255 - (g * 255) // 100).astype(np.uint8)
-    top_down = np.ascontiguousarray(grey.T[::-1, ::-1])
+    grey = (255 - (np.clip(g, 0, 100) * 255) // 100).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[g < 0] = UNKNOWN_RGB
+    top_down = np.ascontiguousarray(rgb.transpose(1, 0, 2)[::-1, ::-1])
     if scale > 1:
         top_down = np.repeat(np.repeat(top_down, scale, axis=0), scale, axis=1)
-    return np.repeat(top_down[..., None], 3, axis=2)
+    return top_down

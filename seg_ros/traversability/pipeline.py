@@ -26,7 +26,8 @@ This is the one class the node drives; it holds no ROS types::
     result.functional      # (H, W) uint8 functional ids -> segmentation/functional (mono8)
     result.grid            # (rows, cols) int8 -> traversability/grid (OccupancyGrid data)
     result.spec            # GridSpec: resolution, origin, frame_id, width, height
-    result.obstacle_points # (N, 3) float32 -> traversability/obstacles (PointCloud2)
+    result.obstacle_points # (N, 3) float32 obstacle points, grid frame
+    result.obstacle_ids    # (N,) their functional ids (static / dynamic clouds for Nav2)
 
 ``PARAMETERS`` lists the node parameters with defaults and descriptions (dotted names, as in
 the params YAML); ``from_parameters`` validates a dict of them into a ``Config`` and raises
@@ -35,7 +36,7 @@ ground points) is computed once per camera_info/pose and reused for every frame.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import math
 from typing import Any, Mapping, Optional, Sequence
 
@@ -229,7 +230,7 @@ def _fusion_config(p: Mapping[str, Any]) -> fusion.FusionConfig:
 
 
 DATASET_PRESETS = {'camvid': 'camvid', 'cityscapes': 'cityscapes', 'ade20k': 'ade20k',
-                   'ade': 'ade20k', 'cocostuff': 'cocostuff'}
+                   'ade': 'ade20k', 'cocostuff': 'cocostuff', 'rugd': 'rugd'}
 
 
 def resolve_taxonomy(name: str, dataset: Optional[str] = None) -> str:
@@ -253,6 +254,8 @@ class TraversabilityResult:
     grid: np.ndarray              # (rows, cols) int8, -1 unknown
     spec: GridSpec                # resolution, frame and extent of ``grid``
     obstacle_points: np.ndarray   # (N, 3) float32, grid frame
+    # (N,) functional id of each obstacle point (dynamic ones go into their own cloud)
+    obstacle_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     classes: Optional[np.ndarray] = None   # (rows, cols) uint8 functional id per cell, 0 unseen
 
     @property
@@ -377,7 +380,7 @@ class Traversability:
                                   self.taxonomy, cfg.silhouette_jump, cfg.obstacles_min_cost,
                                   cfg.point_height, cfg.row_step)
         return TraversabilityResult(functional, proj.grid, cfg.grid, proj.obstacle_points,
-                                    classes=proj.classes)
+                                    proj.obstacle_ids, classes=proj.classes)
 
 
 UNKNOWN_ID = 0   # the built-in functional class ``unknown`` (ids 0..3 are fixed)

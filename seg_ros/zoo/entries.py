@@ -28,6 +28,7 @@ from seg_ros.zoo.datasets.ade20k import ADE20K_CLASSES, ADE20K_PALETTE
 from seg_ros.zoo.datasets.camvid import CAMVID_CLASSES, CAMVID_PALETTE
 from seg_ros.zoo.datasets.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 from seg_ros.zoo.datasets.cocostuff import COCO_STUFF_171
+from seg_ros.zoo.datasets.rugd import RUGD_ATTRIBUTION, RUGD_CLASSES, RUGD_PALETTE
 from seg_ros.zoo.networks import Normalization
 from seg_ros.zoo.registry import register, ZooEntry
 
@@ -132,3 +133,25 @@ register(ZooEntry(
     attribution=SEGFORMER_ATTRIBUTION, size_multiple=32,
     notes='37.4 mIoU on ADE20K val at 512x512 (paper); no sha256 published, pass '
           'model.safetensors or pytorch_model.bin with --weights'))
+
+BISENET_ROS_COMMIT = 'e877951b9570fc30450dcd250e66682fee82e598'
+register(ZooEntry(
+    name='bisenetv2_rugd', architecture='BiSeNetV2 (CoinCheung implementation, no aux heads)',
+    factory='seg_ros.zoo.networks.bisenetv2_int8:bisenetv2_rugd',
+    factory_kwargs={'n_classes': 25},
+    dataset='RUGD (25 off-road classes)',
+    classes=RUGD_CLASSES, palette=RUGD_PALETTE,
+    normalization=Normalization(mean=(255 * 0.3257, 255 * 0.3690, 255 * 0.3223),
+                                std=(255 * 0.2112, 255 * 0.2148, 255 * 0.2115)),
+    input_size=(128, 192), weights_file='bisenetv2_rugd_int8_jit.pt',
+    url=(f'https://raw.githubusercontent.com/KangneoungLee/bisenet_ros/{BISENET_ROS_COMMIT}/'
+         'bisenet_ros/trained_model/bisenetv2_jit_calimg_1500.pt'),
+    sha256='480982743eec52f484ae815497e525bb25f8cfc88fc7224f258c7b7aff7e8275',
+    licence='MIT', size_multiple=32,
+    attribution=(f'{BISENET_ATTRIBUTION}; RUGD weights by Kangneoung Lee '
+                 '(github.com/KangneoungLee/bisenet_ros, bisenetv2_jit_calimg_1500.pt, MIT '
+                 f'licence), trained on {RUGD_ATTRIBUTION}'),
+    extra={'align_corners': 'true'},
+    notes='float weights rebuilt from the int8 TorchScript release (dequantized convs, its own '
+          'BNs); 98.7 % label agreement with that file on creek_00156.png (frame size); input '
+          'resized with align_corners=True to 192x128 as the release does; no published accuracy'))

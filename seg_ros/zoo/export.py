@@ -47,7 +47,7 @@ DEFAULT_OPSET = 17
 EXPORTERS = ('torchscript', 'dynamo')
 # Bump when the exported graph changes in a way the hashed source files below do not capture.
 EXPORT_FORMAT = '1'
-_SOURCES = ('zoo/export.py', 'zoo/registry.py', 'inference/contract.py',
+_SOURCES = ('zoo/export.py', 'zoo/registry.py', 'zoo/precision.py', 'inference/contract.py',
             'inference/tensorrt/trt_compat.py')
 
 
@@ -88,8 +88,10 @@ def build_wrapper(entry: Union[str, zoo.ZooEntry], input_size: Optional[Sequence
     entry = _entry(entry)
     from seg_ros.zoo.networks.wrapper import wrap
 
+    # The resize convention the network was trained with (most: align_corners=False).
+    align = str(entry.extra.get('align_corners', 'false')).lower() == 'true'
     return wrap(build_network(entry, weights), _input_size(entry, input_size),
-                entry.normalization, confidence)
+                entry.normalization, confidence, align_corners=align)
 
 
 def metadata(entry: zoo.ZooEntry, input_size: Sequence[int], weights_sha256: str,
@@ -197,6 +199,10 @@ def _simplify(model: Any) -> Optional[Any]:
     try:
         onnx.checker.check_model(slim)
         _check_contract_bytes(slim.SerializeToString())
+        before, after = _tensorrt_problems(model), _tensorrt_problems(slim)
+        if len(after) > len(before):   # e.g. Cast(FLOAT) -> Cast(UINT8) folded into one
+            raise ExportError('onnxslim made the graph worse for TensorRT: '
+                              + '; '.join(p for p in after if p not in before))
         frames = _probe_frames()
         same = all(np.array_equal(a, b) for a, b in zip(
             _run_labels(model.SerializeToString(), frames),
@@ -220,9 +226,15 @@ def _check_contract_bytes(data: bytes) -> contract.ModelInfo:
 def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os.PathLike],
                 input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
                 confidence: bool = False, weights: Optional[str] = None,
-                simplify: bool = True, exporter: str = 'torchscript') -> str:
+                simplify: bool = True, exporter: str = 'torchscript',
+                precision: str = 'fp32', calib_dir: str = '', calib_limit: int = 0,
+                calib_method: str = 'percentile') -> str:
     """
     Export a zoo model to ``out_path`` in the seg_ros contract and return the path.
+
+    ``precision`` ``fp16`` or ``int8`` converts the float32 graph into a typed one
+    (:mod:`seg_ros.zoo.precision`); ``int8`` calibrates on the frames in ``calib_dir`` (the
+    first ``calib_limit``, 0 = all) with ``calib_method``.
 
     ``input_size`` is the network's (height, width) (default: the entry's); the exported model
     takes frames of any size. ``weights`` overrides the zoo's weights file (not sha-checked).
@@ -234,6 +246,7 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
         raise ExportError(f'unknown exporter "{exporter}"; choose one of {", ".join(EXPORTERS)}')
     entry = _entry(name_or_entry)
     size = _input_size(entry, input_size)
+    calib_files = _calibration_files(precision, calib_dir, calib_limit)
     try:
         import onnx
         import torch  # noqa: F401 (fail early with the install hint, before any work)
@@ -261,15 +274,75 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     _only_cast_reads_image(model)
     model.producer_name = 'seg_ros'
     model.doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
-    _set_metadata(model, metadata(entry, size, weights_sha, opset))
+    props = metadata(entry, size, weights_sha, opset)
+    _set_metadata(model, props)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise ExportError(f'{entry.name}: exported graph fails the ONNX checker: {exc}') from exc
     if simplify:
         model = _simplify(model) or model
+    if precision != 'fp32':
+        model = _convert(model, entry.name, precision, calib_files, calib_method)
+        props[contract.KEY_PRECISION] = precision
+        if calib_files:
+            props[contract.KEY_CALIBRATION] = calibration_description(calib_files, calib_method)
+        _set_metadata(model, props)
     _warn_tensorrt(model, entry.name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
+
+
+def _calibration_files(precision: str, calib_dir: str, calib_limit: int) -> list[str]:
+    """Check the precision options before minutes of export; return the calibration frames."""
+    from seg_ros.zoo import precision as prec
+
+    if precision not in prec.PRECISIONS:
+        raise ExportError(f'precision "{precision}" is not one of {", ".join(prec.PRECISIONS)}')
+    if precision != 'int8':
+        if calib_dir:
+            raise ExportError(f'--calib is only used by --precision int8, not {precision}')
+        return []
+    if not calib_dir:
+        raise ExportError('--precision int8 needs calibration frames: pass --calib DIR (frames '
+                          'like the robot sees, e.g. ../shared/data/camvid/calib; never the '
+                          'frames you evaluate on)')
+    if calib_limit < 0:
+        raise ExportError(f'--calib-count must be >= 0 (0 = all), got {calib_limit}')
+    try:
+        files = prec.list_images(calib_dir)
+    except prec.PrecisionError as exc:
+        raise ExportError(str(exc)) from exc
+    return files[:calib_limit] if calib_limit else files
+
+
+def calibration_description(files: Sequence[str], method: str) -> str:
+    """Describe a calibration set for the metadata: count, method, folder, content hash."""
+    h = hashlib.sha256()
+    for path in files:
+        h.update(os.path.basename(path).encode())
+        h.update(bytes.fromhex(sha256_file(path)))
+    folder = os.path.dirname(os.path.abspath(files[0])) if files else ''
+    return (f'{len(files)} frames from {folder}, {method}, sha256:{h.hexdigest()[:16]}')
+
+
+def _convert(model: Any, name: str, precision: str, calib_files: Sequence[str],
+             method: str) -> Any:
+    """Return the typed model; it must still load in ONNX Runtime and give contract I/O."""
+    import onnx
+
+    from seg_ros.zoo import precision as prec
+
+    try:
+        typed = (prec.to_fp16(model) if precision == 'fp16'
+                 else prec.to_int8(model, calib_files, method))
+    except prec.PrecisionError as exc:
+        raise ExportError(f'{name}: {exc}') from exc
+    try:
+        onnx.checker.check_model(typed)
+        _run_labels(typed.SerializeToString(), _probe_frames()[:1])
+    except Exception as exc:  # checker or runtime: the conversion produced an unusable graph
+        raise ExportError(f'{name}: the {precision} graph is not usable ({exc})') from exc
+    return typed
 
 
 def _trace(wrapper: Any, size: tuple[int, int], opset: int, path: str, exporter: str) -> None:
@@ -295,6 +368,17 @@ def _trace(wrapper: Any, size: tuple[int, int], opset: int, path: str, exporter:
         if program is None:
             raise ExportError('torch.onnx.export(dynamo=True) returned no program')
         program.save(path)
+
+
+def _tensorrt_problems(model: Any) -> list[str]:
+    """Return the TensorRT 10 parser-table problems of ``model`` (none without the table)."""
+    from seg_ros.inference.tensorrt import trt_compat
+
+    try:
+        table = trt_compat.load_table()
+    except (OSError, ValueError):
+        return []
+    return trt_compat.check_model(model, table)
 
 
 def _warn_tensorrt(model: Any, name: str) -> None:
@@ -364,9 +448,14 @@ def cached_export(name: Union[str, zoo.ZooEntry],
                   cache_dir: Optional[Union[str, os.PathLike]] = None,
                   input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
                   confidence: bool = False, weights: Optional[str] = None,
-                  simplify: bool = True, exporter: str = 'torchscript') -> str:
+                  simplify: bool = True, exporter: str = 'torchscript',
+                  precision: str = 'fp32', calib_dir: str = '', calib_limit: int = 0,
+                  calib_method: str = 'percentile') -> str:
     """
     Return the path of an export of ``name``, exporting only if no up-to-date one exists.
+
+    For ``int8`` the key covers the calibration frames' names and contents, their count and
+    the calibration method, so a changed calibration set gives a fresh export.
 
     The file name carries a hash of the weights' sha256, the options, the entry and the
     exporter's source code, so editing any of them gives a fresh export, while an unchanged
@@ -376,14 +465,20 @@ def cached_export(name: Union[str, zoo.ZooEntry],
     entry = _entry(name)
     size = _input_size(entry, input_size)
     weights_sha = sha256_file(weights) if weights else entry.sha256
-    key = hashlib.sha256(json.dumps({
+    calib_files = _calibration_files(precision, calib_dir, calib_limit)
+    options: dict[str, Any] = {
         'entry': repr(entry), 'weights': weights_sha, 'size': size, 'opset': opset,
         'confidence': confidence, 'simplify': simplify, 'code': _code_version(entry),
-        'exporter': exporter,
-    }, sort_keys=True).encode()).hexdigest()[:16]
+        'exporter': exporter}
+    if precision != 'fp32':   # fp32 keys stay as they were: existing caches remain valid
+        options['precision'] = precision
+    if calib_files:
+        options['calibration'] = calibration_description(calib_files, calib_method)
+    key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir else zoo.cache_dir() / 'onnx'
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f'{entry.name}-{size[1]}x{size[0]}-{key}.onnx'
+    suffix = '' if precision == 'fp32' else f'-{precision}'
+    path = folder / f'{entry.name}-{size[1]}x{size[0]}{suffix}-{key}.onnx'
     with _lock(path):
         if path.is_file():
             try:
@@ -391,4 +486,5 @@ def cached_export(name: Union[str, zoo.ZooEntry],
                 return str(path)
             except contract.ContractError:
                 pass  # damaged: export again
-        return export_onnx(entry, path, size, opset, confidence, weights, simplify, exporter)
+        return export_onnx(entry, path, size, opset, confidence, weights, simplify, exporter,
+                           precision, calib_dir, calib_limit, calib_method)

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-TensorRT 10 backend: a serialized engine driven through named I/O tensors and one CUDA stream.
+TensorRT backend (10.3 to 11.x): a serialized engine driven through named I/O tensors.
 
 Per frame only the uint8 RGB frame goes to the GPU and the uint8 labels come back (4 bytes per
 pixel, 1.2 MB for 640x480, against 12 bytes per pixel for a float32 NCHW input alone): resize,
@@ -21,12 +21,17 @@ normalisation, upsampling and argmax run inside the engine. Host buffers are pin
 copies are truly asynchronous; host and device buffers are kept across frames and only grown
 when a frame needs more bytes than they hold.
 
-The CUDA context is the device's primary context (the one the TensorRT runtime uses), pushed
-around every GPU call, because the node constructs the backend in one thread and runs it in
-another. The sizing and engine-selection logic are plain functions, tested without a GPU.
+CUDA comes through cuda-python (pycuda as the fallback, :mod:`.cuda_api`) on the device's
+primary context, the one the TensorRT runtime uses. The node loads the model in one thread and
+runs frames in another, so every CUDA and TensorRT call of this backend, ``close`` included, runs
+on one thread the backend owns (:class:`.cuda_api.CudaThread`): contexts, stream and buffers are
+made and released where they belong. Every failure while loading or running becomes a
+BackendError naming the TensorRT version and what to do. The sizing and engine-selection logic
+are plain functions, tested without a GPU.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from typing import Any, Callable, Mapping, Optional, Sequence, TYPE_CHECKING
@@ -36,8 +41,10 @@ import numpy as np
 from seg_ros.inference import contract
 from seg_ros.inference.backend import (Backend, BackendError, BackendOptions, check_frame,
                                        Segmentation)
+from seg_ros.inference.tensorrt import cuda_api
 from seg_ros.inference.tensorrt import engine_builder
 from seg_ros.inference.tensorrt import engine_cache
+from seg_ros.inference.tensorrt import trt_api
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -60,9 +67,18 @@ def buffers_to_grow(capacity: Mapping[str, int], needed: Mapping[str, int]) -> d
 
 
 def settings_from_options(options: BackendOptions) -> engine_cache.BuildSettings:
-    """Return how the node builds an engine for a plain ``.onnx`` (INT8 needs the CLI)."""
-    return engine_cache.BuildSettings(precision='fp16' if options.fp16 else 'fp32',
-                                      dla_core=options.dla_core)
+    """
+    Return how the node builds an engine for a plain ``.onnx`` (implicit INT8 needs the CLI).
+
+    A DLA engine must be static, so the profile is the default camera size only (min = opt =
+    max); other frame sizes are refused with the rebuild command.
+    """
+    settings = engine_cache.BuildSettings(precision='fp16' if options.fp16 else 'fp32',
+                                          dla_core=options.dla_core)
+    if options.dla_core >= 0:
+        opt = engine_cache.DEFAULT_OPT
+        settings = dataclasses.replace(settings, min_hw=opt, max_hw=opt)
+    return settings
 
 
 def resolve_engine(model_path: str, options: BackendOptions, platform: engine_cache.Platform,
@@ -82,7 +98,10 @@ def resolve_engine(model_path: str, options: BackendOptions, platform: engine_ca
     if not model_path.endswith('.onnx'):
         raise BackendError(f'{model_path}: backend tensorrt takes a .onnx (built and cached on '
                            'first use) or a .engine made by "seg-ros build-engine"')
-    settings = settings_from_options(options)
+    try:
+        settings = engine_builder.prepare_settings(model_path, settings_from_options(options))
+    except (ValueError, engine_builder.EngineBuildError) as exc:
+        raise BackendError(str(exc)) from exc
     engine_path = engine_cache.engine_path_for(model_path, settings, options.engine_cache_dir)
     reasons = engine_cache.stale_reasons(engine_path, engine_cache.sha256_file(model_path),
                                          platform, settings)
@@ -102,6 +121,35 @@ def resolve_engine(model_path: str, options: BackendOptions, platform: engine_ca
         return engine_path, engine_cache.check_engine(engine_path, platform)
     except engine_cache.EngineCacheError as exc:
         raise BackendError(str(exc)) from exc
+
+
+# TensorRT DataType names -> NumPy (tensorrt.nptype lives in the package's Python layer).
+_NUMPY_TYPES = {'FLOAT': np.float32, 'HALF': np.float16, 'INT8': np.int8, 'INT32': np.int32,
+                'INT64': np.int64, 'UINT8': np.uint8, 'BOOL': np.bool_}
+
+
+def numpy_dtype(trt_dtype_name: str) -> np.dtype:
+    """Return the NumPy dtype of a TensorRT DataType (by name); BackendError when unknown."""
+    try:
+        return np.dtype(_NUMPY_TYPES[trt_dtype_name])
+    except KeyError:
+        raise BackendError(f'engine tensor type {trt_dtype_name} is not one the seg_ros '
+                           'contract uses (uint8 image, uint8/int32 labels, float confidence); '
+                           're-export the model with "seg-ros export"') from None
+
+
+def failure_message(version: str, stage: str, exc: BaseException) -> str:
+    """Return the BackendError text for a CUDA/TensorRT failure: version, cause, what to do."""
+    kind = type(exc).__name__
+    hint = ('check that the engine was built on this machine and that no other process holds '
+            'the GPU memory (tegrastats / nvidia-smi); restart the node after fixing it, or set '
+            'backend: onnxruntime')
+    if isinstance(exc, AttributeError):
+        hint = ('this TensorRT lacks an API seg_ros expected; seg_ros supports TensorRT 10.3 to '
+                '11.x (see doc/tensorrt.md); report the message above')
+    elif isinstance(exc, cuda_api.CudaError):
+        hint = f'check the CUDA driver and device ({cuda_api.INSTALL_HINT})'
+    return f'TensorRT {version}: {stage} failed ({kind}: {exc}); {hint}'
 
 
 def engine_specs(engine: 'trt.ICudaEngine', trt_module: Any,
@@ -125,42 +173,78 @@ class TensorRTBackend(Backend):
 
     name = 'tensorrt'
 
-    def __init__(self, model_path: str, options: BackendOptions) -> None:
+    def __init__(self, model_path: str, options: BackendOptions,
+                 driver_factory: Optional[Callable[[int], Any]] = None) -> None:
+        self._closed = True
+        self._version = 'unknown'
         try:
             trt_module = engine_builder.import_tensorrt()
-            cuda = engine_builder.import_pycuda()
-            platform = engine_builder.current_platform(options.device_id)   # also cuda.init()
         except engine_builder.EngineBuildError as exc:
             raise BackendError(str(exc)) from exc
         self._trt = trt_module
-        self._cuda = cuda
-        self._platform = platform
-        self._ctx = cuda.Device(options.device_id).retain_primary_context()
-        self._ctx.push()
+        self._version = trt_api.version_of(trt_module)
+        self._thread = cuda_api.CudaThread()
         try:
-            self._load(model_path, options)
-        except BaseException:
-            self._ctx.pop()
-            self._ctx.detach()
+            self._thread.run(self._open, model_path, options,
+                             driver_factory or engine_builder.open_cuda)
+        except BaseException as exc:
+            try:
+                self._thread.run(self._release)
+            except Exception as release_exc:  # the load's own error is the one to report
+                LOG.warning('%s', failure_message(self._version, 'releasing after a failed '
+                                                  'load', release_exc))
+            self._thread.shutdown()
+            if isinstance(exc, (BackendError, engine_builder.EngineBuildError)):
+                message = str(exc)
+                if f'TensorRT {self._version}' not in message:
+                    message = f'TensorRT {self._version}: {message}'
+                raise BackendError(message) from exc
+            if isinstance(exc, Exception):
+                raise BackendError(failure_message(self._version, f'loading {model_path}',
+                                                   exc)) from exc
             raise
-        self._ctx.pop()
+        self._closed = False
+
+    # Everything below runs on self._thread.
+
+    def _open(self, model_path: str, options: BackendOptions,
+              driver_factory: Callable[[int], Any]) -> None:
+        self._driver: Any = None
+        self._device: dict[str, Any] = {}
+        self._host_handles: dict[str, Any] = {}
+        self._stream: Any = None
+        self._driver = driver_factory(options.device_id)
+        self._platform = engine_builder.platform_for(self._trt, self._driver)
+        with self._driver.current():
+            self._load(model_path, options)
 
     def _load(self, model_path: str, options: BackendOptions) -> None:
         trt_module = self._trt
 
         def build(onnx_path: str, engine_path: str, settings: engine_cache.BuildSettings) -> Any:
+            # Same thread, the context stays current: builder and runtime share it.
             return engine_builder.build_engine(onnx_path, engine_path, settings,
-                                               device_id=options.device_id)
+                                               device_id=options.device_id, strict=False)
 
+        if options.fp16 and trt_api.strongly_typed_only(trt_module):
+            # TensorRT 11: no FP16 flag. A typed ONNX brings its own precision anyway; a float32
+            # one is built (and cached) as what it will be, FP32, instead of as "fp16".
+            LOG.warning('TensorRT %s builds strongly typed networks: fp16 applies only to '
+                        'typed exports (seg-ros export NAME --precision fp16); a float32 ONNX '
+                        'runs as FP32', self._version)
+            options = dataclasses.replace(options, fp16=False)
         engine_path, sidecar = resolve_engine(model_path, options, self._platform, build)
         self._logger: trt.ILogger = trt_module.Logger(trt_module.Logger.WARNING)
         self._runtime: trt.Runtime = trt_module.Runtime(self._logger)
+        dla = int(sidecar.get('dla_core', -1))
+        if dla >= 0:
+            self._runtime.DLA_core = dla   # before deserialising: the engine runs on this core
         with open(engine_path, 'rb') as f:
             engine = self._runtime.deserialize_cuda_engine(f.read())
         if engine is None:
             raise BackendError(engine_cache.mismatch_message(
-                engine_path, sidecar, ['TensorRT could not deserialize it (see its message '
-                                       'above)']))
+                engine_path, sidecar, [f'TensorRT {self._version} could not deserialize it '
+                                       '(see its message above)']))
         self._engine: 'trt.ICudaEngine' = engine
         inputs, outputs = engine_specs(engine, trt_module)
         try:
@@ -175,16 +259,13 @@ class TensorRTBackend(Backend):
         self._outputs = [t.name for t in outputs]
         self._fetch = [contract.LABELS] + (
             [contract.CONFIDENCE] if info.has_confidence and options.confidence else [])
-        self._dtypes = {t.name: np.dtype(trt_module.nptype(engine.get_tensor_dtype(t.name)))
-                        for t in inputs + outputs}
+        self._dtypes = {t.name: numpy_dtype(str(t.dtype)) for t in inputs + outputs}
         self._context: 'trt.IExecutionContext' = engine.create_execution_context()
-        self._stream = self._cuda.Stream()
+        self._stream = self._driver.stream()
         self._capacity: dict[str, int] = {}
         self._host: dict[str, np.ndarray] = {}
-        self._device: dict[str, Any] = {}
         self._views: dict[str, np.ndarray] = {}
         self._hw: Optional[tuple[int, int]] = None
-        self._closed = False
 
     def _reshape(self, height: int, width: int) -> None:
         """Set the input shape; grow buffers and rebind addresses only when a size needs it."""
@@ -193,44 +274,42 @@ class TensorRTBackend(Backend):
             raise BackendError(problem)
         ctx = self._context
         if not ctx.set_input_shape(contract.INPUT, (1, height, width, 3)):
-            raise BackendError(f'TensorRT refused input shape 1x{height}x{width}x3 for '
-                               f'{self.engine_path}')
+            raise BackendError(f'TensorRT {self._version} refused input shape '
+                               f'1x{height}x{width}x3 for {self.engine_path}')
         shapes: dict[str, tuple[int, ...]] = {contract.INPUT: (1, height, width, 3)}
         for name in self._outputs:
             dims = ctx.get_tensor_shape(name)
             shapes[name] = tuple(int(dims[j]) for j in range(len(dims)))
         needed = {name: tensor_nbytes(shape, self._dtypes[name].itemsize, name)
                   for name, shape in shapes.items()}
+        driver = self._driver
         for name, size in buffers_to_grow(self._capacity, needed).items():
             if name in self._device:
-                self._device[name].free()
-            self._host[name] = self._cuda.pagelocked_empty(size, np.uint8)
-            self._device[name] = self._cuda.mem_alloc(size)
+                driver.free(self._device.pop(name))
+                driver.free_host(self._host_handles.pop(name))
+            self._host[name], self._host_handles[name] = driver.host(size)
+            self._device[name] = driver.device(size)
             self._capacity[name] = size
-            if not ctx.set_tensor_address(name, int(self._device[name])):
-                raise BackendError(f'TensorRT refused the device buffer of "{name}"')
+            if not ctx.set_tensor_address(name, driver.address(self._device[name])):
+                raise BackendError(f'TensorRT {self._version} refused the device buffer of '
+                                   f'"{name}"')
         self._views = {name: self._host[name][:needed[name]].view(self._dtypes[name])
                        .reshape(shape) for name, shape in shapes.items()}
         self._hw = (height, width)
 
-    def infer(self, rgb: np.ndarray) -> Segmentation:
-        batch = check_frame(rgb)
-        cuda, stream = self._cuda, self._stream
-        self._ctx.push()
-        try:
+    def _infer(self, batch: np.ndarray) -> Segmentation:
+        driver, stream = self._driver, self._stream
+        with driver.current():
             if self._hw != batch.shape[1:3]:
                 self._reshape(int(batch.shape[1]), int(batch.shape[2]))
             np.copyto(self._views[contract.INPUT], batch)
-            cuda.memcpy_htod_async(self._device[contract.INPUT], self._views[contract.INPUT],
-                                   stream)
-            if not self._context.execute_async_v3(stream.handle):
-                raise BackendError(f'TensorRT failed to run {self.engine_path} (see its '
-                                   'message above)')
+            driver.htod(self._device[contract.INPUT], self._views[contract.INPUT], stream)
+            if not self._context.execute_async_v3(driver.stream_handle(stream)):
+                raise BackendError(f'TensorRT {self._version} failed to run '
+                                   f'{self.engine_path} (see its message above)')
             for name in self._fetch:
-                cuda.memcpy_dtoh_async(self._views[name], self._device[name], stream)
-            stream.synchronize()
-        finally:
-            self._ctx.pop()
+                driver.dtoh(self._views[name], self._device[name], stream)
+            driver.synchronize(stream)
         # Copies: the pinned buffers are overwritten by the next frame.
         labels = self._views[contract.LABELS][0].astype(np.uint8, copy=True)
         confidence = None
@@ -238,26 +317,64 @@ class TensorRTBackend(Backend):
             confidence = self._views[contract.CONFIDENCE][0].astype(np.float32, copy=True)
         return Segmentation(labels=labels, confidence=confidence)
 
+    def _release(self) -> None:
+        """Free buffers, stream, context objects and the CUDA context (on the owning thread)."""
+        driver = getattr(self, '_driver', None)
+        if driver is None:
+            return
+        errors = []
+        try:
+            with driver.current():
+                for name, allocation in list(getattr(self, '_device', {}).items()):
+                    driver.free(allocation)
+                    driver.free_host(self._host_handles.pop(name, None))
+                self._device = {}
+                self._host = {}
+                self._views = {}
+                for attr in ('_context', '_engine', '_runtime'):
+                    if hasattr(self, attr):
+                        delattr(self, attr)   # TensorRT objects go while the context is current
+                if getattr(self, '_stream', None) is not None:
+                    driver.destroy_stream(self._stream)
+                    self._stream = None
+        except Exception as exc:  # report, but still release the context below
+            errors.append(exc)
+        finally:
+            driver.release()
+            self._driver = None
+        if errors:
+            raise errors[0]
+
+    # The node's side: hand each call to the owning thread.
+
+    def infer(self, rgb: np.ndarray) -> Segmentation:
+        batch = check_frame(rgb)
+        if self._closed:
+            raise BackendError('the TensorRT backend is closed; load the model again')
+        try:
+            return self._thread.run(self._infer, batch)
+        except BackendError:
+            raise
+        except Exception as exc:  # CUDA errors, TensorRT's RuntimeErrors, pycuda's Error
+            raise BackendError(failure_message(self._version, 'inference', exc)) from exc
+
     def describe(self) -> str:
         dla = self.sidecar.get('dla_core', -1)
         return (f'tensorrt {self._platform.tensorrt_version} on {self._platform.gpu_name} '
                 f'(sm {self._platform.compute_capability}), {self.sidecar.get("precision")} '
-                f'engine {os.path.basename(self.engine_path)}'
+                f'engine {os.path.basename(self.engine_path)}, {self._driver_name()}'
                 + (f', DLA core {dla}' if dla is not None and int(dla) >= 0 else ''))
+
+    def _driver_name(self) -> str:
+        return str(getattr(getattr(self, '_driver', None), 'name', 'cuda'))
 
     def close(self) -> None:
         if getattr(self, '_closed', True):
             return
         self._closed = True
-        self._ctx.push()
         try:
-            for allocation in self._device.values():
-                allocation.free()
-            self._device.clear()
-            self._host.clear()
-            self._views.clear()
-            del self._context
-            del self._engine
+            self._thread.run(self._release)
+        except Exception as exc:  # closing must not raise into the node's shutdown path
+            LOG.warning('%s', failure_message(self._version, 'releasing the engine', exc))
         finally:
-            self._ctx.pop()
-            self._ctx.detach()
+            self._thread.shutdown()

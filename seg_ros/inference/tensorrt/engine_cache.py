@@ -24,12 +24,14 @@ exact command that rebuilds it instead of TensorRT's deserialisation error.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 import datetime
+import hashlib
 import json
 import os
 import shlex
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from seg_ros.common import images
 from seg_ros.common.files import atomic_write, sha256_file
@@ -70,8 +72,11 @@ class BuildSettings:
     max_hw: tuple[int, int] = DEFAULT_MAX
     workspace_mb: int = 0                # 0 = TensorRT's default (the whole device memory)
     dla_core: int = -1                   # -1 = GPU only; 0/1 = that Orin DLA core, GPU fallback
-    calib_dir: str = ''                  # image folder for INT8 entropy calibration
+    calib_dir: str = ''                  # image folder for implicit INT8 calibration (TRT 10)
     timing_cache: str = ''               # file reused across builds to skip tactic timing
+    calib_limit: int = 0                 # use the first N calibration frames (0 = all)
+    calib_digest: str = ''               # calibration_digest() of those frames (cache key)
+    typed: bool = False                  # the ONNX carries its own types (export --precision)
 
     def validate(self) -> None:
         """Raise ValueError naming the bad setting, before minutes of building are spent."""
@@ -85,18 +90,80 @@ class BuildSettings:
                 f'optimisation profile must satisfy min <= opt <= max in height and width, got '
                 f'min {cli_size(self.min_hw)}, opt {cli_size(self.opt_hw)}, '
                 f'max {cli_size(self.max_hw)} (WxH)')
-        if self.precision == 'int8' and not self.calib_dir:
-            raise ValueError('INT8 needs calibration images: pass --calib DIR (a folder of '
-                             'frames like the robot sees, e.g. ../shared/data/camvid/calib)')
+        if self.precision == 'int8' and not self.typed and not self.calib_dir:
+            raise ValueError('INT8 from a float ONNX needs calibration images: pass --calib DIR '
+                             '(frames like the robot sees, e.g. ../shared/data/camvid/calib), '
+                             'or better export a Q/DQ model: seg-ros export NAME --precision '
+                             'int8 --calib DIR (the only INT8 path on TensorRT 11)')
         if self.workspace_mb < 0:
             raise ValueError(f'--workspace must be >= 0 MB, got {self.workspace_mb}')
+        if self.calib_limit < 0:
+            raise ValueError(f'--calib-count must be >= 0 (0 = all), got {self.calib_limit}')
         if self.dla_core >= 0 and self.precision == 'fp32':
-            raise ValueError('DLA runs only FP16 or INT8: add --fp16 or --int8 to use --dla')
+            raise ValueError('DLA runs only FP16 or INT8: add --fp16 or --int8 (or build from '
+                             'an fp16/int8 export) to use --dla')
+        if self.dla_core >= 0 and not self.min_hw == self.opt_hw == self.max_hw:
+            raise ValueError(
+                'DLA needs static shapes: set --min, --opt and --max to the same size (the '
+                f'camera size, e.g. {cli_size(self.opt_hw)}); got min {cli_size(self.min_hw)}, '
+                f'opt {cli_size(self.opt_hw)}, max {cli_size(self.max_hw)}')
 
     def key(self) -> dict[str, Any]:
         """Return the settings that make two engines different (not workspace/timing cache)."""
-        return {'precision': self.precision, 'min': list(self.min_hw),
-                'opt': list(self.opt_hw), 'max': list(self.max_hw), 'dla_core': self.dla_core}
+        key: dict[str, Any] = {'precision': self.precision, 'min': list(self.min_hw),
+                               'opt': list(self.opt_hw), 'max': list(self.max_hw),
+                               'dla_core': self.dla_core}
+        if self.precision == 'int8' and not self.typed:
+            # Implicit INT8: the scales depend on which frames calibrated it.
+            key['calibration'] = self.calib_digest or 'unknown'
+        return key
+
+
+def calibration_digest(files: Sequence[str]) -> str:
+    """
+    Hash the calibration frames an implicit INT8 build uses: their count, names and contents.
+
+    Part of the engine's cache key, so adding, removing, replacing or re-counting frames
+    rebuilds the engine instead of reusing scales calibrated on other images.
+    """
+    h = hashlib.sha256(f'{len(files)}\n'.encode())
+    for path in files:
+        h.update(os.path.basename(path).encode() + b'\0')
+        h.update(bytes.fromhex(sha256_file(path)))
+    return h.hexdigest()[:16]
+
+
+def calibration_cache_key(onnx_sha256: str, calib_digest: str) -> dict[str, str]:
+    """Return what a TensorRT calibration cache is valid for (written beside it as JSON)."""
+    return {'onnx_sha256': onnx_sha256, 'calibration': calib_digest}
+
+
+def read_calibration_cache(path: str, onnx_sha256: str, calib_digest: str) -> Optional[bytes]:
+    """
+    Return the calibration cache at ``path`` if it was made from this ONNX and these frames.
+
+    TensorRT's cache holds per-tensor scales by tensor name; read against another graph or other
+    frames it silently gives wrong scales. Its key file (``PATH.json``) decides; a cache
+    without one (or with another key) is ignored, and the build calibrates afresh.
+    """
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        with open(path + SIDECAR_SUFFIX, encoding='utf-8') as f:
+            key = json.load(f)
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if key != calibration_cache_key(onnx_sha256, calib_digest):
+        return None
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def write_calibration_cache(path: str, data: bytes, onnx_sha256: str, calib_digest: str) -> None:
+    """Write a calibration cache and its key file (key last: a torn write is just stale)."""
+    atomic_write(path, data)
+    atomic_write(path + SIDECAR_SUFFIX, json.dumps(
+        calibration_cache_key(onnx_sha256, calib_digest), sort_keys=True).encode())
 
 
 def parse_hw(text: str, option: str = '') -> tuple[int, int]:
@@ -143,6 +210,8 @@ def make_sidecar(onnx_path: str, onnx_sha256: str, engine_sha256: str, platform:
         **settings.key(),
         'workspace_mb': settings.workspace_mb,
         'calib_dir': os.path.abspath(settings.calib_dir) if settings.calib_dir else '',
+        'calib_limit': settings.calib_limit,
+        'typed': settings.typed,
         'built_at': built_at or datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec='seconds'),
         'metadata': dict(metadata),
@@ -184,7 +253,9 @@ def settings_from_sidecar(sidecar: Mapping[str, Any]) -> BuildSettings:
         min_hw=_hw(sidecar.get('min'), DEFAULT_MIN), opt_hw=_hw(sidecar.get('opt'), DEFAULT_OPT),
         max_hw=_hw(sidecar.get('max'), DEFAULT_MAX),
         workspace_mb=int(sidecar.get('workspace_mb', 0)),
-        dla_core=int(sidecar.get('dla_core', -1)), calib_dir=str(sidecar.get('calib_dir', '')))
+        dla_core=int(sidecar.get('dla_core', -1)), calib_dir=str(sidecar.get('calib_dir', '')),
+        calib_limit=int(sidecar.get('calib_limit', 0)),
+        calib_digest=str(sidecar.get('calibration', '')), typed=bool(sidecar.get('typed')))
 
 
 def _hw(value: Any, default: tuple[int, int]) -> tuple[int, int]:
@@ -253,9 +324,13 @@ def rebuild_command(engine_path: str, sidecar: Optional[Mapping[str, Any]] = Non
 
 def build_command(onnx_path: str, engine_path: str, settings: BuildSettings) -> str:
     """Return the ``seg-ros build-engine`` command line for these settings."""
-    args = ['seg-ros', 'build-engine', onnx_path, '-o', engine_path, f'--{settings.precision}']
-    if settings.precision == 'int8':
+    args = ['seg-ros', 'build-engine', onnx_path, '-o', engine_path]
+    if not settings.typed:   # a typed ONNX brings its own precision
+        args.append(f'--{settings.precision}')
+    if settings.precision == 'int8' and not settings.typed:
         args += ['--calib', settings.calib_dir or 'CALIB_DIR']
+        if settings.calib_limit:
+            args += ['--calib-count', str(settings.calib_limit)]
     args += ['--min', cli_size(settings.min_hw), '--opt', cli_size(settings.opt_hw),
              '--max', cli_size(settings.max_hw)]
     if settings.workspace_mb:
@@ -307,11 +382,12 @@ def profile_error(height: int, width: int, sidecar: Mapping[str, Any],
     if lo[0] <= height <= hi[0] and lo[1] <= width <= hi[1]:
         return None
     settings = settings_from_sidecar(sidecar)
-    settings = BuildSettings(
-        precision=settings.precision, min_hw=(min(lo[0], height), min(lo[1], width)),
-        opt_hw=(height, width), max_hw=(max(hi[0], height), max(hi[1], width)),
-        workspace_mb=settings.workspace_mb, dla_core=settings.dla_core,
-        calib_dir=settings.calib_dir)
+    if settings.dla_core >= 0:   # DLA engines are static: rebuild for exactly this size
+        lo_hw = hi_hw = (height, width)
+    else:
+        lo_hw = (min(lo[0], height), min(lo[1], width))
+        hi_hw = (max(hi[0], height), max(hi[1], width))
+    settings = dataclasses.replace(settings, min_hw=lo_hw, opt_hw=(height, width), max_hw=hi_hw)
     onnx = str(sidecar.get('onnx_path', '')) or 'MODEL.onnx'
     return (f'frame {images.format_size(width, height)} (WxH) is outside the optimisation '
             f'profile of {engine_path} (min {cli_size(lo)}, max {cli_size(hi)}); rebuild it for '

@@ -32,8 +32,10 @@ import json
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Union
 
+import numpy as np
 import onnx
 from onnx import TensorProto
+import onnx.numpy_helper
 
 from seg_ros.common.share import assets_dir
 
@@ -47,6 +49,7 @@ _TYPE_NAMES: dict[int, str] = {
     TensorProto.FLOAT8E4M3FN: 'FP8',
 }
 _TABLE_TYPO = {'INF64': 'INT64'}
+_INT_TYPES = (TensorProto.INT32, TensorProto.INT64, TensorProto.INT8, TensorProto.INT16)
 _RESIZE_MODES = ('nearest', 'linear')
 _RESIZE_COORDS = ('half_pixel', 'pytorch_half_pixel', 'tf_half_pixel_for_nn', 'asymmetric',
                   'align_corners')
@@ -197,6 +200,26 @@ def _uint8_problems(model: onnx.ModelProto, types: Mapping[str, int]) -> list[st
         elif producer is not None and producer.op_type != 'Cast':
             problems.append(f'uint8 output "{name}" comes from {producer.op_type}, not Cast; '
                             'make the last node before it Cast(to=UINT8)')
+        elif producer is not None and types.get(producer.input[0]) in _INT_TYPES:
+            problems.append(
+                f'uint8 output "{name}" is cast from {type_name(types[producer.input[0]])}; '
+                "TensorRT's headers do not support UINT8 conversions from integer types (its "
+                'operator table says otherwise): Cast to FLOAT first (ArgMax -> Cast(FLOAT) -> '
+                'Cast(UINT8)), or make the output INT32, which the contract allows')
+    return problems
+
+
+def _zero_point_problems(model: onnx.ModelProto) -> list[str]:
+    """Apply TensorRT's Q/DQ rule: zero points must be 0 (symmetric quantization)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    problems = []
+    for where, node in _walk(model.graph):
+        if node.op_type not in ('QuantizeLinear', 'DequantizeLinear') or len(node.input) < 3:
+            continue
+        zp = inits.get(node.input[2])
+        if zp is not None and np.any(onnx.numpy_helper.to_array(zp) != 0):
+            problems.append(f'{where}: zero point is not 0; TensorRT needs symmetric '
+                            'quantization (ActivationSymmetric/WeightSymmetric)')
     return problems
 
 
@@ -252,4 +275,25 @@ def check_model(model: Union[onnx.ModelProto, str, Path],
         if node.op_type == 'Resize':
             problems += [f'{where}: {p}' for p in _resize_problems(node)]
     problems += _uint8_problems(model, types)
+    problems += _zero_point_problems(model)
     return problems
+
+
+def model_precision(model: Union[onnx.ModelProto, str, Path]) -> str:
+    """
+    Return the precision an ONNX graph carries itself: 'int8' (Q/DQ), 'fp16' or 'fp32'.
+
+    ``seg-ros export --precision`` records it in ``seg_ros.precision``; graphs from elsewhere
+    are recognised by their QuantizeLinear nodes or float16 initializers.
+    """
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(model), load_external_data=False)
+    props = {p.key: p.value for p in model.metadata_props}
+    recorded = props.get('seg_ros.precision', '')
+    if recorded in ('fp32', 'fp16', 'int8'):
+        return recorded
+    if any(n.op_type in ('QuantizeLinear', 'DequantizeLinear') for n in model.graph.node):
+        return 'int8'
+    if any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer):
+        return 'fp16'
+    return 'fp32'

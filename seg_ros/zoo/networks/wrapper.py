@@ -22,8 +22,8 @@ Runtime and a TensorRT engine built from it do the same arithmetic on the same d
 ``image`` uint8 [1, H, W, 3] -> Cast to float (first: TensorRT allows uint8 only at the graph's
 edges) -> NCHW -> bilinear resize to the network size -> one 1x1 conv that does channel order
 and normalisation together -> network -> bilinear resize of the logits to H x W -> ArgMax ->
-``labels`` uint8 [1, H, W] (Cast last), and optionally ``confidence`` = max softmax
-(see :func:`max_softmax` for why it is not a Softmax node).
+Cast to float -> ``labels`` uint8 [1, H, W] (Cast last), and optionally ``confidence`` = max
+softmax (see :func:`max_softmax` for why it is not a Softmax node).
 
 Why normalisation comes after the resize: both are linear per channel, so the order does not
 change the result, but a camera frame is usually larger than the network input, and normalising
@@ -104,7 +104,9 @@ class ContractWrapper(nn.Module):
     def forward(self, image: torch.Tensor
                 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         scores = self.logits(image)
-        labels = scores.argmax(dim=1).to(torch.uint8)
+        # ArgMax -> Cast(FLOAT) -> Cast(UINT8): TensorRT documents uint8 casts from float, not
+        # from int32/int64 (its headers and its operator table disagree on the latter).
+        labels = scores.argmax(dim=1).to(torch.float32).to(torch.uint8)
         if not self.confidence:
             return labels
         return labels, max_softmax(scores)

@@ -51,6 +51,8 @@ def _node(context, *args, **kwargs):
         value = LaunchConfiguration(arg).perform(context)
         if value:
             overrides[param] = value
+    if LaunchConfiguration('managed').perform(context).lower() in ('true', '1', 'yes'):
+        overrides['autostart'] = False   # a lifecycle manager configures and activates it
     return [Node(
         package=PACKAGE,
         executable='segmentation_node',
@@ -90,6 +92,10 @@ def generate_launch_description():
         DeclareLaunchArgument('dds_profile',
                               default_value=os.path.join(share, 'config', 'fastdds_shm.xml'),
                               description="Fast DDS XML profile ('' = leave the environment)"),
+        DeclareLaunchArgument('managed', default_value='false',
+                              description='true: the node waits for a lifecycle manager '
+                                          '(nav2_lifecycle_manager, ros2 lifecycle set) to '
+                                          'configure and activate it; false: it starts itself'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='debug | info | warn | error'),
     ]

@@ -55,7 +55,7 @@ def test_launch_file_compiles_and_declares_every_knob():
     tree = ast.parse(LAUNCH.read_text())
     names = set(_literal_defaults(tree))
     assert {'model', 'backend', 'params_file', 'image', 'camera_info', 'namespace',
-            'dds_profile', 'node_name', 'log_level'} <= names
+            'dds_profile', 'node_name', 'log_level', 'managed'} <= names
     funcs = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     assert 'generate_launch_description' in funcs
 
@@ -92,6 +92,10 @@ def test_node_name_executable_and_params_file_agree():
                  and isinstance(t.elts[0], ast.Constant) and t.elts[0].value in ('model',
                                                                                  'backend')]
     assert overrides and set(overrides) <= set(PARAMETERS)
+    # managed:=true turns autostart off, and autostart is a real parameter of the node.
+    managed = [n for n in ast.walk(tree) if isinstance(n, ast.Subscript)
+               and isinstance(n.slice, ast.Constant) and n.slice.value == 'autostart']
+    assert managed and 'autostart' in PARAMETERS
 
 
 def test_dds_profile_is_valid_shm_xml():

@@ -44,7 +44,7 @@ def _launch_default(name):
     raise KeyError(name)
 
 
-PUBLISHERS = ('create_publisher', '_publisher', 'create_lifecycle_publisher')
+PUBLISHERS = ('create_publisher', '_publisher', 'create_lifecycle_publisher', 'publisher')
 
 
 def _node_topics():
@@ -53,8 +53,10 @@ def _node_topics():
     for path in (ROOT / 'seg_ros' / 'ros').glob('*.py'):
         tree = ast.parse(path.read_text())
         for call in ast.walk(tree):
+            if not isinstance(call, ast.Call):
+                continue
             # create_publisher, or the node's wrappers of it (QoS events, lifecycle)
-            if isinstance(call, ast.Call) and getattr(call.func, 'attr', '') in PUBLISHERS:
+            if getattr(call.func, 'attr', getattr(call.func, 'id', '')) in PUBLISHERS:
                 arg = call.args[1] if len(call.args) > 1 else None
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     topics.add(arg.value if arg.value.startswith('/') else '/' + arg.value)

@@ -23,10 +23,18 @@ newest frame in a one-slot mailbox (replacing, and counting as dropped, a frame 
 not started yet); a worker thread converts, runs the model and publishes. Latency therefore
 stays bounded by one inference when frames arrive faster than the model, and a slow model never
 blocks callbacks, timers or parameter services.
+
+Lifecycle: a managed node (``rclpy.lifecycle``), as Nav2 brings its nodes up. *configure*
+creates the publishers and subscriptions, *activate* loads the model and starts the worker,
+*deactivate* stops the worker and releases the model (and its memory), *cleanup* and *shutdown*
+release everything. With ``autostart`` (the default) the node configures and activates itself,
+so ``ros2 run`` and ``ros2 launch`` need no lifecycle manager. ``/diagnostics`` is published in
+every state: a failed transition leaves its reason there.
 """
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import re
 import signal
@@ -40,6 +48,7 @@ import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -67,7 +76,7 @@ _LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
            stats.ERROR: DiagnosticStatus.ERROR}
 
 
-class SegmentationNode(Node):
+class SegmentationNode(LifecycleNode):
     """Segments every frame it can keep up with; see the module docstring for the threading."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -77,6 +86,8 @@ class SegmentationNode(Node):
         self._pending: Optional[tuple[Any, float]] = None
         self._reload = True
         self._stop = False
+        self._active = False
+        self._worker: Optional[threading.Thread] = None
         self._backend: Optional[Backend] = None
         self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
         self._watchdog = health.Watchdog()
@@ -85,31 +96,124 @@ class SegmentationNode(Node):
         self._trav_reload = False
         self._fusion: Optional[FusedGrid] = None
         self._logged: dict[str, float] = {}
+        self._lifecycle_pubs: list[Any] = []    # what configure created and cleanup destroys
+        self._subscriptions_made: list[Any] = []
+        self._input_monitor: Optional[health.InputMonitor] = None
+        self._shm_profile = any(os.environ.get(v, '').endswith(dds_env.PROFILE_NAME)
+                                for v in ('FASTDDS_DEFAULT_PROFILES_FILE',
+                                          'FASTRTPS_DEFAULT_PROFILES_FILE'))
+        self._tf: Optional[tf_pose.TfPose] = None           # created at configure
+        self._poses = PoseTracker(None)
+        self._label_info_pub: Any = None
+        self._pose_source = 'camera_pose parameter (no frame yet)'
+        self._input_topic = self.resolve_topic_name('image')
+        self._state = 'unconfigured'
 
         self.settings = self._declare_parameters()
         self.trav_config = self._declare_traversability()
-        # The camera pose from TF at each image's stamp (tf2_ros_py), else camera_pose.
-        self._tf = tf_pose.TfPose(self)
-        self._pose_source = 'camera_pose parameter (no frame yet)'
-        self._poses = PoseTracker(self._tf.buffer)   # the robot in odom, for the fused grid
         self._qos = health.QosMonitor(self, self._problem, self._clear, stats.ERROR)
+        # /diagnostics in every lifecycle state: a manager's failed transition is explained there.
+        self._diag_pub = self._publisher(DiagnosticArray, '/diagnostics', QoSProfile(depth=10))
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
+        if self.settings.autostart:
+            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                self.trigger_activate()
+        else:
+            self.get_logger().info('autostart is false: waiting for a lifecycle manager '
+                                   '(configure, then activate)')
+
+    # ---------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Create the publishers, subscriptions and TF listener (parameters are read already)."""
+        try:
+            self._create_endpoints()
+        except Exception as exc:  # noqa: B902 - any failure here is a failed transition
+            self._destroy_endpoints()
+            return self._transition_failed('configure', exc)
+        self._state = 'inactive'
+        self._stats.clear('lifecycle')
+        s = self.settings
+        self.get_logger().info(f'listening on {self._input_topic} ({s.input_transport}, '
+                               f'{s.qos_reliability}, depth {s.qos_depth})')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model (failing the transition if it cannot be), start the worker, publish."""
+        with self._cond:
+            self._reload = self._trav_reload = False
+            self._pending = None
+        self._load_model()
+        if self._backend is None:
+            problem = self._stats.problems.get('model')
+            return self._transition_failed(
+                'activate', problem.message if problem else 'the model could not be loaded')
+        with self._cond:
+            self._stop = False
+            self._active = True
+        self._worker = threading.Thread(target=self._work, name='seg_ros_worker', daemon=True)
+        self._worker.start()
+        self._state = 'active'
+        self._stats.clear('lifecycle')
+        self.get_logger().info('active: segmenting')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the worker and release the model, so an inactive node holds no GPU/CPU memory."""
+        self.stop_worker()
+        self._release_model()
+        self._state = 'inactive'
+        self.get_logger().info('inactive: model released, not segmenting')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy what configure created; back to unconfigured."""
+        self._destroy_endpoints()
+        self._state = 'unconfigured'
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything, whatever the state it is called from."""
+        self.stop_worker()
+        self._release_model()
+        self._destroy_endpoints()
+        self._state = 'finalized'
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Recover to unconfigured after an exception in a transition: release everything."""
+        self.on_shutdown(state)
+        self._state = 'unconfigured'
+        return TransitionCallbackReturn.SUCCESS
+
+    def _transition_failed(self, transition: str, reason: object) -> TransitionCallbackReturn:
+        self._problem('lifecycle', stats.ERROR, f'{transition} failed: {reason}')
+        return TransitionCallbackReturn.FAILURE
+
+    def _create_endpoints(self) -> None:
         reliable = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                               history=HistoryPolicy.KEEP_LAST)
-        self._labels_pub = self._publisher(Image, 'segmentation/labels', reliable)
-        self._overlay_pub = self._publisher(Image, 'segmentation/overlay', reliable)
-        self._confidence_pub = self._publisher(Image, 'segmentation/confidence', reliable)
-        self._diag_pub = self._publisher(DiagnosticArray, '/diagnostics',
-                                         QoSProfile(depth=10))
-        self._functional_pub = self._publisher(Image, 'segmentation/functional', reliable)
-        self._functional_color_pub = self._publisher(Image, 'segmentation/functional_color',
-                                                     reliable)
-        self._grid_pub = self._publisher(OccupancyGrid, 'traversability/grid', reliable)
-        self._cloud_pub = self._publisher(PointCloud2, 'traversability/obstacles', reliable)
+
+        def publisher(msg_type: Any, topic: str) -> Any:
+            return self._publisher(msg_type, topic, reliable, lifecycle=True)
+
+        self._labels_pub = publisher(Image, 'segmentation/labels')
+        self._overlay_pub = publisher(Image, 'segmentation/overlay')
+        self._confidence_pub = publisher(Image, 'segmentation/confidence')
+        self._functional_pub = publisher(Image, 'segmentation/functional')
+        self._functional_color_pub = publisher(Image, 'segmentation/functional_color')
+        self._grid_pub = publisher(OccupancyGrid, 'traversability/grid')
+        self._cloud_pub = publisher(PointCloud2, 'traversability/obstacles')
         # Nav2's ObstacleLayer: dynamic obstacles marked apart, free space to clear with.
-        self._dynamic_pub = self._publisher(PointCloud2, 'traversability/dynamic_obstacles',
-                                            reliable)
-        self._clearing_pub = self._publisher(PointCloud2, 'traversability/clearing', reliable)
-        self._fused_pub = self._publisher(OccupancyGrid, 'traversability/fused_grid', reliable)
+        self._dynamic_pub = publisher(PointCloud2, 'traversability/dynamic_obstacles')
+        self._clearing_pub = publisher(PointCloud2, 'traversability/clearing')
+        self._fused_pub = publisher(OccupancyGrid, 'traversability/fused_grid')
+        self._lifecycle_pubs = [self._labels_pub, self._overlay_pub, self._confidence_pub,
+                                self._functional_pub, self._grid_pub, self._cloud_pub,
+                                self._fused_pub, self._dynamic_pub, self._clearing_pub,
+                                self._functional_color_pub]
+        # Class names (transient local): sent once per model load, kept for late subscribers.
         self._label_info_pub = label_info.create_publisher(self)
 
         sensor_qos = QoSProfile(
@@ -120,39 +224,76 @@ class SegmentationNode(Node):
         if self.settings.input_transport == 'compressed':
             # image_transport's convention: <base>/compressed, following remaps of `image`.
             self._input_topic = self.resolve_topic_name('image') + '/compressed'
-            self._subscribe(CompressedImage, self._input_topic, self._on_image, sensor_qos)
+            image_sub = self._subscribe(CompressedImage, self._input_topic, self._on_image,
+                                        sensor_qos)
         else:
             self._input_topic = self.resolve_topic_name('image')
-            self._subscribe(Image, 'image', self._on_image, sensor_qos)
+            image_sub = self._subscribe(Image, 'image', self._on_image, sensor_qos)
         # camera_info and aligned depth (16UC1 mm / 32FC1 m) are matched to each frame by
         # stamp and frame id (seg_ros.ros.sync); a short buffer of depth images is kept.
         self._info_buf = sync.StreamBuffer('camera_info', self.resolve_topic_name('camera_info'),
                                            size=1)
         self._depth_buf = sync.StreamBuffer('depth', self.resolve_topic_name('depth'), size=4)
-        self._subscribe(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos)
-        self._subscribe(Image, 'depth', self._on_depth, sensor_qos)
+        self._subscriptions_made = [
+            image_sub,
+            self._subscribe(CameraInfo, 'camera_info', self._on_camera_info, sensor_qos),
+            self._subscribe(Image, 'depth', self._on_depth, sensor_qos),
+        ]
         self._input_monitor = health.InputMonitor(self._input_topic, self.settings.input_timeout,
                                                   time.monotonic())
-        self._shm_profile = any(os.environ.get(v, '').endswith(dds_env.PROFILE_NAME)
-                                for v in ('FASTDDS_DEFAULT_PROFILES_FILE',
-                                          'FASTRTPS_DEFAULT_PROFILES_FILE'))
+        # The camera pose from TF at each image's stamp (tf2_ros_py), else camera_pose.
+        self._tf = tf_pose.TfPose(self)
+        self._poses = PoseTracker(self._tf.buffer)   # the robot in odom, for the fused grid
         # Robot pose for the fused grid where TF has no odom frame (best effort takes both).
-        self._subscribe(Odometry, 'odom', self._poses.on_odometry,
-                        QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self._subscriptions_made.append(self._subscribe(
+            Odometry, 'odom', self._poses.on_odometry,
+            QoSProfile(depth=50, reliability=ReliabilityPolicy.BEST_EFFORT)))
 
-        self.add_on_set_parameters_callback(self._check_parameters)
-        self.add_post_set_parameters_callback(self._apply_parameters)
-        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
-        self._worker = threading.Thread(target=self._work, name='seg_ros_worker', daemon=True)
-        self._worker.start()
-        s = self.settings
-        self.get_logger().info(f'listening on {self._input_topic} ({s.input_transport}, '
-                               f'{s.qos_reliability}, depth {s.qos_depth})')
+    def _destroy_endpoints(self) -> None:
+        for publisher in self._lifecycle_pubs:
+            self.destroy_lifecycle_publisher(publisher)
+        for subscription in self._subscriptions_made:
+            self.destroy_subscription(subscription)
+        self._lifecycle_pubs, self._subscriptions_made = [], []
+        if self._label_info_pub is not None:
+            self.destroy_publisher(self._label_info_pub)
+            self._label_info_pub = None
+        if self._tf is not None:
+            self._tf.close()
+            self._tf = None
+        self._input_monitor = None
 
-    def _publisher(self, msg_type: Any, topic: str, qos: QoSProfile) -> Any:
+    def stop_worker(self, timeout: float = 10.0) -> None:
+        """Stop the worker and wait for it, so nothing publishes once publishers or context go."""
+        with self._cond:
+            self._stop = True
+            self._active = False
+            self._pending = None
+            self._cond.notify()
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=timeout)
+            if not worker.is_alive():
+                self._worker = None
+
+    def _release_model(self) -> None:
+        if self._worker is not None and self._worker.is_alive():
+            # Stuck in the runtime: closing the session under it would crash the process.
+            self._problem('lifecycle', stats.ERROR, 'the worker did not stop within 10 s (stuck '
+                          'in the runtime); the model stays loaded until it returns')
+            return
+        backend, self._backend = self._backend, None
+        self._trav = self._fusion = None
+        if backend is not None:
+            backend.close()
+            del backend
+            gc.collect()  # drop the runtime's session now, not at some later collection
+
+    def _publisher(self, msg_type: Any, topic: str, qos: QoSProfile,
+                   lifecycle: bool = False) -> Any:
         """Create a publisher whose incompatible-QoS events go to /diagnostics."""
-        return self.create_publisher(msg_type, topic, qos,
-                                     event_callbacks=self._qos.publisher(topic, qos))
+        create = self.create_lifecycle_publisher if lifecycle else self.create_publisher
+        return create(msg_type, topic, qos, event_callbacks=self._qos.publisher(topic, qos))
 
     def _subscribe(self, msg_type: Any, topic: str, callback: Any, qos: QoSProfile) -> Any:
         """Create a subscription whose incompatible-QoS events go to /diagnostics."""
@@ -224,6 +365,10 @@ class SegmentationNode(Node):
             self._clear('traversability')
         if (any(PARAMETERS[p.name].reload_model for p in params if p.name in PARAMETERS)
                 or any(p.name == 'traversability.min_confidence' for p in params)):
+            if self._state == 'inactive' and self.settings.autostart:
+                # autostart's activation failed (say, a bad model): a new model retries it.
+                self.trigger_activate()
+                return
             with self._cond:
                 self._reload = True
                 self._cond.notify()
@@ -235,6 +380,8 @@ class SegmentationNode(Node):
     def _on_image(self, msg: Any) -> None:
         now = time.monotonic()
         with self._cond:
+            if not self._active:
+                return  # configured but inactive: subscribed, not segmenting
             self._stats.on_input(now)
             if self._pending is not None:
                 self._stats.on_drop()
@@ -483,7 +630,9 @@ class SegmentationNode(Node):
                             stamp: Any) -> bool:
         """Take the camera pose from TF at the image's stamp, else ``camera_pose``; say which."""
         target = trav.config.grid.frame_id
-        found = self._tf.lookup(target, camera_frame, stamp, self.settings.tf_tolerance)
+        tf = self._tf
+        found = (tf.lookup(target, camera_frame, stamp, self.settings.tf_tolerance)
+                 if tf is not None else tf_pose.Lookup(None, None, 'the node is not configured'))
         if found.translation is not None and found.rotation is not None:
             # Image frames are optical frames (REP-103): z forward, x right, y down.
             trav.set_camera_transform(found.translation, found.rotation, optical=True)
@@ -511,16 +660,19 @@ class SegmentationNode(Node):
     def _check_health(self) -> None:
         """Watchdog, input-topic presence and QoS peers, on each diagnostics tick."""
         now = time.monotonic()
-        problem = self._watchdog.check(now, self._worker.is_alive(),
-                                       self.settings.watchdog_timeout)
+        worker = self._worker
+        problem = (self._watchdog.check(now, worker is not None and worker.is_alive(),
+                                        self.settings.watchdog_timeout)
+                   if self._state == 'active' else None)
         if problem:
             self._problem('watchdog', stats.ERROR, problem)
         else:
             self._clear('watchdog')
         with self._cond:
             last_input = self._stats.last_input
-        problem = self._input_monitor.check(now, self.count_publishers(self._input_topic),
-                                            last_input, self._shm_profile)
+        monitor = self._input_monitor   # exists once configured (the input topic is known)
+        problem = monitor.check(now, self.count_publishers(self._input_topic), last_input,
+                                self._shm_profile) if monitor is not None else None
         if problem:
             # Logged when it starts; /diagnostics keeps the count of seconds up to date.
             with self._cond:
@@ -556,8 +708,15 @@ class SegmentationNode(Node):
         with self._cond:
             level, message, values = self._stats.summary(time.monotonic(),
                                                          topic=self._input_topic)
+        if self._state != 'active' and level < stats.ERROR:
+            level, message = stats.WARN, (
+                f'lifecycle state "{self._state}": not segmenting'
+                + ('' if self.settings.autostart else
+                   ' (autostart is false: a lifecycle manager or "ros2 lifecycle set" '
+                   'configures and activates it)'))
         backend = self._backend
         values.update({
+            'lifecycle state': self._state,
             'backend': backend.describe() if backend else f'{self.settings.backend} (not loaded)',
             'model': self.settings.model_path or '(none)',
             'model name': backend.info.name if backend else 'n/a',
@@ -573,18 +732,9 @@ class SegmentationNode(Node):
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
 
-    def stop_worker(self, timeout: float = 5.0) -> None:
-        """Stop the worker and wait for it, so nothing publishes once the context goes."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        if self._worker.is_alive() and threading.current_thread() is not self._worker:
-            self._worker.join(timeout=timeout)
-
     def destroy_node(self) -> None:
         self.stop_worker()
-        if self._backend is not None and not self._worker.is_alive():
-            self._backend.close()
+        self._release_model()
         super().destroy_node()
 
 

@@ -42,6 +42,9 @@ __all__ = ['ALL_PARAMETERS', 'Check', 'check_value', 'Param', 'PARAMETERS', 'Set
            'validate', 'render_doc']
 
 PARAMETERS: dict[str, Param] = {
+    'autostart': Param(True, 'Configure and activate at start-up (ros2 run / ros2 launch without '
+                       'a lifecycle manager); false: wait for lifecycle transitions.',
+                       read_only=True),
     'model_path': Param('', 'Model file (.onnx in the seg_ros contract; .engine for tensorrt).',
                         reload_model=True),
     'backend': Param('onnxruntime', f'Inference runtime: {" | ".join(BACKENDS)}.',
@@ -127,6 +130,7 @@ class Settings:
     sync_fallback: str
     watchdog_timeout: float
     input_timeout: float
+    autostart: bool = True
 
 
 def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
@@ -162,7 +166,7 @@ def validate(values: Mapping[str, Any]) -> tuple[Settings, list[str]]:
         equivalent_frames=tuple(f.strip() for f in good['sync.equivalent_frames'].split(',')
                                 if f.strip()),
         sync_fallback=good['sync.fallback'], watchdog_timeout=good['watchdog.timeout'],
-        input_timeout=good['input_timeout'])
+        input_timeout=good['input_timeout'], autostart=good['autostart'])
     return settings, errors
 
 

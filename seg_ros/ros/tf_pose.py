@@ -69,6 +69,12 @@ class TfPose:
             self._buffer = Buffer(node=node)
             self._listener = TransformListener(self._buffer, node)
 
+    def close(self) -> None:
+        """Stop listening to /tf (lifecycle cleanup): the node's subscriptions go away."""
+        if self._buffer is not None:
+            self._listener.unregister()
+            self._buffer = None
+
     @property
     def buffer(self) -> Any:
         """Return the tf2 Buffer (None without tf2_ros), shared with the node's other lookups."""

@@ -18,7 +18,9 @@ Tiny contract models built with onnx.helper, for tests, benchmarks of the plumbi
 ``passthrough`` returns the red channel as the class id, so a test can publish any label image
 (as the R channel of an RGB frame) and know exactly what the node must publish. ``extra_matmuls``
 adds fixed work that does not depend on the frame, to make a model deliberately slow (overload
-and frame-dropping tests) without a real network.
+and frame-dropping tests) without a real network. ``ballast_mb`` adds a large weight of which
+the graph reads one element per frame: a model that costs memory but no time, to check that
+memory is released.
 """
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ from seg_ros.inference import contract
 def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequence[int]]] = None,
                       extra_matmuls: int = 0, matmul_size: int = 256,
                       with_confidence: bool = False, name: str = 'passthrough',
-                      opset: int = 17,
-                      confidence_channel: Optional[int] = None) -> onnx.ModelProto:
+                      opset: int = 17, confidence_channel: Optional[int] = None,
+                      ballast_mb: int = 0) -> onnx.ModelProto:
     """
     Labels = R channel of the input (values must be < len(classes) to be meaningful).
 
@@ -70,6 +72,17 @@ def passthrough_model(classes: Sequence[str], palette: Optional[Sequence[Sequenc
                   helper.make_node('Cast', ['mm_zero'], ['mm_i32'], to=TensorProto.INT32),
                   helper.make_node('Add', ['labels_raw', 'mm_i32'], ['labels_work'])]
         last = 'labels_work'
+    if ballast_mb:
+        # Random bytes (not compressible, not constant-foldable: the index depends on the frame).
+        values = np.random.default_rng(1).integers(0, 100, ballast_mb << 20, np.uint8)
+        inits += [numpy_helper.from_array(values.view(np.int32), 'ballast'),
+                  numpy_helper.from_array(np.array(0, np.int32), 'izero')]
+        nodes += [helper.make_node('ReduceMax', [last], ['last_max'], keepdims=0),
+                  helper.make_node('Mul', ['last_max', 'izero'], ['ballast_index']),
+                  helper.make_node('Gather', ['ballast', 'ballast_index'], ['ballast_one']),
+                  helper.make_node('Mul', ['ballast_one', 'izero'], ['ballast_zero']),
+                  helper.make_node('Add', [last, 'ballast_zero'], ['labels_ballast'])]
+        last = 'labels_ballast'
     # int32 -> float -> uint8: TensorRT documents uint8 casts from float only.
     nodes += [helper.make_node('Cast', [last], ['labels_f'], to=TensorProto.FLOAT),
               helper.make_node('Cast', ['labels_f'], ['labels'], to=TensorProto.UINT8)]

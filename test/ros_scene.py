@@ -21,7 +21,7 @@ pose; these helpers turn it into the messages a camera driver and a TF publisher
 from __future__ import annotations
 
 import array
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from geometry_msgs.msg import TransformStamped
 import numpy as np
@@ -46,10 +46,18 @@ def render(sc: scene.Scene, pose: Sequence[float]) -> np.ndarray:
     return labels
 
 
-def image(labels: np.ndarray, stamp: Any, frame_id: str = CAMERA_FRAME) -> Image:
-    """Return an rgb8 frame whose red channel is ``labels`` (for the passthrough model)."""
+def image(labels: np.ndarray, stamp: Any, frame_id: str = CAMERA_FRAME,
+          green: Optional[np.ndarray] = None) -> Image:
+    """
+    Return an rgb8 frame whose red channel is ``labels`` (for the passthrough model).
+
+    ``green`` fills the green channel (a passthrough model with ``confidence_channel=1`` reads
+    its confidence there).
+    """
     rgb = np.zeros(labels.shape + (3,), np.uint8)
     rgb[..., 0] = labels
+    if green is not None:
+        rgb[..., 1] = green
     msg = Image(height=labels.shape[0], width=labels.shape[1], encoding='rgb8',
                 step=labels.shape[1] * 3)
     msg.header.frame_id = frame_id

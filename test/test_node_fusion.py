@@ -21,12 +21,12 @@ to the odometry). Without odometry it says why there is no fused grid; with the 
 x = 0 the pedestrian is in the fused grid at odom x = 3; with the robot at x = 5 the window
 has moved with it and the pedestrian is seen at odom x = 8.
 """
-import array
 
 from nav_msgs.msg import OccupancyGrid, Odometry
 from node_harness import NodeProcess, Probe
 import numpy as np
 import pytest
+import ros_scene
 from seg_ros.ros import messages
 from seg_ros.testing import scene
 from seg_ros.testing.synthetic import save_passthrough
@@ -35,32 +35,10 @@ from seg_ros.zoo import CAMVID_CLASSES
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 pytestmark = pytest.mark.slow
-K = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
+K = ros_scene.K
 POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
 SKY, SIDEWALK, PEDESTRIAN = 0, 4, 9
 SCENE = scene.Scene(SIDEWALK, SKY, [scene.Box(3.0, 3.4, -0.2, 0.2, 1.8, PEDESTRIAN)])
-
-
-def _frame(labels, stamp, green=None):
-    rgb = np.zeros(labels.shape + (3,), np.uint8)
-    rgb[..., 0] = labels
-    if green is not None:
-        rgb[..., 1] = green
-    msg = Image(height=labels.shape[0], width=labels.shape[1], encoding='rgb8',
-                step=labels.shape[1] * 3)
-    msg.header.frame_id = 'camera_optical_frame'
-    msg.header.stamp = stamp
-    msg.data = array.array('B', rgb.tobytes())
-    return msg
-
-
-def _camera_info(stamp):
-    info = CameraInfo(width=640, height=480, distortion_model='plumb_bob')
-    info.header.frame_id = 'camera_optical_frame'
-    info.header.stamp = stamp
-    info.k = K
-    info.d = [0.0] * 5
-    return info
 
 
 def _odometry(stamp, x):
@@ -105,8 +83,8 @@ def test_fused_grid_follows_the_odometry(tmp_path):
                     stamp = probe.node.get_clock().now().to_msg()
                     if x is not None:
                         odom_pub.publish(_odometry(stamp, x))
-                    info_pub.publish(_camera_info(stamp))
-                    image_pub.publish(_frame(labels, stamp))
+                    info_pub.publish(ros_scene.camera_info(stamp))
+                    image_pub.publish(ros_scene.image(labels, stamp))
                     if probe.wait(until, 0.3):
                         return
                 raise AssertionError('no answer\n' + node.output())
@@ -161,8 +139,8 @@ def test_unconfident_pixels_are_unknown_in_the_node(tmp_path):
                 node.output()
             for _ in range(100):
                 stamp = probe.node.get_clock().now().to_msg()
-                info_pub.publish(_camera_info(stamp))
-                image_pub.publish(_frame(labels, stamp, green))
+                info_pub.publish(ros_scene.camera_info(stamp))
+                image_pub.publish(ros_scene.image(labels, stamp, green=green))
                 if probe.wait(lambda: probe.messages('traversability/obstacles'), 0.3):
                     break
             grid = probe.messages('traversability/grid')[-1]

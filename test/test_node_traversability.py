@@ -26,6 +26,7 @@ from nav_msgs.msg import OccupancyGrid
 from node_harness import NodeProcess, Probe
 import numpy as np
 import pytest
+import ros_scene
 from seg_ros.ros import messages
 from seg_ros.testing import scene
 from seg_ros.testing.synthetic import save_passthrough
@@ -35,7 +36,7 @@ from seg_ros.zoo import CAMVID_CLASSES
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 pytestmark = pytest.mark.slow
-K = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
+K = ros_scene.K
 POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
 SKY, ROAD, SIDEWALK, PEDESTRIAN = 0, 3, 4, 9
 SCENE = scene.Scene(SIDEWALK, SKY, [scene.Box(3.0, 3.4, -0.2, 0.2, 1.8, PEDESTRIAN)],
@@ -68,27 +69,6 @@ def _node(tmp_path, **extra):
     return NodeProcess(params)
 
 
-def _frame(probe, labels, stamp):
-    rgb = np.zeros(labels.shape + (3,), np.uint8)
-    rgb[..., 0] = labels
-    msg = Image(height=labels.shape[0], width=labels.shape[1], encoding='rgb8',
-                step=labels.shape[1] * 3)
-    msg.header.frame_id = 'camera_optical_frame'
-    msg.header.stamp = stamp
-    msg.data = array.array('B', rgb.tobytes())
-    return msg
-
-
-def _camera_info(stamp):
-    info = CameraInfo(width=640, height=480, distortion_model='plumb_bob')
-    info.header.frame_id = 'camera_optical_frame'
-    info.header.stamp = stamp
-    info.k = K
-    info.d = [0.0] * 5
-    info.p = [500.0, 0.0, 320.0, 0.0, 0.0, 500.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return info
-
-
 def _drive(probe, node, labels, depth=None, camera_info=True, want='traversability/grid'):
     """Send camera_info (+ depth) and frames until the node answers on ``want``."""
     image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
@@ -99,10 +79,10 @@ def _drive(probe, node, labels, depth=None, camera_info=True, want='traversabili
     for _ in range(100):
         stamp = probe.node.get_clock().now().to_msg()
         if camera_info:
-            info_pub.publish(_camera_info(stamp))
+            info_pub.publish(ros_scene.camera_info(stamp))
         if depth is not None:
             depth_pub.publish(depth(stamp))
-        image_pub.publish(_frame(probe, labels, stamp))
+        image_pub.publish(ros_scene.image(labels, stamp))
         if probe.wait(lambda: any(m.header.stamp == stamp for m in probe.messages(want)), 0.3):
             return stamp
     raise AssertionError('no answer on ' + want + '\n' + node.output())
@@ -209,7 +189,7 @@ def test_wrong_taxonomy_is_an_error_segmentation_continues(tmp_path, probe, rend
         pub = probe.publisher(Image, 'image', reliable=False, depth=1)
         assert probe.wait_matched(pub)
         for _ in range(50):
-            pub.publish(_frame(probe, labels, probe.node.get_clock().now().to_msg()))
+            pub.publish(ros_scene.image(labels, probe.node.get_clock().now().to_msg()))
             if probe.wait(lambda: probe.messages('segmentation/labels'), 0.3):
                 break
         assert probe.messages('segmentation/labels') and not probe.messages(

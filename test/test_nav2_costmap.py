@@ -132,6 +132,29 @@ def test_config_has_only_keys_nav2_reads_and_holds_the_grid():
     assert min(local['width'], local['height']) / 2 >= reach
 
 
+def test_fused_grid_config_reads_the_fused_grid_in_its_own_frame():
+    """config/nav2_costmap_fused.yaml: keys Nav2 reads, the grid's frame, within its window."""
+    from seg_ros.traversability import PARAMETERS as TRAV
+
+    doc = yaml.safe_load((ROOT / 'config' / 'nav2_costmap_fused.yaml').read_text())
+    assert list(doc) == ['local_costmap']
+    params = doc['local_costmap']['local_costmap']['ros__parameters']
+    assert not set(params) - COSTMAP_KEYS - set(params['plugins'])
+    for layer in params['plugins']:
+        assert not set(params[layer]) - PLUGIN_KEYS[params[layer]['plugin']], layer
+    static = [params[n] for n in params['plugins']
+              if params[n]['plugin'] == 'nav2_costmap_2d::StaticLayer']
+    assert [s['map_topic'] for s in static] == ['/traversability/fused_grid']
+    assert static[0]['map_subscribe_transient_local'] is False   # the publisher is volatile
+    # The grid is in fusion.odom_frame: the costmap's own frame, so no frame changes at all.
+    assert params['global_frame'] == TRAV['fusion.odom_frame'].default
+    assert params['robot_base_frame'] == TRAV['grid.frame_id'].default
+    assert params['rolling_window'] is True and params['trinary_costmap'] is False
+    window = TRAV['fusion.window_size'].default
+    assert max(params['width'], params['height']) <= window
+    assert params['resolution'] == TRAV['grid.resolution'].default
+
+
 class Costmap:
     """An ObstacleLayer's costmap: rolling window centred on the robot at the origin."""
 

@@ -57,6 +57,22 @@ _TO_RGB = {
 }
 
 
+def stamp_ns(stamp: Any) -> int:
+    """
+    Return a ``builtin_interfaces/Time`` as integer nanoseconds.
+
+    Integers, not floats: outputs are matched to their frames by stamp (replay, soak, the
+    benchmark, depth/camera_info matching), and float seconds of today's epoch lose the last
+    hundred nanoseconds.
+    """
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def stamp_seconds(stamp: Any) -> float:
+    """Return a ``builtin_interfaces/Time`` as float seconds (for ages and interpolation)."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
 class ImageError(ValueError):
     """A frame that cannot be used; the message names the field at fault and the fix."""
 

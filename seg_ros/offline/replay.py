@@ -76,11 +76,6 @@ def message_class(msgtype: str) -> Any:
             'or leave that topic out') from None
 
 
-def stamp_ns(stamp: Any) -> int:
-    """Return a builtin_interfaces/Time as integer nanoseconds (the key outputs match on)."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 # ---------------------------------------------------------------------------------------------
 # Camera model
 

@@ -32,6 +32,7 @@ import time
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from seg_ros.common import conversions
 from seg_ros.ros import process
 
 INPUT_TOPIC = 'image'
@@ -77,7 +78,7 @@ class Client:
 
     def _on_output(self, msg: Any) -> None:
         now = time.time_ns()
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = conversions.stamp_ns(msg.header.stamp)
         self._any_output = True
         if stamp in self._sent:
             self._sent.discard(stamp)

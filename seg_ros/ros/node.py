@@ -65,7 +65,7 @@ from seg_ros.ros import label_info
 from seg_ros.ros import messages
 from seg_ros.ros import sync
 from seg_ros.ros import tf_pose
-from seg_ros.ros.odometry import PoseTracker, stamp_seconds
+from seg_ros.ros.odometry import PoseTracker
 from seg_ros.ros.parameters import ALL_PARAMETERS, check_value, PARAMETERS, Settings, validate
 from seg_ros.traversability import nav2_clouds
 from seg_ros.traversability.fusion import FusedGrid
@@ -389,10 +389,10 @@ class SegmentationNode(LifecycleNode):
             self._cond.notify()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._info_buf.add(_stamp_ns(msg.header), msg.header.frame_id, msg, time.monotonic())
+        _keep(self._info_buf, msg)
 
     def _on_depth(self, msg: Image) -> None:
-        self._depth_buf.add(_stamp_ns(msg.header), msg.header.frame_id, msg, time.monotonic())
+        _keep(self._depth_buf, msg)
 
     # ---------------------------------------------------------------- worker
     def _work(self) -> None:
@@ -529,7 +529,7 @@ class SegmentationNode(LifecycleNode):
             self._confidence_pub.publish(messages.image_message(conf, 'mono8', header))
         if self._trav is not None:
             self._publish_traversability(self._trav, header, result.labels, result.confidence)
-        stamp_ns = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        stamp_ns = conversions.stamp_ns(header.stamp)
         age = ((self.get_clock().now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
         with self._cond:
             self._stats.on_output(time.monotonic(), inference_s, age, with_overlay)
@@ -544,7 +544,7 @@ class SegmentationNode(LifecycleNode):
             self._functional_color_pub.publish(messages.image_message(
                 trav.taxonomy.colorize(functional), 'rgb8', header))
         settings = self.settings
-        stamp, frame = _stamp_ns(header), header.frame_id
+        stamp, frame = conversions.stamp_ns(header.stamp), header.frame_id
         found = self._info_buf.match_recent(stamp, frame, settings.sync_max_age,
                                             settings.equivalent_frames)
         info = found.item.msg if found.item is not None else None
@@ -593,7 +593,8 @@ class SegmentationNode(LifecycleNode):
         self._clear('fusion')
         if result.classes is None:  # every projection fills it; None only in hand-made results
             return
-        stamp = stamp_seconds(header.stamp) or self.get_clock().now().nanoseconds * 1e-9
+        stamp = (conversions.stamp_seconds(header.stamp)
+                 or self.get_clock().now().nanoseconds * 1e-9)
         out = fused.update(result.classes, result.spec, pose, stamp)
         self._fused_pub.publish(messages.occupancy_grid(out.grid, out.spec, header))
 
@@ -771,8 +772,10 @@ def spin(node: Node) -> int:
     return 0
 
 
-def _stamp_ns(header: Any) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+def _keep(buffer: sync.StreamBuffer, msg: Any) -> None:
+    """Buffer a camera_info or depth message by stamp and frame, to be matched to a frame."""
+    buffer.add(conversions.stamp_ns(msg.header.stamp), msg.header.frame_id, msg,
+               time.monotonic())
 
 
 def _describe_frame(msg: Any) -> str:

@@ -32,14 +32,10 @@ from nav_msgs.msg import Odometry
 import numpy as np
 from rclpy.duration import Duration
 from rclpy.time import Time
+from seg_ros.common.conversions import stamp_seconds
 from seg_ros.traversability.fusion import Pose2D
 
 HISTORY = 400   # Odometry messages kept: 4 s at 100 Hz, enough to bracket an image's stamp
-
-
-def stamp_seconds(stamp: Any) -> float:
-    """Return a builtin_interfaces/Time as float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class PoseTracker:

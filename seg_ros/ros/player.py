@@ -35,6 +35,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
+from seg_ros.common import conversions
 from seg_ros.offline import replay
 from seg_ros.offline.replay import ReplayError
 from seg_ros.ros import messages
@@ -156,7 +157,7 @@ class ImageSaver:
         folder = self.folders.get(topic)
         if folder is None or msg is None:
             return
-        stamp = replay.stamp_ns(msg.header.stamp)
+        stamp = conversions.stamp_ns(msg.header.stamp)
         index = self.index_of(stamp)
         if index is None:  # not one of ours (e.g. a frame of an earlier run): number after
             index = 100000 + self._extra.get(topic, 0)
@@ -252,7 +253,7 @@ class Player:
                 msg = deserialize_message(raw, cls)
             header = getattr(msg, 'header', None)
             if header is not None and self._warmup:
-                key = replay.stamp_ns(header.stamp)
+                key = conversions.stamp_ns(header.stamp)
                 if key in self._warmup:
                     self.warmup_replies += topic == self.reply_topic
                     return
@@ -261,7 +262,7 @@ class Player:
                 self.recorder.write(self._full_name(topic), time.time_ns(), raw)
             if topic == self.reply_topic and header is not None:
                 self.last_reply = t
-                self.stats.on_reply(replay.stamp_ns(header.stamp), t)
+                self.stats.on_reply(conversions.stamp_ns(header.stamp), t)
             for hook in self.hooks:
                 hook(topic, msgtype, msg, t)
 
@@ -345,7 +346,7 @@ class Player:
                                   f'{self._full_name(self.reply_topic or "?")} within '
                                   f'{timeout:g} s')
             stamp = self.node.get_clock().now().to_msg()
-            self._warmup.add(replay.stamp_ns(stamp))
+            self._warmup.add(conversions.stamp_ns(stamp))
             for topic, msgtype, msg in item.build(stamp):
                 self.publisher(topic, msgtype).publish(msg)
             self.spin_for(period)
@@ -376,14 +377,14 @@ class Player:
                 stamp = self.node.get_clock().now().to_msg()
                 for topic, msgtype, msg in item.build(stamp):
                     self.publisher(topic, msgtype).publish(msg)
-                key = replay.stamp_ns(stamp)
+                key = conversions.stamp_ns(stamp)
             else:
                 if item.raw is None:
                     raise ReplayError(f'nothing to publish on {item.topic}')
                 key = None
                 if item.paced:  # its stamp, read before sending so the send time is exact
                     msg = deserialize_message(item.raw, replay.message_class(item.msgtype))
-                    key = replay.stamp_ns(msg.header.stamp)
+                    key = conversions.stamp_ns(msg.header.stamp)
                 self.publisher(item.topic, item.msgtype).publish(item.raw)
             if not item.paced or key is None:
                 continue

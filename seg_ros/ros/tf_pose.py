@@ -33,6 +33,7 @@ from typing import Any, Optional
 
 from rclpy.duration import Duration
 from rclpy.time import Time
+from seg_ros.common.conversions import stamp_seconds
 
 try:
     from tf2_ros import Buffer, TransformException, TransformListener
@@ -53,10 +54,6 @@ class Lookup:
     @property
     def ok(self) -> bool:
         return self.translation is not None
-
-
-def _stamp_s(stamp: Any) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class TfPose:
@@ -95,12 +92,12 @@ class TfPose:
                 tf = self._buffer.lookup_transform(target, source, Time())
             except TransformException as exc:
                 return Lookup(None, None, f'no TF from {source} to {target}: {exc}')
-            age = _stamp_s(stamp) - _stamp_s(tf.header.stamp)
+            age = stamp_seconds(stamp) - stamp_seconds(tf.header.stamp)
             # A static transform (stamp 0) is valid at every time.
             is_static = tf.header.stamp.sec == 0 and tf.header.stamp.nanosec == 0
             if not is_static and abs(age) > tolerance:
                 return Lookup(None, None, f'no TF from {source} to {target} at the image '
-                              f'stamp {_stamp_s(stamp):.3f} ({exact}); the newest is '
+                              f'stamp {stamp_seconds(stamp):.3f} ({exact}); the newest is '
                               f'{age:+.3f} s away, beyond tf_tolerance {tolerance} s')
         t, q = tf.transform.translation, tf.transform.rotation
         return Lookup((t.x, t.y, t.z), (q.x, q.y, q.z, q.w), age=age)

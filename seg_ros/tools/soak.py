@@ -37,6 +37,7 @@ from typing import Any, Optional
 import numpy as np
 
 from seg_ros import zoo
+from seg_ros.common import conversions
 from seg_ros.common.images import parse_size
 from seg_ros.offline import benchmarking as bm
 from seg_ros.ros import process
@@ -133,7 +134,7 @@ class Soak:
     def _on_output(self, topic: str, msg: Any) -> None:
         self.counts[topic] += 1
         if topic == 'segmentation/labels':
-            stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            stamp = conversions.stamp_ns(msg.header.stamp)
             self.ages.append((time.time_ns() - stamp) / 1e6)
 
     def _on_diagnostics(self, msg: Any) -> None:

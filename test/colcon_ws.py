@@ -30,6 +30,9 @@ import subprocess
 import sys
 import tempfile
 from typing import Optional
+import unittest
+
+import rclpy
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -99,3 +102,27 @@ def use_in_this_process() -> Path:
         if str(site) not in parts:
             os.environ['PYTHONPATH'] = os.pathsep.join([p for p in parts if p] + [str(site)])
     return prefix
+
+
+class NodeTestCase(unittest.TestCase):
+    """
+    A launch test's unittest class with one rclpy node of its own (``cls.node``).
+
+    In the whole suite an earlier test's probe may have initialised rclpy already: the class
+    then borrows that context and leaves it up.
+    """
+
+    node_name = 'seg_ros_launch_probe'
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.own_context = not rclpy.ok()
+        if cls.own_context:
+            rclpy.init()
+        cls.node = rclpy.create_node(cls.node_name)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.node.destroy_node()
+        if cls.own_context:
+            rclpy.shutdown()

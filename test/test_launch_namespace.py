@@ -26,7 +26,6 @@ back from the running node over its parameter service.
 import os
 import tempfile
 import time
-import unittest
 
 import colcon_ws
 import pytest
@@ -86,21 +85,9 @@ def generate_test_description():
     return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
 
 
-class TestNamespacedParams(unittest.TestCase):
+class TestNamespacedParams(colcon_ws.NodeTestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        # In the whole suite an earlier test's probe may have initialised rclpy already.
-        cls.own_context = not rclpy.ok()
-        if cls.own_context:
-            rclpy.init()
-        cls.node = rclpy.create_node('seg_ros_launch_ns_probe')
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.node.destroy_node()
-        if cls.own_context:
-            rclpy.shutdown()
+    node_name = 'seg_ros_launch_ns_probe'
 
     def test_params_file_values_reach_the_namespaced_node(self, proc_output):
         proc_output.assertWaitFor(f'loaded {MODEL}', timeout=30)

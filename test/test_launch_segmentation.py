@@ -66,21 +66,7 @@ def generate_test_description():
     return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
 
 
-class TestSegmentationLaunch(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        # In the whole suite an earlier test's probe may have initialised rclpy already.
-        cls.own_context = not rclpy.ok()
-        if cls.own_context:
-            rclpy.init()
-        cls.node = rclpy.create_node('seg_ros_launch_probe')
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.node.destroy_node()
-        if cls.own_context:
-            rclpy.shutdown()
+class TestSegmentationLaunch(colcon_ws.NodeTestCase):
 
     def test_node_loads_model(self, proc_output):
         proc_output.assertWaitFor(f'loaded {MODEL}', timeout=30)

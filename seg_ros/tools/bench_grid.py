@@ -107,17 +107,10 @@ def run(args: argparse.Namespace) -> int:
             result = trav.process(labels, depth)
             times.append((time.perf_counter() - t0) * 1e3)
             cpu.append((time.process_time() - c0) * 1e3)
-        times.sort()
-        p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
         g = result.grid
-        # CPU time (all threads of this process) is what the frame costs; wall time also
-        # shows what other processes on a shared machine took away.
-        print(f'{mode:>9s}: median {statistics.median(times):.2f} ms wall, '
-              f'{statistics.median(cpu):.2f} ms CPU, p90 {p90:.2f} ms wall, first frame '
-              f'(geometry set-up) {first:.1f} ms; grid {g.shape[1]}x{g.shape[0]}: '
-              f'{np.mean(g == 0) * 100:.1f}% free, {np.mean(g == 100) * 100:.1f}% lethal, '
-              f'{np.mean(g < 0) * 100:.1f}% unknown; {len(result.obstacle_points)} obstacle '
-              'points')
+        print(f'{mode:>9s}: {_timings(times, cpu)} wall, first frame (geometry set-up) '
+              f'{first:.1f} ms; grid {g.shape[1]}x{g.shape[0]}: {_shares(g)}; '
+              f'{len(result.obstacle_points)} obstacle points')
         # The Nav2 clouds (static, dynamic, clearing) the node derives from each frame.
         ctimes = []
         for _ in range(args.frames):
@@ -171,14 +164,28 @@ def _bench_fusion(args: argparse.Namespace, trav: Any, classes: np.ndarray,
             times.append((time.perf_counter() - t0) * 1e3)
             cpu.append((time.process_time() - c0) * 1e3)
     assert out is not None
-    times.sort()
-    p90 = times[min(len(times) - 1, int(0.9 * len(times)))]
     g = out.grid
-    print(f'    fused: median {statistics.median(times):.2f} ms wall, '
-          f'{statistics.median(cpu):.2f} ms CPU, p90 {p90:.2f} ms wall per update; window '
-          f'{g.shape[1]}x{g.shape[0]} ({config.window_size:g} m): '
-          f'{np.mean(g == 0) * 100:.1f}% free, {np.mean(g == 100) * 100:.1f}% lethal, '
-          f'{np.mean(g < 0) * 100:.1f}% unknown')
+    print(f'    fused: {_timings(times, cpu)} wall per update; window '
+          f'{g.shape[1]}x{g.shape[0]} ({config.window_size:g} m): {_shares(g)}')
+
+
+def _timings(times: list[float], cpu: list[float]) -> str:
+    """
+    Median wall and CPU time and the wall p90, in ms (the caller ends it: "wall ...").
+
+    CPU time (all threads of this process) is what a frame costs; wall time also shows what
+    other processes on a shared machine took away.
+    """
+    ordered = sorted(times)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return (f'median {statistics.median(ordered):.2f} ms wall, '
+            f'{statistics.median(cpu):.2f} ms CPU, p90 {p90:.2f} ms')
+
+
+def _shares(grid: np.ndarray) -> str:
+    """Share of free, lethal and unknown cells of an OccupancyGrid array."""
+    return (f'{np.mean(grid == 0) * 100:.1f}% free, {np.mean(grid == 100) * 100:.1f}% lethal, '
+            f'{np.mean(grid < 0) * 100:.1f}% unknown')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

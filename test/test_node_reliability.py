@@ -223,7 +223,7 @@ def test_depth_that_stops_is_stamped_off_or_in_another_frame(model, probe, rende
             wait_entry(probe, node, 'depth', '100.000 s before the image (tolerance 0.05 s)')
             stream.depth_offset = 100.0   # the nearest is the oldest of the buffered ones
             text = wait_entry(probe, node, 'depth', 's after the image (tolerance 0.05 s)')
-            assert 'same clock' in text and 'stamped 99.' in text or 'stamped 100.' in text
+            assert 'same clock' in text and ('stamped 99.' in text or 'stamped 100.' in text)
             stream.depth_offset = 0.0
             wait_cleared(probe, node, 'depth')
             # In another frame: refused with both frame names and the fix.

@@ -129,7 +129,7 @@ def test_unconfident_pixels_are_unknown_in_the_node(tmp_path):
     probe = Probe()
     try:
         for topic, typ in (('traversability/grid', OccupancyGrid),
-                           ('traversability/obstacles', PointCloud2),
+                           ('traversability/dynamic_obstacles', PointCloud2),
                            ('segmentation/functional', Image)):
             probe.subscribe(typ, topic)
         image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
@@ -141,10 +141,11 @@ def test_unconfident_pixels_are_unknown_in_the_node(tmp_path):
                 stamp = probe.node.get_clock().now().to_msg()
                 info_pub.publish(ros_scene.camera_info(stamp))
                 image_pub.publish(ros_scene.image(labels, stamp, green=green))
-                if probe.wait(lambda: probe.messages('traversability/obstacles'), 0.3):
+                if probe.wait(lambda: probe.messages('traversability/dynamic_obstacles'), 0.3):
                     break
             grid = probe.messages('traversability/grid')[-1]
-            cloud = probe.messages('traversability/obstacles')[-1]
+            # The pedestrian is a dynamic obstacle: unconfident, it must not reach its cloud.
+            cloud = probe.messages('traversability/dynamic_obstacles')[-1]
             func = probe.messages('segmentation/functional')[-1]
             assert 'no confidence output' not in node.output()
     finally:

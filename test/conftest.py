@@ -22,6 +22,7 @@ parallel runs never see each other's topics.
 """
 import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from seg_ros.ros import dds_env
@@ -47,37 +48,69 @@ def assets() -> Path:
 
 
 @pytest.fixture(scope='session')
+def trt_ops_table() -> Path:
+    """
+    Return the TensorRT 10 parser table (``$SEG_ROS_ASSETS/tensorrt10_onnx_ops.json``).
+
+    ``seg-ros build-engine --check`` reads it from there; it is the only asset those tests need.
+    """
+    path = Path(os.environ['SEG_ROS_ASSETS']) / 'tensorrt10_onnx_ops.json'
+    if not path.is_file():
+        pytest.skip(f'no TensorRT operator table at {path}; set SEG_ROS_ASSETS to the shared/ '
+                    'folder')
+    return path
+
+
+@pytest.fixture(scope='session')
 def camvid_val(assets: Path) -> tuple[Path, Path]:
     """Return the CamVid val frame folder and its label-map folder."""
     return assets / 'data' / 'camvid' / 'val', assets / 'data' / 'camvid' / 'valannot'
 
 
-def _zoo_export(request: pytest.FixtureRequest, name: str, **options: object) -> str:
-    """Export a zoo model once and keep it in pytest's cache between runs (.pytest_cache)."""
+def _torch_missing() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec('torch') is None
+
+
+@pytest.fixture(scope='session')
+def zoo_export(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """
+    Return ``export(name, **options)``: a zoo model exported once, kept in pytest's cache.
+
+    Skips only where exporting cannot run here: PyTorch is not installed and no export is
+    cached. Any other ``ExportError`` (a real export bug) fails the test that asked.
+    """
     from seg_ros.zoo.export import cached_export, ExportError
 
     cache = getattr(request.config, 'cache', None)  # absent with -p no:cacheprovider
     folder = (cache.mkdir('seg_ros_onnx') if cache is not None
               else request.getfixturevalue('tmp_path_factory').mktemp('seg_ros_onnx'))
-    try:
-        return cached_export(name, folder, **options)  # type: ignore[arg-type]
-    except ExportError as exc:  # no torch and nothing cached yet
-        pytest.skip(f'cannot export {name}: {exc}')
+
+    def export(name: str, **options: object) -> str:
+        try:
+            return cached_export(name, folder, **options)  # type: ignore[arg-type]
+        except ExportError as exc:
+            if _torch_missing():   # nothing cached (it would have been returned) and no torch
+                pytest.skip(f'cannot export {name} without PyTorch: {exc}')
+            raise
+
+    return export
 
 
 @pytest.fixture(scope='session')
-def camvid_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
+def camvid_onnx(zoo_export: Callable[..., str], assets: Path) -> str:
     """Return the path of ``espnet_camvid`` in the seg_ros contract (network 480x360)."""
-    return _zoo_export(request, 'espnet_camvid')
+    return zoo_export('espnet_camvid')
 
 
 @pytest.fixture(scope='session')
-def camvid_onnx_confidence(request: pytest.FixtureRequest, assets: Path) -> str:
+def camvid_onnx_confidence(zoo_export: Callable[..., str], assets: Path) -> str:
     """Return ``espnet_camvid`` exported with the optional ``confidence`` output."""
-    return _zoo_export(request, 'espnet_camvid', confidence=True)
+    return zoo_export('espnet_camvid', confidence=True)
 
 
 @pytest.fixture(scope='session')
-def cityscapes_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
+def cityscapes_onnx(zoo_export: Callable[..., str], assets: Path) -> str:
     """Return the path of ``espnet_cityscapes`` in the seg_ros contract (network 1024x512)."""
-    return _zoo_export(request, 'espnet_cityscapes')
+    return zoo_export('espnet_cityscapes')

@@ -36,27 +36,15 @@ from seg_ros.tools import cli
 CAMVID_SCORED = range(11)
 
 
-def _export(request: pytest.FixtureRequest, **options: object) -> str:
-    from seg_ros.zoo.export import cached_export, ExportError
-
-    cache = getattr(request.config, 'cache', None)   # absent with -p no:cacheprovider
-    folder = (cache.mkdir('seg_ros_onnx') if cache is not None
-              else request.getfixturevalue('tmp_path_factory').mktemp('seg_ros_onnx'))
-    try:
-        return cached_export('espnet_camvid', folder, **options)  # type: ignore[arg-type]
-    except ExportError as exc:
-        pytest.skip(f'cannot export espnet_camvid: {exc}')
+@pytest.fixture(scope='module')
+def fp16_onnx(zoo_export, assets: Path) -> str:
+    return zoo_export('espnet_camvid', precision='fp16')
 
 
 @pytest.fixture(scope='module')
-def fp16_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
-    return _export(request, precision='fp16')
-
-
-@pytest.fixture(scope='module')
-def int8_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
-    return _export(request, precision='int8',
-                   calib_dir=str(assets / 'data' / 'camvid' / 'calib'))
+def int8_onnx(zoo_export, assets: Path) -> str:
+    return zoo_export('espnet_camvid', precision='int8',
+                      calib_dir=str(assets / 'data' / 'camvid' / 'calib'))
 
 
 def _producers(model: onnx.ModelProto) -> dict:

@@ -235,7 +235,8 @@ def test_cli_rejects_bad_options_before_building(tmp_path, capsys, argv, message
     assert message in capsys.readouterr().err
 
 
-def test_cli_check_reports_the_tensorrt_verdict(tmp_path, capsys, assets):
+def test_cli_check_reports_the_tensorrt_verdict(tmp_path, capsys, trt_ops_table):
+    """``--check`` reads the parser table from ``$SEG_ROS_ASSETS`` (no model asset needed)."""
     from seg_ros.testing import synthetic
 
     good = trt_passthrough(tmp_path / 'good.onnx')

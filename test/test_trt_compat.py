@@ -24,9 +24,9 @@ from seg_ros.testing import synthetic
 
 
 @pytest.fixture(scope='module')
-def table(assets: Path) -> dict:
+def table(trt_ops_table: Path) -> dict:
     """Return the TensorRT 10 ONNX parser table from the shared assets."""
-    return trt_compat.load_table(assets / trt_compat.TABLE_NAME)
+    return trt_compat.load_table(trt_ops_table)
 
 
 def _model(nodes, inits=(), out_type=TensorProto.UINT8, opset=17, in_type=TensorProto.UINT8):

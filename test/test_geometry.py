@@ -15,6 +15,7 @@
 """Camera geometry: pose conventions, intrinsics, distortion, ground and depth."""
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -66,6 +67,29 @@ def test_ground_intersection_of_centre_ray():
     assert not ok.any()
 
 
+def _distort(model, d, x, y):
+    """
+    Project normalised pinhole coordinates through the lens (independent of seg_ros).
+
+    plumb_bob / rational_polynomial: Brown-Conrady with k1 k2 p1 p2 k3 [k4 k5 k6] (the order of
+    CameraInfo.D and OpenCV); equidistant: theta_d = theta (1 + k1 theta^2 + ... + k4 theta^8).
+    """
+    if model == 'equidistant':
+        r = np.hypot(x, y)
+        theta = np.arctan(r)
+        k = d + [0.0] * (4 - len(d))
+        theta_d = theta * (1 + k[0] * theta ** 2 + k[1] * theta ** 4 + k[2] * theta ** 6
+                           + k[3] * theta ** 8)
+        scale = np.where(r > 0, theta_d / np.where(r > 0, r, 1.0), 1.0)
+        return x * scale, y * scale
+    k1, k2, p1, p2, k3, k4, k5, k6 = (list(d) + [0.0] * 8)[:8]
+    r2 = x * x + y * y
+    radial = (1 + k1 * r2 + k2 * r2 ** 2 + k3 * r2 ** 3) / (1 + k4 * r2 + k5 * r2 ** 2
+                                                            + k6 * r2 ** 3)
+    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
+            y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+
+
 @pytest.mark.parametrize('model, d', [
     ('plumb_bob', [-0.3, 0.1, 0.001, -0.002, 0.0]),
     ('rational_polynomial', [-0.3, 0.1, 0.001, -0.002, 0.01, 0.05, 0.01, 0.002]),
@@ -75,6 +99,20 @@ def test_distorted_rays_round_trip(model, d):
     intr = geometry.Intrinsics.from_camera_info(K, d, 640, 480, model)
     u, v = np.meshgrid(np.arange(0, 640, 37.0), np.arange(0, 480, 29.0))
     rays = intr.rays(u, v)
+    # Each ray, sent through the lens model written out above, lands on its own pixel.
+    xd, yd = _distort(model, d, rays[..., 0] / rays[..., 2], rays[..., 1] / rays[..., 2])
+    assert np.abs(K[0] * xd + K[2] - u).max() < 0.05
+    assert np.abs(K[4] * yd + K[5] - v).max() < 0.05
+    # OpenCV's undistortPoints gives the same rays.
+    pts = np.stack([u, v], -1).reshape(-1, 1, 2)
+    k = np.array(K).reshape(3, 3)
+    if model == 'equidistant':
+        ref = cv2.fisheye.undistortPoints(pts, k, np.array(d))
+    else:
+        ref = cv2.undistortPoints(pts, k, np.array(d), criteria=(
+            cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12))
+    np.testing.assert_allclose(rays[..., :2].reshape(-1, 2), ref.reshape(-1, 2), atol=1e-4)
+    # And seg_ros's own projection takes them back.
     pu, pv = intr.project(rays.reshape(-1, 3))
     assert np.abs(pu - u.ravel()).max() < 0.05 and np.abs(pv - v.ravel()).max() < 0.05
     # Distortion really moves the corner rays away from the pinhole ones.

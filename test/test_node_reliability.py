@@ -394,6 +394,8 @@ def test_quiet_shutdown_while_frames_stream(model, probe, rendered, sig):
         try:
             assert probe.wait(lambda: len(probe.messages('segmentation/labels')) > 5, 20)
             node.proc.send_signal(sig)
+            # Exit status 0, not death by the signal: doc/diagnostics.md, and what
+            # test_launch_segmentation requires of ros2 launch's SIGINT.
             assert node.proc.wait(10) == 0, node.output()
         finally:
             stream.stop()

@@ -13,13 +13,18 @@
 # limitations under the License.
 
 """
-Static checks of the launch file that need no ``launch`` package (not installable here).
+Static checks of the launch file against what the package installs, in a second.
 
 The launch file is read as Python source: its arguments, the executable it starts, the files its
-defaults point at and the node name the params file must be keyed by are checked against the
-package itself. ``test_launch_segmentation.py`` runs it for real where launch_testing exists.
+defaults point at and the node name the params file must be keyed by are checked against what
+``setup.py`` installs (its ``data_files`` and ``console_scripts`` as setuptools evaluates them,
+not their spelling). ``test_launch_segmentation.py`` launches it for real from a colcon install
+space (where launch_testing and colcon are installed), ``test_colcon_install.py`` checks that
+install's layout.
 """
 import ast
+import importlib
+import os
 from pathlib import Path
 
 from seg_ros.ros.parameters import PARAMETERS
@@ -27,6 +32,24 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'segmentation.launch.py'
+
+
+def _install_plan():
+    """Return setup.py's installed files ``{share path: source path}`` and console scripts."""
+    import setuptools  # noqa: F401 - provides distutils
+    from distutils.core import run_setup
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)   # setup.py's globs are relative to the package root
+    try:
+        dist = run_setup('setup.py', stop_after='init')
+    finally:
+        os.chdir(cwd)
+    files = {f'{folder}/{Path(src).name}': src for folder, srcs in dist.data_files
+             for src in srcs}
+    scripts = dict(tuple(part.strip() for part in spec.split('='))
+                   for spec in dist.entry_points['console_scripts'])
+    return files, scripts
 
 
 def _calls(tree, name):
@@ -63,23 +86,29 @@ def test_launch_file_compiles_and_declares_every_knob():
 def test_launch_defaults_point_at_installed_files():
     tree = ast.parse(LAUNCH.read_text())
     defaults = _literal_defaults(tree)
+    files, _ = _install_plan()
     for arg, folder_file in (('params_file', ('config', 'segmentation.yaml')),
                              ('dds_profile', ('config', 'fastdds_shm.xml'))):
         joined = defaults[arg]
         parts = [ast.literal_eval(a) for a in joined.args[1:]]
         assert tuple(parts) == folder_file, f'{arg} default is {parts}'
         assert (ROOT.joinpath(*parts)).is_file()
-    setup = (ROOT / 'setup.py').read_text()
-    assert "glob('config/*.yaml') + glob('config/*.xml')" in setup
-    assert "glob('launch/*.launch.py')" in setup
+        # ... and setup.py installs it where the launch file's share lookup finds it.
+        assert files.get('share/seg_ros/' + '/'.join(parts)) == '/'.join(parts), files
+    assert files.get('share/seg_ros/launch/segmentation.launch.py') == \
+        'launch/segmentation.launch.py', 'the launch file is not installed'
 
 
 def test_node_name_executable_and_params_file_agree():
     tree = ast.parse(LAUNCH.read_text())
     node = _calls(tree, 'Node')[0]
-    assert ast.literal_eval(_kw(node, 'executable')) == 'segmentation_node'
-    setup = (ROOT / 'setup.py').read_text()
-    assert "'segmentation_node = seg_ros.ros.node:main'" in setup
+    executable = ast.literal_eval(_kw(node, 'executable'))
+    # The executable is a console script of the package, and its target is the node's main.
+    _, scripts = _install_plan()
+    assert executable in scripts, f'{executable} is not installed; scripts: {scripts}'
+    module, func = scripts[executable].split(':')
+    from seg_ros.ros import node as node_module
+    assert getattr(importlib.import_module(module), func) is node_module.main
     default_name = ast.literal_eval(_literal_defaults(tree)['node_name'])
     assert default_name == 'segmentation_node'
     params = yaml.safe_load((ROOT / 'config' / 'segmentation.yaml').read_text())

@@ -48,12 +48,11 @@ def make_trav(**params):
 
 
 def camera_in_odom(pose):
-    """Return the camera's pose in odom for the robot at ``pose`` (camera ahead, no roll)."""
+    """Return the camera's body pose in odom for the robot at ``pose`` (xyzrpy, for the oracle)."""
     c, s = math.cos(pose.yaw), math.sin(pose.yaw)
     x = pose.x + c * CAMERA[0] - s * CAMERA[1]
     y = pose.y + s * CAMERA[0] + c * CAMERA[1]
-    return geometry.CameraPose.from_xyzrpy([x, y, CAMERA[2], CAMERA[3], CAMERA[4],
-                                            pose.yaw + CAMERA[5]])
+    return [x, y, CAMERA[2], CAMERA[3], CAMERA[4], pose.yaw + CAMERA[5]]
 
 
 def see(trav, sc, pose):

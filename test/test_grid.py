@@ -44,7 +44,7 @@ def make(pose, depth=False, distortion=(), **params):
     model = 'plumb_bob' if distortion else ''
     trav.set_camera_info(K, list(distortion), 640, 480, model)
     intr = geometry.Intrinsics.from_camera_info(K, list(distortion), 640, 480, model)
-    return trav, intr, geometry.CameraPose.from_xyzrpy(pose)
+    return trav, intr, list(pose)   # the oracle (seg_ros.testing.scene) takes the six numbers
 
 
 def categories(sc, intr, pose, spec, max_range, see_over, sub=4):
@@ -69,7 +69,7 @@ def categories(sc, intr, pose, spec, max_range, see_over, sub=4):
             pure &= padded[dy:dy + spec.height, dx:dx + spec.width] == cell
     # Lattice rows are tens of centimetres apart near max_range: leave that rim out.
     cx, cy = spec.cell_centres()
-    rim = np.abs(np.hypot(cx - pose.translation[0], cy - pose.translation[1]) - max_range)
+    rim = np.abs(np.hypot(cx - pose[0], cy - pose[1]) - max_range)
     return cell, pure & (rim > 0.5)
 
 
@@ -182,7 +182,8 @@ def test_unknown_pixels_stop_the_walk():
     spec = result.spec
     # The columns through the void patch: free below it, unknown from it on.
     rays = intr.rays(np.array([320.0, 320.0]), np.array([330.0, 290.0]))
-    (near_pt, far_pt), _ = geometry.ground_intersection(pose, rays)
+    (near_pt, far_pt), _ = geometry.ground_intersection(geometry.CameraPose.from_xyzrpy(pose),
+                                                        rays)
     g = result.grid.ravel()
     assert g[spec.cell_index(near_pt[:2])] == 0
     assert g[spec.cell_index(far_pt[:2])] == -1
@@ -202,7 +203,8 @@ def test_dynamic_obstacle_inflation():
 
 def test_depth_height_band_ignores_overhangs():
     """A sign board hanging above the robot's height is not an obstacle in depth mode."""
-    trav, intr, pose = make(POSES['level'], depth=True, **{'depth.max_obstacle_height': 1.0})
+    trav, intr, xyzrpy = make(POSES['level'], depth=True, **{'depth.max_obstacle_height': 1.0})
+    pose = geometry.CameraPose.from_xyzrpy(xyzrpy)
     labels = np.full((480, 640), SIDEWALK, np.uint8)
     depth = np.full((480, 640), np.nan, np.float32)
     u, v = np.meshgrid(np.arange(640), np.arange(480))

@@ -17,6 +17,14 @@ Synthetic scenes with known geometry, for tests, benchmarks and demos of the pro
 
 A scene is a ground plane, ground patches and boxes, seen through a pinhole camera.
 
+This module is the oracle the projection is checked against, so it does not share the
+pipeline's camera model: it reads only the calibration numbers of an
+:class:`~seg_ros.traversability.geometry.Intrinsics` (``K``, ``D``, size) and casts its rays
+with a written-out pinhole (``cv2.undistortPoints`` with distortion), projects with
+``cv2.projectPoints``, and builds the camera's rotation from ``[x, y, z, roll, pitch, yaw]``
+itself (``cv2.Rodrigues`` per axis and the optical axes spelled out), so an error in
+``Intrinsics.rays`` / ``project`` or ``CameraPose`` cannot cancel out.
+
 ``render`` ray-casts every pixel analytically into a label image and an aligned depth image;
 ``ground_truth`` says, for points on the ground, what an ideal projection must report there
 (free ground of some class, inside an object, occluded, or outside the camera's view), so
@@ -25,11 +33,17 @@ a grid can be checked cell by cell against the analytic answer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Sequence, Union
 
+import cv2
 import numpy as np
 
 from seg_ros.traversability.geometry import CameraPose, Intrinsics
+
+# A camera pose for the oracle: the camera *body* frame ``[x, y, z, roll, pitch, yaw]`` in the
+# grid frame (REP-103: x forward, y left, z up), or a ready ``CameraPose`` (its rotation and
+# translation are then taken as given: pass the six numbers to keep the oracle independent).
+Pose = Union[Sequence[float], CameraPose]
 
 OUTSIDE, INSIDE, OCCLUDED, BEHIND = -1, -2, -3, -4
 
@@ -74,6 +88,54 @@ class Scene:
         return out
 
 
+def camera_frame(pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """
+    Return ``(rotation, translation)``: optical-frame vectors to grid-frame ones, camera centre.
+
+    From six numbers: R = Rz(yaw) Ry(pitch) Rx(roll) (fixed axes, as tf2), each an OpenCV
+    Rodrigues rotation, times the optical axes in the body frame (optical z forward = body x,
+    optical x right = body -y, optical y down = body -z).
+    """
+    if isinstance(pose, CameraPose):
+        return np.asarray(pose.rotation, float), np.asarray(pose.translation, float)
+    x, y, z, roll, pitch, yaw = (float(v) for v in pose)
+    body = (cv2.Rodrigues(np.array([0.0, 0.0, yaw]))[0]
+            @ cv2.Rodrigues(np.array([0.0, pitch, 0.0]))[0]
+            @ cv2.Rodrigues(np.array([roll, 0.0, 0.0]))[0])
+    forward, left, up = np.eye(3)
+    optical_in_body = np.column_stack([-left, -up, forward])   # columns: optical x, y, z
+    return body @ optical_in_body, np.array([x, y, z])
+
+
+def _rays(intr: Intrinsics, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Optical rays with z = 1 through pixels (integer coordinates are pixel centres)."""
+    k = np.asarray(intr.K, float)
+    if np.asarray(intr.D).size:
+        pts = np.stack([u, v], -1).reshape(-1, 1, 2).astype(np.float64)
+        if intr.model == 'equidistant':
+            xy = cv2.fisheye.undistortPoints(pts, k, np.asarray(intr.D[:4], float))
+        else:
+            xy = cv2.undistortPoints(pts, k, np.asarray(intr.D, float), criteria=(
+                cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12))
+        x, y = xy[:, 0, 0].reshape(u.shape), xy[:, 0, 1].reshape(u.shape)
+    else:
+        y = (v - k[1, 2]) / k[1, 1]
+        x = (u - k[0, 2] - k[0, 1] * y) / k[0, 0]
+    return np.stack([x, y, np.ones_like(x)], -1)
+
+
+def _project(intr: Intrinsics, points_optical: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates of optical-frame points in front of the camera (OpenCV)."""
+    p = np.asarray(points_optical, float).reshape(-1, 1, 3)
+    k = np.asarray(intr.K, float)
+    if intr.model == 'equidistant' and np.asarray(intr.D).size:
+        uv = cv2.fisheye.projectPoints(p, np.zeros(3), np.zeros(3), k,
+                                       np.asarray(intr.D[:4], float))[0]
+    else:
+        uv = cv2.projectPoints(p, np.zeros(3), np.zeros(3), k, np.asarray(intr.D, float))[0]
+    return uv[:, 0, 0], uv[:, 0, 1]
+
+
 def _slab(origin: np.ndarray, d: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
     """Entry and exit parameters of rays ``origin + t d`` through a box (entry > exit: miss)."""
     lo = np.array([box.x0, box.y0, 0.0])
@@ -91,12 +153,12 @@ def _slab(origin: np.ndarray, d: np.ndarray, box: Box) -> tuple[np.ndarray, np.n
     return t_enter, t_exit
 
 
-def render(scene: Scene, intr: Intrinsics, pose: CameraPose) -> tuple[np.ndarray, np.ndarray]:
+def render(scene: Scene, intr: Intrinsics, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
     """Ray-cast every pixel: ``(H, W)`` uint8 labels and float32 depth (metres, NaN = sky)."""
-    u, v = np.meshgrid(np.arange(intr.width), np.arange(intr.height))
-    rays = intr.rays(u, v)                     # optical, z = 1: t is the depth
-    d = rays @ pose.rotation.T
-    c = pose.translation
+    u, v = np.meshgrid(np.arange(intr.width, dtype=float), np.arange(intr.height, dtype=float))
+    rotation, c = camera_frame(pose)
+    rays = _rays(intr, u, v)                   # optical, z = 1: t is the depth
+    d = rays @ rotation.T
     best = np.full(u.shape, np.inf)
     labels = np.full(u.shape, scene.sky_label, np.int32)
     down = d[..., 2] < 0
@@ -114,7 +176,7 @@ def render(scene: Scene, intr: Intrinsics, pose: CameraPose) -> tuple[np.ndarray
     return labels.astype(np.uint8), depth
 
 
-def ground_truth(scene: Scene, intr: Intrinsics, pose: CameraPose, x: np.ndarray,
+def ground_truth(scene: Scene, intr: Intrinsics, pose: Pose, x: np.ndarray,
                  y: np.ndarray, max_range: float, see_over: bool = True) -> np.ndarray:
     """
     Say what the camera can know about ground points ``(x, y)``.
@@ -126,12 +188,12 @@ def ground_truth(scene: Scene, intr: Intrinsics, pose: CameraPose, x: np.ndarray
     if the camera could see it over a low box.
     """
     pts = np.stack([x, y, np.zeros_like(x)], -1).astype(float)
-    c = pose.translation
+    rotation, c = camera_frame(pose)
     out = scene.ground_label_at(x, y)
-    p_opt = (pts - c) @ pose.rotation
+    p_opt = (pts - c) @ rotation
     front = p_opt[..., 2] > 1e-6
     safe = np.where(front[..., None], p_opt, np.array([0.0, 0.0, 1.0]))
-    u, v = intr.project(safe.reshape(-1, 3))
+    u, v = _project(intr, safe.reshape(-1, 3))
     u, v = u.reshape(x.shape), v.reshape(x.shape)
     in_view = front & (u >= 0) & (u <= intr.width - 1) & (v >= 0) & (v <= intr.height - 1)
     rng = np.hypot(x - c[0], y - c[1])
@@ -160,10 +222,10 @@ def _crosses_2d(c: np.ndarray, pts: np.ndarray, box: Box) -> np.ndarray:
     return (t_in <= t_out) & (t_in > 0) & (t_in < 1)
 
 
-def behind_patches(scene: Scene, pose: CameraPose, x: np.ndarray, y: np.ndarray,
+def behind_patches(scene: Scene, pose: Pose, x: np.ndarray, y: np.ndarray,
                    labels: Sequence[int]) -> np.ndarray:
     """Return points beyond a patch of one of ``labels`` as seen from the camera (2D)."""
-    c = pose.translation
+    _, c = camera_frame(pose)
     pts = np.stack([x, y, np.zeros_like(x)], -1).astype(float)
     out = np.zeros(np.shape(x), bool)
     for p in scene.patches:
@@ -187,7 +249,7 @@ def footprint_edges(box: Box, spacing: float = 0.02) -> tuple[np.ndarray, np.nda
     return np.concatenate(pts), np.concatenate(normals).astype(float)
 
 
-def visible_feet(scene: Scene, intr: Intrinsics, pose: CameraPose, max_range: float,
+def visible_feet(scene: Scene, intr: Intrinsics, pose: Pose, max_range: float,
                  margin: float = 0.1, min_cos: float = 0.25) -> list[np.ndarray]:
     """
     Per box, the footprint outline points the camera sees (its lower edge on the floor).
@@ -197,7 +259,7 @@ def visible_feet(scene: Scene, intr: Intrinsics, pose: CameraPose, max_range: fl
     grazing angle (cosine to the line of sight below ``min_cos``), a few pixels wide.
     """
     out = []
-    c = pose.translation
+    _, c = camera_frame(pose)
     for box in scene.boxes:
         pts, normals = footprint_edges(box)
         sight = c[:2] - pts

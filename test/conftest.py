@@ -22,7 +22,7 @@ parallel runs never see each other's topics.
 """
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from seg_ros.ros import dds_env
@@ -36,6 +36,25 @@ os.environ.setdefault('SEG_ROS_ASSETS', str((ROOT.parent / 'shared').resolve()))
 # Child processes (the node under test) import this tree, not a stale installed copy.
 os.environ['PYTHONPATH'] = os.pathsep.join(
     [str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
+
+
+@pytest.fixture
+def probe(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """
+    Return a ``node_harness.Probe`` for one test, closed after it.
+
+    A test module may set ``PROBE_TOPICS`` (``(topic, message type)`` pairs the probe records
+    from the start) and ``PROBE_NAME``.
+    """
+    from node_harness import Probe
+
+    p = Probe(getattr(request.module, 'PROBE_NAME', 'seg_ros_probe'))
+    try:
+        for topic, msg_type in getattr(request.module, 'PROBE_TOPICS', ()):
+            p.subscribe(msg_type, topic)
+        yield p
+    finally:
+        p.close()
 
 
 @pytest.fixture(scope='session')

@@ -42,7 +42,7 @@ def intrinsics() -> geometry.Intrinsics:
 
 def render(sc: scene.Scene, pose: Sequence[float]) -> np.ndarray:
     """Return the CamVid label image of ``sc`` seen from camera body pose ``pose``."""
-    labels, _ = scene.render(sc, intrinsics(), geometry.CameraPose.from_xyzrpy(pose))
+    labels, _ = scene.render(sc, intrinsics(), pose)
     return labels
 
 
@@ -98,8 +98,8 @@ def quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
 def camera_transform(pose: Sequence[float], stamp: Any, parent: str = 'base_link',
                      child: str = CAMERA_FRAME) -> TransformStamped:
     """Return the TF ``parent <- child optical frame`` of camera body pose ``pose``."""
-    cam = geometry.CameraPose.from_xyzrpy(pose)
-    return transform(cam.translation, cam.rotation, stamp, parent, child)
+    rotation, translation = scene.camera_frame(pose)   # the oracle's, not the pipeline's
+    return transform(translation, rotation, stamp, parent, child)
 
 
 def transform(translation: Sequence[float], rotation: np.ndarray, stamp: Any, parent: str,
@@ -127,6 +127,14 @@ def grid_at(grid_msg: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
                     -2)
 
 
+def grid_max_near(grid_msg: Any, x: float, y: float, r: float = 0.1) -> int:
+    """Return the highest grid value within ``r`` (a square) of point (x, y) of its frame."""
+    res = grid_msg.info.resolution
+    k = int(round(r / res))
+    xs, ys = np.meshgrid(x + np.arange(-k, k + 1) * res, y + np.arange(-k, k + 1) * res)
+    return int(grid_at(grid_msg, xs, ys).max())
+
+
 def sure_truth(sc: scene.Scene, pose: Sequence[float], x: np.ndarray, y: np.ndarray,
                max_range: float, margin: float = 0.15) -> np.ndarray:
     """
@@ -135,11 +143,10 @@ def sure_truth(sc: scene.Scene, pose: Sequence[float], x: np.ndarray, y: np.ndar
     :func:`seg_ros.testing.scene.ground_truth`; -100 where it changes within ``margin`` in any
     direction (an edge: not checked).
     """
-    cam = geometry.CameraPose.from_xyzrpy(pose)
     intr = intrinsics()
-    ref = scene.ground_truth(sc, intr, cam, x, y, max_range - margin, see_over=False)
+    ref = scene.ground_truth(sc, intr, pose, x, y, max_range - margin, see_over=False)
     for dx, dy in ((margin, 0), (-margin, 0), (0, margin), (0, -margin)):
-        other = scene.ground_truth(sc, intr, cam, x + dx, y + dy, max_range - margin,
+        other = scene.ground_truth(sc, intr, pose, x + dx, y + dy, max_range - margin,
                                    see_over=False)
         ref = np.where(other == ref, ref, -100)
     return ref

@@ -21,7 +21,7 @@ RViz rely on). The confidence image comes whenever the model has a confidence ou
 someone subscribes; segmentation/functional_color is the functional image in the taxonomy's
 colours, for people (RViz).
 """
-from node_harness import NodeProcess, Probe
+from node_harness import answers_to, NodeProcess, publish_until
 import numpy as np
 import pytest
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -39,53 +39,53 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(LabelInfo is None, reason='vision_msgs is not installed')]
 
 
-def test_label_info_reaches_a_late_subscriber_and_confidence_is_published(tmp_path):
+PROBE_NAME = 'seg_ros_label_info_probe'
+
+
+def test_label_info_reaches_a_late_subscriber_and_confidence_is_published(tmp_path, probe):
     model = save_passthrough(str(tmp_path / 'conf.onnx'), CAMVID_CLASSES, with_confidence=True)
-    probe = Probe('seg_ros_label_info_probe')
-    try:
-        with NodeProcess({'model_path': model, 'taxonomy': 'camvid'}) as node:
-            assert node.wait_for_output('loaded'), node.output()
-            got = []
-            qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                             reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-            # Created after the node published: only transient local delivers it.
-            probe.node.create_subscription(LabelInfo, 'segmentation/label_info', got.append,
-                                           qos)
-            assert probe.wait(lambda: got, 20), 'no LabelInfo for a late subscriber'
-            msg = got[0]
-            assert [c.class_name for c in msg.class_map] == list(CAMVID_CLASSES)
-            assert [c.class_id for c in msg.class_map] == list(range(len(CAMVID_CLASSES)))
+    with NodeProcess({'model_path': model, 'taxonomy': 'camvid'}) as node:
+        assert node.wait_for_output('loaded'), node.output()
+        got = []
+        qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                         reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        # Created after the node published: only transient local delivers it.
+        probe.node.create_subscription(LabelInfo, 'segmentation/label_info', got.append,
+                                       qos)
+        assert probe.wait(lambda: got, 20), 'no LabelInfo for a late subscriber'
+        msg = got[0]
+        assert [c.class_name for c in msg.class_map] == list(CAMVID_CLASSES)
+        assert [c.class_id for c in msg.class_map] == list(range(len(CAMVID_CLASSES)))
 
-            probe.subscribe(Image, 'segmentation/confidence')
-            probe.subscribe(Image, 'segmentation/functional_color')
-            image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
-            info_pub = probe.publisher(CameraInfo, 'camera_info')
-            assert probe.wait_matched(image_pub)
-            labels = np.zeros((48, 64), np.uint8)
-            labels[:, 32:] = 4      # sidewalk
-            labels[:16] = 0         # sky
+        probe.subscribe(Image, 'segmentation/confidence')
+        probe.subscribe(Image, 'segmentation/functional_color')
+        image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
+        info_pub = probe.publisher(CameraInfo, 'camera_info')
+        assert probe.wait_matched(image_pub)
+        labels = np.zeros((48, 64), np.uint8)
+        labels[:, 32:] = 4      # sidewalk
+        labels[:16] = 0         # sky
 
-            def answered():
-                return (probe.messages('segmentation/confidence')
-                        and probe.messages('segmentation/functional_color'))
+        def publish():
+            stamp = probe.node.get_clock().now().to_msg()
+            info_pub.publish(ros_scene.camera_info(stamp))
+            image_pub.publish(ros_scene.image(labels, stamp))
+            return stamp
 
-            for _ in range(100):
-                stamp = probe.node.get_clock().now().to_msg()
-                info_pub.publish(ros_scene.camera_info(stamp))
-                image_pub.publish(ros_scene.image(labels, stamp))
-                if probe.wait(answered, 0.3):
-                    break
-            assert answered(), node.output()
-            conf = probe.messages('segmentation/confidence')[-1]
-            assert conf.encoding == 'mono8' and (conf.width, conf.height) == (64, 48)
-            assert (np.frombuffer(conf.data, np.uint8) == 255).all()   # passthrough: 1.0
-            color = probe.messages('segmentation/functional_color')[-1]
-            assert color.encoding == 'rgb8'
-            rgb = np.frombuffer(color.data, np.uint8).reshape(48, 64, 3)
-            # camvid taxonomy: sidewalk -> traversable (0, 200, 0), sky -> unknown (black).
-            expected = np.zeros((48, 64, 3), np.uint8)
-            expected[16:, 32:] = (0, 200, 0)
-            np.testing.assert_array_equal(rgb, expected)
-    finally:
-        probe.close()
+        def answered(stamp):
+            out = [answers_to(probe, t, stamp) for t in ('segmentation/confidence',
+                                                         'segmentation/functional_color')]
+            return all(out) and [m[-1] for m in out]
+
+        done = publish_until(probe, publish, answered)
+        assert done, node.output()
+        conf, color = done[1]
+        assert conf.encoding == 'mono8' and (conf.width, conf.height) == (64, 48)
+        assert (np.frombuffer(conf.data, np.uint8) == 255).all()   # passthrough: 1.0
+        assert color.encoding == 'rgb8'
+        rgb = np.frombuffer(color.data, np.uint8).reshape(48, 64, 3)
+        # camvid taxonomy: sidewalk -> traversable (0, 200, 0), sky -> unknown (black).
+        expected = np.zeros((48, 64, 3), np.uint8)
+        expected[16:, 32:] = (0, 200, 0)
+        np.testing.assert_array_equal(rgb, expected)

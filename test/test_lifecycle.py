@@ -25,22 +25,16 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_harness import Probe
+from node_harness import (call_service, frame, image_msg, last_status,
+                          PASSTHROUGH_CLASSES as CLASSES, segmentation_node as seg_node,
+                          set_parameter, values)
 import numpy as np
 import pytest
 from seg_ros.testing.synthetic import save_passthrough
 from sensor_msgs.msg import Image
-from test_node import _set_parameter, CLASSES, frame, image_msg, last_status, seg_node, values
 
 pytestmark = pytest.mark.slow
 BALLAST_MB = 200
-
-
-@pytest.fixture
-def probe():
-    p = Probe()
-    yield p
-    p.close()
 
 
 @pytest.fixture(scope='module')
@@ -50,18 +44,6 @@ def ballast_model(tmp_path_factory):
     return save_passthrough(str(path), CLASSES, ballast_mb=BALLAST_MB)
 
 
-def call(probe, srv_type, name, request, timeout=30.0):
-    client = probe.node.create_client(srv_type, name)
-    assert client.wait_for_service(timeout_sec=10), f'no service {name}'
-    future = client.call_async(request)
-    end = time.monotonic() + timeout
-    while not future.done() and time.monotonic() < end:
-        time.sleep(0.02)
-    probe.node.destroy_client(client)
-    assert future.done(), f'{name} did not answer'
-    return future.result()
-
-
 def transition(probe, label):
     ids = {'configure': Transition.TRANSITION_CONFIGURE,
            'activate': Transition.TRANSITION_ACTIVATE,
@@ -69,12 +51,12 @@ def transition(probe, label):
            'cleanup': Transition.TRANSITION_CLEANUP,
            'shutdown': Transition.TRANSITION_INACTIVE_SHUTDOWN}
     request = ChangeState.Request(transition=Transition(id=ids[label]))
-    return call(probe, ChangeState, '/segmentation_node/change_state', request).success
+    return call_service(probe, ChangeState, '/segmentation_node/change_state', request).success
 
 
 def state(probe):
-    return call(probe, GetState, '/segmentation_node/get_state',
-                GetState.Request()).current_state.label
+    return call_service(probe, GetState, '/segmentation_node/get_state',
+                        GetState.Request()).current_state.label
 
 
 def rss_mb(node):
@@ -155,8 +137,7 @@ def test_failed_activation_is_reported_and_a_fixed_parameter_succeeds(probe, tmp
         assert status is not None and status.level == DiagnosticStatus.ERROR
         assert 'nowhere.onnx' in status.message
 
-        assert _set_parameter(probe, 'segmentation_node', 'model_path',
-                              fast).results[0].successful
+        assert set_parameter(probe, 'model_path', fast).successful
         assert state(probe) == 'inactive'              # managed: the manager activates
         assert transition(probe, 'activate'), node.output()
         pub = probe.publisher(Image, 'image', reliable=False, depth=1)

@@ -23,7 +23,7 @@ has moved with it and the pedestrian is seen at odom x = 8.
 """
 
 from nav_msgs.msg import OccupancyGrid, Odometry
-from node_harness import NodeProcess, Probe
+from node_harness import answers_to, NodeProcess, publish_until
 import numpy as np
 import pytest
 import ros_scene
@@ -51,105 +51,97 @@ def _odometry(stamp, x):
     return msg
 
 
-def _value(grid_msg, x, y, r=0.1):
-    """Highest cell value within ``r`` of an odom point."""
-    g = messages.grid_array(grid_msg)
-    res = grid_msg.info.resolution
-    col = int((x - grid_msg.info.origin.position.x) / res)
-    row = int((y - grid_msg.info.origin.position.y) / res)
-    k = int(round(r / res))
-    return int(g[row - k:row + k + 1, col - k:col + k + 1].max())
+_value = ros_scene.grid_max_near
 
 
-def test_fused_grid_follows_the_odometry(tmp_path):
+def test_fused_grid_follows_the_odometry(tmp_path, probe):
     intr = geometry.Intrinsics.from_camera_info(K, [], 640, 480)
-    labels, _ = scene.render(SCENE, intr, geometry.CameraPose.from_xyzrpy(POSE))
+    labels, _ = scene.render(SCENE, intr, POSE)
     model = save_passthrough(str(tmp_path / 'camvid_passthrough.onnx'), CAMVID_CLASSES)
     params = {'model_path': model, 'taxonomy': 'camvid', 'camera_pose': str(POSE),
               'diagnostics_period': 0.2, 'fusion.enabled': True}
-    probe = Probe()
-    try:
-        probe.subscribe(OccupancyGrid, 'traversability/grid')
-        probe.subscribe(OccupancyGrid, 'traversability/fused_grid')
-        image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
-        info_pub = probe.publisher(CameraInfo, 'camera_info')
-        odom_pub = probe.publisher(Odometry, 'odom')
-        with NodeProcess(params) as node:
-            assert probe.wait_matched(image_pub) and node.wait_for_output('traversability:'), \
-                node.output()
+    probe.subscribe(OccupancyGrid, 'traversability/grid')
+    probe.subscribe(OccupancyGrid, 'traversability/fused_grid')
+    image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
+    info_pub = probe.publisher(CameraInfo, 'camera_info')
+    odom_pub = probe.publisher(Odometry, 'odom')
+    with NodeProcess(params) as node:
+        assert probe.wait_matched(image_pub) and node.wait_for_output('traversability:'), \
+            node.output()
 
-            def drive(x, until):
-                for _ in range(100):
-                    stamp = probe.node.get_clock().now().to_msg()
-                    if x is not None:
-                        odom_pub.publish(_odometry(stamp, x))
-                    info_pub.publish(ros_scene.camera_info(stamp))
-                    image_pub.publish(ros_scene.image(labels, stamp))
-                    if probe.wait(until, 0.3):
-                        return
-                raise AssertionError('no answer\n' + node.output())
+        def drive(x, until):
+            def publish():
+                stamp = probe.node.get_clock().now().to_msg()
+                if x is not None:
+                    odom_pub.publish(_odometry(stamp, x))
+                info_pub.publish(ros_scene.camera_info(stamp))
+                image_pub.publish(ros_scene.image(labels, stamp))
 
-            # No TF and no odometry: the per-frame grid only, and the reason in the log.
-            drive(None, lambda: probe.messages('traversability/grid'))
-            assert node.wait_for_output('no fused grid for this frame: no pose of base_link '
-                                        'in odom'), node.output()
-            assert probe.messages('traversability/fused_grid') == []
+            assert publish_until(probe, publish, lambda _: until()), \
+                'no answer\n' + node.output()
 
-            def fused_at(x_min):
-                return [m for m in probe.messages('traversability/fused_grid')
-                        if m.info.origin.position.x == pytest.approx(x_min)]
+        # No TF and no odometry: the per-frame grid only, and the reason in the log.
+        drive(None, lambda: probe.messages('traversability/grid'))
+        assert node.wait_for_output('no fused grid for this frame: no pose of base_link '
+                                    'in odom'), node.output()
+        assert probe.messages('traversability/fused_grid') == []
 
-            assert probe.wait_matched(odom_pub)
-            drive(0.0, lambda: fused_at(-8.0))
-            first = fused_at(-8.0)[-1]
-            assert first.header.frame_id == 'odom'
-            assert (first.info.width, first.info.height) == (320, 320)
-            assert first.info.origin.position.y == pytest.approx(-8.0)
-            assert _value(first, 3.0, 0.0) == 100 and _value(first, 1.5, 0.0) == 0
-            assert _value(first, 8.0, 0.0) == -1
+        def fused_at(x_min):
+            return [m for m in probe.messages('traversability/fused_grid')
+                    if m.info.origin.position.x == pytest.approx(x_min)]
 
-            drive(5.0, lambda: fused_at(-3.0))
-            moved = fused_at(-3.0)[-1]
-            assert moved.header.frame_id == 'odom'
-            assert _value(moved, 8.0, 0.0) == 100 and _value(moved, 6.5, 0.0) == 0
-    finally:
-        probe.close()
+        assert probe.wait_matched(odom_pub)
+        drive(0.0, lambda: fused_at(-8.0))
+        first = fused_at(-8.0)[-1]
+        assert first.header.frame_id == 'odom'
+        assert (first.info.width, first.info.height) == (320, 320)
+        assert first.info.origin.position.y == pytest.approx(-8.0)
+        assert _value(first, 3.0, 0.0) == 100 and _value(first, 1.5, 0.0) == 0
+        assert _value(first, 8.0, 0.0) == -1
+
+        drive(5.0, lambda: fused_at(-3.0))
+        moved = fused_at(-3.0)[-1]
+        assert moved.header.frame_id == 'odom'
+        assert _value(moved, 8.0, 0.0) == 100 and _value(moved, 6.5, 0.0) == 0
 
 
-def test_unconfident_pixels_are_unknown_in_the_node(tmp_path):
+def test_unconfident_pixels_are_unknown_in_the_node(tmp_path, probe):
     """The node fetches the model's confidence for the mask, and applies it to every output."""
     intr = geometry.Intrinsics.from_camera_info(K, [], 640, 480)
-    labels, _ = scene.render(SCENE, intr, geometry.CameraPose.from_xyzrpy(POSE))
+    labels, _ = scene.render(SCENE, intr, POSE)
     # R = class; G = confidence * 255: the pedestrian at 0.2, everything else at 1.0.
     green = np.where(labels == PEDESTRIAN, 51, 255).astype(np.uint8)
     model = save_passthrough(str(tmp_path / 'confidence.onnx'), CAMVID_CLASSES,
                              confidence_channel=1)
     params = {'model_path': model, 'taxonomy': 'camvid', 'camera_pose': str(POSE),
               'traversability.min_confidence': 0.5}
-    probe = Probe()
-    try:
-        for topic, typ in (('traversability/grid', OccupancyGrid),
-                           ('traversability/dynamic_obstacles', PointCloud2),
-                           ('segmentation/functional', Image)):
-            probe.subscribe(typ, topic)
-        image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
-        info_pub = probe.publisher(CameraInfo, 'camera_info')
-        with NodeProcess(params) as node:
-            assert probe.wait_matched(image_pub) and node.wait_for_output('traversability:'), \
-                node.output()
-            for _ in range(100):
-                stamp = probe.node.get_clock().now().to_msg()
-                info_pub.publish(ros_scene.camera_info(stamp))
-                image_pub.publish(ros_scene.image(labels, stamp, green=green))
-                if probe.wait(lambda: probe.messages('traversability/dynamic_obstacles'), 0.3):
-                    break
-            grid = probe.messages('traversability/grid')[-1]
-            # The pedestrian is a dynamic obstacle: unconfident, it must not reach its cloud.
-            cloud = probe.messages('traversability/dynamic_obstacles')[-1]
-            func = probe.messages('segmentation/functional')[-1]
-            assert 'no confidence output' not in node.output()
-    finally:
-        probe.close()
+    for topic, typ in (('traversability/grid', OccupancyGrid),
+                       ('traversability/dynamic_obstacles', PointCloud2),
+                       ('segmentation/functional', Image)):
+        probe.subscribe(typ, topic)
+    image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
+    info_pub = probe.publisher(CameraInfo, 'camera_info')
+    with NodeProcess(params) as node:
+        assert probe.wait_matched(image_pub) and node.wait_for_output('traversability:'), \
+            node.output()
+
+        def publish():
+            stamp = probe.node.get_clock().now().to_msg()
+            info_pub.publish(ros_scene.camera_info(stamp))
+            image_pub.publish(ros_scene.image(labels, stamp, green=green))
+            return stamp
+
+        def all_outputs(stamp):
+            out = [answers_to(probe, t, stamp) for t in ('traversability/grid',
+                                                         'traversability/dynamic_obstacles',
+                                                         'segmentation/functional')]
+            return all(out) and [m[-1] for m in out]
+
+        done = publish_until(probe, publish, all_outputs)
+        assert done, node.output()
+        # The pedestrian is a dynamic obstacle: unconfident, it must not reach its cloud.
+        grid, cloud, func = done[1]
+        assert 'no confidence output' not in node.output()
     assert len(messages.cloud_points(cloud)) == 0
     assert _value(grid, 3.0, 0.0) < 100 and _value(grid, 3.6, 0.0, r=0.0) == -1
     assert _value(grid, 1.5, 0.0, r=0.0) == 0

@@ -29,12 +29,11 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
-from node_harness import NodeProcess, Probe
+from node_harness import (NodeProcess, problems as entries, publish_until, set_parameter,
+                          wait_cleared, wait_problem as wait_entry)
 import numpy as np
 import onnx
 import pytest
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from rclpy.duration import Duration
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from seg_ros.inference import contract
@@ -49,12 +48,14 @@ K = [500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0]
 POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
 FRAME = 'camera_optical_frame'
 SCENE = scene.Scene(4, 0, [scene.Box(3.0, 3.4, -0.2, 0.2, 1.8, 9)], [])
+PROBE_TOPICS = (('segmentation/labels', Image), ('traversability/grid', OccupancyGrid),
+                ('/diagnostics', DiagnosticArray))   # what conftest's probe records
 
 
 @pytest.fixture(scope='module')
 def rendered():
     intr = geometry.Intrinsics.from_camera_info(K, [], 640, 480)
-    return scene.render(SCENE, intr, geometry.CameraPose.from_xyzrpy(POSE))
+    return scene.render(SCENE, intr, POSE)
 
 
 @pytest.fixture(scope='module')
@@ -63,52 +64,10 @@ def model(tmp_path_factory):
                             CAMVID_CLASSES)
 
 
-@pytest.fixture
-def probe():
-    p = Probe()
-    for topic, typ in (('segmentation/labels', Image), ('traversability/grid', OccupancyGrid),
-                       ('/diagnostics', DiagnosticArray)):
-        p.subscribe(typ, topic)
-    yield p
-    p.close()
-
-
 def node_process(model, **extra):
     params = {'model_path': model, 'taxonomy': 'camvid', 'camera_pose': str(POSE),
               'diagnostics_period': 0.2, **extra}
     return NodeProcess(params)
-
-
-def entries(probe):
-    """Return the ``problem: <kind>`` values of the newest segmentation status (or None)."""
-    for arr in reversed(probe.messages('/diagnostics')):
-        for s in arr.status:
-            if 'segmentation' in s.name:
-                return {kv.key[len('problem: '):]: kv.value for kv in s.values
-                        if kv.key.startswith('problem: ')}
-    return None
-
-
-def wait_entry(probe, node, kind, text, timeout=20.0):
-    """Wait until ``kind`` is on /diagnostics with ``text``; return its value."""
-    found = []
-
-    def check():
-        e = entries(probe) or {}
-        if kind in e and text in e[kind]:
-            found.append(e[kind])
-            return True
-        return False
-
-    assert probe.wait(check, timeout), f'{kind!r} with {text!r} never shown; last ' \
-        f'{entries(probe)}\n{node.output()[-3000:]}'
-    return found[-1]
-
-
-def wait_cleared(probe, node, kind, timeout=20.0):
-    probe.clear()
-    assert probe.wait(lambda: entries(probe) is not None and kind not in entries(probe),
-                      timeout), f'{kind!r} not cleared: {entries(probe)}\n{node.output()[-3000:]}'
 
 
 class Streamer:
@@ -175,22 +134,6 @@ class Streamer:
 def grids_arrive(probe, count=3, timeout=10.0):
     n = len(probe.messages('traversability/grid'))
     return probe.wait(lambda: len(probe.messages('traversability/grid')) >= n + count, timeout)
-
-
-def set_parameter(probe, name, value):
-    """Set one parameter through the node's service, as ros2 param set does."""
-    client = probe.node.create_client(SetParameters, '/segmentation_node/set_parameters')
-    assert client.wait_for_service(timeout_sec=10)
-    if isinstance(value, str):
-        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-    else:
-        pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-    future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name,
-                                                                              value=pv)]))
-    end = time.monotonic() + 10
-    while not future.done() and time.monotonic() < end:
-        time.sleep(0.05)
-    return future.result().results[0]
 
 
 def test_depth_that_stops_is_stamped_off_or_in_another_frame(model, probe, rendered):
@@ -451,10 +394,9 @@ def test_watchdog_reports_a_frame_that_takes_too_long(probe, tmp_path):
         msg.header.frame_id = 'cam'
         msg.header.stamp.sec = 42
         msg.data = array.array('B', bytes(48 * 64 * 3))
-        for _ in range(20):   # the first best-effort frames may precede matching
-            pub.publish(msg)
-            if probe.wait(lambda: 'watchdog' in (entries(probe) or {}), 1.0):
-                break
+        # The first best-effort frames may precede matching: send until the watchdog speaks.
+        publish_until(probe, lambda: pub.publish(msg),
+                      lambda _: 'watchdog' in (entries(probe) or {}), timeout=20, period=1.0)
         text = wait_entry(probe, node, 'watchdog', 'the worker has been on the 64x48 frame '
                           'stamped 42.000000000 in "cam" for')
         assert text.startswith('ERROR:') and '(bound 0.5 s, watchdog.timeout)' in text

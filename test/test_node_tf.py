@@ -26,7 +26,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
-from node_harness import NodeProcess, Probe
+from node_harness import answers_to, NodeProcess, publish_until, segmentation_statuses, values
 import numpy as np
 import pytest
 from rclpy.duration import Duration
@@ -53,15 +53,8 @@ SCENE = scene.Scene(ros_scene.SIDEWALK, ros_scene.SKY,
                     [scene.Box(3.0, 3.4, 1.4, 1.8, 1.8, ros_scene.PEDESTRIAN),
                      scene.Box(3.0, 3.4, -1.8, -1.4, 1.8, ros_scene.PEDESTRIAN)],
                     [scene.Patch(1.2, 1.7, -3.0, 3.0, ros_scene.ROAD)])
-
-
-@pytest.fixture
-def probe():
-    p = Probe('seg_ros_tf_probe')
-    p.subscribe(OccupancyGrid, 'traversability/grid')
-    p.subscribe(DiagnosticArray, '/diagnostics')
-    yield p
-    p.close()
+PROBE_NAME = 'seg_ros_tf_probe'
+PROBE_TOPICS = (('traversability/grid', OccupancyGrid), ('/diagnostics', DiagnosticArray))
 
 
 @pytest.fixture
@@ -74,25 +67,25 @@ def node(tmp_path):
 
 
 def _pose_source(probe):
-    for msg in reversed(probe.messages('/diagnostics')):
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            if 'camera pose' in values:
-                return values['camera pose'], status.message
+    for status in segmentation_statuses(probe):
+        if 'camera pose' in values(status):
+            return values(status)['camera pose'], status.message
     return None, None
 
 
 def _grid_for(probe, node, pose, stamp, image_pub, info_pub, tries=60):
     """Send the scene seen from ``pose`` stamped ``stamp`` until the grid of that stamp comes."""
     labels = ros_scene.render(SCENE, pose)
-    for _ in range(tries):
+
+    def publish():
         info_pub.publish(ros_scene.camera_info(stamp))
         image_pub.publish(ros_scene.image(labels, stamp))
-        if probe.wait(lambda: any(m.header.stamp == stamp
-                                  for m in probe.messages('traversability/grid')), 0.3):
-            return [m for m in probe.messages('traversability/grid')
-                    if m.header.stamp == stamp][-1]
-    raise AssertionError('no grid for the frame\n' + node.output())
+
+    done = publish_until(probe, publish,
+                         lambda _: answers_to(probe, 'traversability/grid', stamp),
+                         timeout=tries * 0.3)
+    assert done, 'no grid for the frame\n' + node.output()
+    return done[1][-1]
 
 
 def _check_grid_matches(grid, pose, other_pose):

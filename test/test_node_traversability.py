@@ -23,7 +23,7 @@ import array
 
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid
-from node_harness import NodeProcess, Probe
+from node_harness import answer_to, answers_to, NodeProcess, publish_until
 import numpy as np
 import pytest
 import ros_scene
@@ -40,25 +40,17 @@ POSE = [0.0, 0.0, 1.0, 0.0, 0.3, 0.0]
 SKY, ROAD, SIDEWALK, PEDESTRIAN = 0, 3, 4, 9
 SCENE = scene.Scene(SIDEWALK, SKY, [scene.Box(3.0, 3.4, -0.2, 0.2, 1.8, PEDESTRIAN)],
                     [scene.Patch(1.5, 2.0, -2.0, 2.0, ROAD)])
+PROBE_TOPICS = (('segmentation/labels', Image), ('segmentation/functional', Image),
+                ('traversability/grid', OccupancyGrid),
+                ('traversability/obstacles', PointCloud2),
+                ('traversability/dynamic_obstacles', PointCloud2),
+                ('/diagnostics', DiagnosticArray))   # what conftest's probe records
 
 
 @pytest.fixture(scope='module')
 def rendered():
     intr = geometry.Intrinsics.from_camera_info(K, [], 640, 480)
-    return scene.render(SCENE, intr, geometry.CameraPose.from_xyzrpy(POSE))
-
-
-@pytest.fixture
-def probe():
-    p = Probe()
-    for topic, typ in (('segmentation/labels', Image), ('segmentation/functional', Image),
-                       ('traversability/grid', OccupancyGrid),
-                       ('traversability/obstacles', PointCloud2),
-                       ('traversability/dynamic_obstacles', PointCloud2),
-                       ('/diagnostics', DiagnosticArray)):
-        p.subscribe(typ, topic)
-    yield p
-    p.close()
+    return scene.render(SCENE, intr, POSE)
 
 
 def _node(tmp_path, **extra):
@@ -75,31 +67,28 @@ def _drive(probe, node, labels, depth=None, camera_info=True, want='traversabili
     depth_pub = probe.publisher(Image, 'depth', reliable=True)
     assert probe.wait_matched(image_pub) and node.wait_for_output('traversability:'), \
         node.output()
-    for _ in range(100):
+
+    def publish():
         stamp = probe.node.get_clock().now().to_msg()
         if camera_info:
             info_pub.publish(ros_scene.camera_info(stamp))
         if depth is not None:
             depth_pub.publish(depth(stamp))
         image_pub.publish(ros_scene.image(labels, stamp))
-        if probe.wait(lambda: any(m.header.stamp == stamp for m in probe.messages(want)), 0.3):
-            return stamp
-    raise AssertionError('no answer on ' + want + '\n' + node.output())
+        return stamp
+
+    done = publish_until(probe, publish, lambda stamp: answers_to(probe, want, stamp))
+    assert done, 'no answer on ' + want + '\n' + node.output()
+    return done[0]
 
 
-def _at(probe, topic, stamp, timeout=5.0):
+def _at(probe, topic, stamp):
     """Return the message on ``topic`` for the frame ``stamp`` (outputs follow one another)."""
-    def found():
-        return [m for m in probe.messages(topic) if m.header.stamp == stamp]
-    assert probe.wait(lambda: bool(found()), timeout), f'nothing on {topic} for this frame'
-    return found()[-1]
+    return answer_to(probe, topic, stamp, timeout=5.0)
 
 
 def _grid_value(grid_msg, x, y):
-    g = messages.grid_array(grid_msg)
-    col = int((x - grid_msg.info.origin.position.x) / grid_msg.info.resolution)
-    row = int((y - grid_msg.info.origin.position.y) / grid_msg.info.resolution)
-    return int(g[row, col])
+    return int(ros_scene.grid_at(grid_msg, np.array(x), np.array(y)))
 
 
 def _check_scene_grid(probe, stamp):
@@ -190,9 +179,12 @@ def test_wrong_taxonomy_is_an_error_segmentation_continues(tmp_path, probe, rend
         assert 'Lava' in node.output()
         pub = probe.publisher(Image, 'image', reliable=False, depth=1)
         assert probe.wait_matched(pub)
-        for _ in range(50):
-            pub.publish(ros_scene.image(labels, probe.node.get_clock().now().to_msg()))
-            if probe.wait(lambda: probe.messages('segmentation/labels'), 0.3):
-                break
-        assert probe.messages('segmentation/labels') and not probe.messages(
-            'segmentation/functional')
+
+        def publish():
+            msg = ros_scene.image(labels, probe.node.get_clock().now().to_msg())
+            pub.publish(msg)
+            return msg.header.stamp
+
+        assert publish_until(probe, publish, lambda stamp: answers_to(
+            probe, 'segmentation/labels', stamp), timeout=15), node.output()
+        assert not probe.messages('segmentation/functional')

@@ -23,6 +23,7 @@ and a summary (frames in/out, FPS, age-of-frame percentiles) to the output folde
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -265,13 +266,18 @@ def _run(args: argparse.Namespace) -> int:
           f'ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}', flush=True)
     node = process.NodeProcess(node_command(model, args), env, out / 'node.log',
                                new_session=True)
-    recorder = saver = p = None
     last_diag: dict[str, Any] = {}
-    try:
+    written, player_closing = contextlib.ExitStack(), contextlib.ExitStack()
+    # Leaving: the node stops first, then the player (nothing is recorded after it), then the
+    # files it wrote to.
+    with written, player_closing, node:
         recorder = replay.BagRecorder(out / 'outputs', 'mcap')
+        written.callback(recorder.close)
         p = player.Player(record=player.NODE_OUTPUTS, recorder=recorder,
                           node_name='seg_ros_demo')
+        player_closing.callback(p.close)
         saver = player.ImageSaver(out, FOLDERS, p.stats.index_of, legends(model, args))
+        written.callback(saver.close)
 
         def keep_diag(topic: str, msgtype: str, msg: Any, t: float) -> None:
             # The last status that saw inferences (the node's figures are over a window).
@@ -307,14 +313,7 @@ def _run(args: argparse.Namespace) -> int:
             print('demo: interrupted; writing what was recorded', file=sys.stderr)
         p.drain(idle=3.0)
         stats = p.stats.summary()
-    finally:
-        rc = node.stop()
-        if p is not None:
-            p.close()
-        if saver is not None:
-            saver.close()
-        if recorder is not None:
-            recorder.close()
+    rc = node.proc.returncode
 
     overlays = sorted((out / 'overlay').glob('*.png'))
     fps = args.rate if not args.as_fast_as_node else 5.0

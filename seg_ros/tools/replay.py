@@ -24,6 +24,7 @@ becomes ``image`` + ``camera_info``, stamped when sent). Pacing: the bag's recor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -182,12 +183,18 @@ def _run(args: argparse.Namespace) -> int:
     recording = bool(args.record_bag or args.record_images)
     record = _parse_record(args.record or (list(player.NODE_OUTPUTS) if recording else []),
                            known)
+    # Leaving: the player first (nothing is recorded after it), then the files and the bag.
+    written, player_closing = contextlib.ExitStack(), contextlib.ExitStack()
+    if bag is not None:
+        written.callback(bag.close)
     recorder = replay.BagRecorder(args.record_bag, args.storage) if args.record_bag else None
+    if recorder is not None:
+        written.callback(recorder.close)
     p = player.Player(recorder=recorder, reply_topic=args.reply_topic or None,
                       deserialize=bool(args.record_images))
-    saver = None
+    player_closing.callback(p.close)
     summary: dict[str, Any] = {}
-    try:
+    with written, player_closing:
         for topic, msgtype in record.items():
             msgtype = msgtype or p.discover_type(topic, 2.0)
             if msgtype is None:
@@ -198,6 +205,7 @@ def _run(args: argparse.Namespace) -> int:
             folders = {t: replay.topic_dirname(t) for t, m in record.items()
                        if m in (replay.IMAGE_TYPE, 'nav_msgs/msg/OccupancyGrid', None)}
             saver = player.ImageSaver(Path(args.record_images), folders, p.stats.index_of)
+            written.callback(saver.close)
             p.hooks.append(saver)
         for topic, msgtype in outgoing:
             p.publisher(topic, msgtype)
@@ -231,15 +239,6 @@ def _run(args: argparse.Namespace) -> int:
             # Nobody publishes the replies (no node running): "all dropped" would mislead.
             summary['frames_answered'] = summary['frames_dropped'] = None
             summary['note'] = f'nothing publishes {args.reply_topic}; no frame ages measured'
-
-    finally:
-        p.close()
-        if saver is not None:
-            saver.close()
-        if recorder is not None:
-            recorder.close()
-        if bag is not None:
-            bag.close()
     summary['recorded'] = dict(recorder.counts) if recorder is not None else {}
     print(json.dumps(summary, indent=2))
     if args.summary:

@@ -29,10 +29,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Optional
+from typing import Any, Callable, Optional
 import unittest
 
+import pytest
 import rclpy
+
+try:   # not on PyPI; a ROS install (or ../shared/ros2/install.sh) has them
+    from ament_index_python.packages import get_package_share_directory
+    from launch import LaunchDescription
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    import launch_testing.actions
+    HAVE_LAUNCH_TESTING = True
+except ImportError:
+    HAVE_LAUNCH_TESTING = False
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -102,6 +113,38 @@ def use_in_this_process() -> Path:
         if str(site) not in parts:
             os.environ['PYTHONPATH'] = os.pathsep.join([p for p in parts if p] + [str(site)])
     return prefix
+
+
+def launch_test(generate_test_description: Callable[[], Any]) -> Callable[[], Any]:
+    """
+    Mark a launch test's entry point (marks there are the launch test's marks).
+
+    It runs where launch_testing and colcon are installed, and is slow (it builds the
+    workspace on first use).
+    """
+    marks = [pytest.mark.skipif(not HAVE_LAUNCH_TESTING, reason='launch_testing is not installed'),
+             pytest.mark.skipif(not available(), reason='colcon is not installed'),
+             pytest.mark.slow, pytest.mark.launch_test]
+    for mark in marks:
+        generate_test_description = mark(generate_test_description)
+    return generate_test_description
+
+
+def installed_share() -> str:
+    """Put the install space on this process's ament index; return seg_ros's share folder."""
+    use_in_this_process()
+    share = get_package_share_directory('seg_ros')
+    assert share.startswith(str(install_space())), share
+    return share
+
+
+def segmentation_launch(**arguments: str) -> Any:
+    """Return the installed ``segmentation.launch.py`` with ``arguments``, then ReadyToTest."""
+    include = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(os.path.join(installed_share(), 'launch',
+                                                   'segmentation.launch.py')),
+        launch_arguments=arguments.items())
+    return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
 
 
 class NodeTestCase(unittest.TestCase):

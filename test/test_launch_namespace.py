@@ -34,17 +34,8 @@ import rclpy
 from seg_ros.testing.synthetic import save_passthrough
 import yaml
 
-try:
-    from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
-    from launch.actions import IncludeLaunchDescription
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
-    import launch_testing.actions
-    HAVE_LAUNCH_TESTING = True
-except ImportError:
-    HAVE_LAUNCH_TESTING = False
-
-pytestmark = pytest.mark.skipif(not HAVE_LAUNCH_TESTING, reason='launch_testing is not installed')
+pytestmark = pytest.mark.skipif(not colcon_ws.HAVE_LAUNCH_TESTING,
+                                reason='launch_testing is not installed')
 TMP = tempfile.mkdtemp(prefix='seg_ros_launch_ns_')
 MODEL = os.path.join(TMP, 'passthrough.onnx')
 PARAMS = os.path.join(TMP, 'robot1.yaml')
@@ -69,20 +60,13 @@ def _write_params(shipped):
     return key
 
 
-@pytest.mark.skipif(not HAVE_LAUNCH_TESTING, reason='launch_testing is not installed')
-@pytest.mark.skipif(not colcon_ws.available(), reason='colcon is not installed')
-@pytest.mark.slow
-@pytest.mark.launch_test
+@colcon_ws.launch_test
 def generate_test_description():
     save_passthrough(MODEL, ['ground', 'thing', 'other'])
-    colcon_ws.use_in_this_process()
-    share = get_package_share_directory('seg_ros')
+    share = colcon_ws.installed_share()
     key = _write_params(os.path.join(share, 'config', 'segmentation.yaml'))
     assert key == '/**', key
-    include = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'segmentation.launch.py')),
-        launch_arguments={'namespace': 'robot1', 'params_file': PARAMS}.items())
-    return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
+    return colcon_ws.segmentation_launch(namespace='robot1', params_file=PARAMS)
 
 
 class TestNamespacedParams(colcon_ws.NodeTestCase):

@@ -33,37 +33,21 @@ import rclpy
 from seg_ros.testing.synthetic import save_passthrough
 from sensor_msgs.msg import Image
 
-try:
-    from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription
-    from launch.actions import IncludeLaunchDescription
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
-    import launch_testing.actions
+if colcon_ws.HAVE_LAUNCH_TESTING:
+    import launch_testing
     import launch_testing.asserts
-    HAVE_LAUNCH_TESTING = True
-except ImportError:  # not on PyPI; a ROS install (or ../shared/ros2/install.sh) has them
-    HAVE_LAUNCH_TESTING = False
 
 # Without launch_testing's plugin pytest would collect the classes below as plain unittests.
-pytestmark = pytest.mark.skipif(not HAVE_LAUNCH_TESTING, reason='launch_testing is not installed')
+pytestmark = pytest.mark.skipif(not colcon_ws.HAVE_LAUNCH_TESTING,
+                                reason='launch_testing is not installed')
 MODEL = os.path.join(tempfile.mkdtemp(prefix='seg_ros_launch_'), 'passthrough.onnx')
 
 
-# Marks on the entry point are the launch test's marks (launch_testing's pytest plugin).
-@pytest.mark.skipif(not HAVE_LAUNCH_TESTING, reason='launch_testing is not installed')
-@pytest.mark.skipif(not colcon_ws.available(), reason='colcon is not installed')
-@pytest.mark.slow
-@pytest.mark.launch_test
+@colcon_ws.launch_test
 def generate_test_description():
     save_passthrough(MODEL, ['ground', 'thing', 'other'])
-    colcon_ws.use_in_this_process()
-    share = get_package_share_directory('seg_ros')
-    assert share.startswith(str(colcon_ws.install_space())), share
-    include = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(os.path.join(share, 'launch', 'segmentation.launch.py')),
-        launch_arguments={'model': MODEL, 'image': '/test_camera/image',
-                          'camera_info': '/test_camera/camera_info'}.items())
-    return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
+    return colcon_ws.segmentation_launch(model=MODEL, image='/test_camera/image',
+                                         camera_info='/test_camera/camera_info')
 
 
 class TestSegmentationLaunch(colcon_ws.NodeTestCase):
@@ -90,7 +74,7 @@ class TestSegmentationLaunch(colcon_ws.NodeTestCase):
         self.assertEqual(received[0].header.frame_id, 'test_camera')
 
 
-if HAVE_LAUNCH_TESTING:
+if colcon_ws.HAVE_LAUNCH_TESTING:
     @launch_testing.post_shutdown_test()
     class TestShutdown(unittest.TestCase):
 

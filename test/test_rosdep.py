@@ -45,6 +45,8 @@ def _needs_rosdep(test):
     for mark in needs_rosdep:
         test = mark(test)
     return test
+
+
 DISTROS = [('humble', 'ubuntu:jammy'), ('jazzy', 'ubuntu:noble'), ('kilted', 'ubuntu:noble')]
 
 

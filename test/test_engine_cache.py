@@ -16,6 +16,7 @@
 import json
 import os
 import shlex
+import stat
 
 import pytest
 
@@ -183,6 +184,24 @@ def test_atomic_write_leaves_no_temporaries(tmp_path):
     ec.atomic_write(str(target), b'def')
     assert target.read_bytes() == b'def'
     assert os.listdir(tmp_path / 'sub') == ['x.engine']
+
+
+@pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o027, 0o640)])
+def test_engine_and_sidecar_follow_the_umask(tmp_path, umask, mode):
+    """
+    Issue 17 defect 6: readable by a node running as another user (not mkstemp's 0600).
+
+    The engine and its sidecar go through the writers engine_builder.build_engine uses.
+    """
+    engine = str(tmp_path / 'cache' / 'm.fp16.engine')
+    old = os.umask(umask)
+    try:
+        ec.atomic_write(engine, b'plan')
+        ec.write_sidecar(engine, {'seg_ros_engine': ec.SIDECAR_FORMAT})
+    finally:
+        os.umask(old)
+    for path in (engine, ec.sidecar_path(engine)):
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode, path
 
 
 def _frames(folder, n, seed=0):

@@ -50,19 +50,28 @@ def test_cuda_thread_runs_everything_on_one_thread():
         owner.shutdown()
 
 
+# No machine has this many GPUs: cudaSetDevice fails on every machine, with or without a GPU.
+ABSENT_DEVICE = 999
+
+
 def test_cuda_python_reports_the_failing_call():
-    """The real cuda-python on this GPU-less machine: a CudaError naming call and CUDA error."""
+    """
+    The real cuda-python: a CudaError naming the call and CUDA's error, on any machine.
+
+    Without a GPU every call fails (no driver); with one, device 999 does not exist and no
+    device can allocate 2**62 bytes, so the same calls fail there too.
+    """
     rt = cuda_api.import_cudart()
     if rt is None:
         pytest.skip('cuda-python not installed (pip install "cuda-python>=12.6,<13")')
-    driver = cuda_api.open_driver(0)
+    driver = cuda_api.open_driver(ABSENT_DEVICE)
     assert isinstance(driver, cuda_api.CudaPythonDriver) and driver.name == 'cuda-python'
     with pytest.raises(cuda_api.CudaError) as err:
         with driver.current():
             pass
     assert str(err.value).startswith('cudaSetDevice failed: cudaError')
-    with pytest.raises(cuda_api.CudaError, match='cudaMalloc failed'):
-        driver.device(1024)
+    with pytest.raises(cuda_api.CudaError, match='^cudaMalloc failed: cudaError'):
+        driver.device(1 << 62)
 
 
 def test_cuda_python_device_info_reads_what_tells_orin_modules_apart():
@@ -243,9 +252,10 @@ def test_backend_load_failure_names_the_tensorrt_version(monkeypatch, tmp_path):
     """
     Defect 2: a CUDA failure while loading is a BackendError, never a bare driver error.
 
-    TensorRT itself cannot be imported here, so a stand-in module with the version of JetPack
-    6's TensorRT takes its place; CUDA is the real cuda-python, which reports the missing
-    driver. The backend's CUDA thread is gone afterwards.
+    A stand-in module with the version of JetPack 6's TensorRT takes TensorRT's place (the
+    test runs the same where TensorRT is installed); CUDA is the real cuda-python, asked for a
+    device no machine has, so cudaSetDevice fails with or without a GPU. The backend's CUDA
+    thread is gone afterwards.
     """
     import types
 
@@ -259,7 +269,7 @@ def test_backend_load_failure_names_the_tensorrt_version(monkeypatch, tmp_path):
     model = synthetic.save_passthrough(str(tmp_path / 'm.onnx'), ['a', 'b'])
     before = threading.active_count()
     with pytest.raises(BackendError) as err:
-        TensorRTBackend(model, BackendOptions())
+        TensorRTBackend(model, BackendOptions(device_id=ABSENT_DEVICE))
     text = str(err.value)
     assert text.startswith('TensorRT 10.3.0.30: loading ') and 'cudaSetDevice failed' in text
     assert 'check the CUDA driver and device' in text

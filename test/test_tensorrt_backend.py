@@ -36,6 +36,7 @@ from seg_ros.inference.tensorrt.backend import buffers_to_grow, resolve_engine, 
 from seg_ros.inference.tensorrt.engine_builder import (calibration_batches, EngineBuildError,
                                                        list_images)
 from seg_ros.tools import cli
+import trt_doubles
 
 ORIN = ec.Platform('10.3.0', 'Orin', '8.7')
 CLASSES = [f'c{i}' for i in range(5)]
@@ -392,3 +393,116 @@ def test_implicit_int8_settings_carry_the_calibration_digest(tmp_path, assets):
         model, ec.BuildSettings(precision='int8', calib_dir=calib))
     assert all_frames.calib_digest != settings.calib_digest     # count is part of the key
     assert ec.engine_path_for(model, settings) == str(tmp_path / 'm.int8.engine')
+
+
+# -- The backend end to end on stand-ins: a GPU of a given size and TensorRT from its listing --
+
+STAND_IN_CLASSES = [f'k{i}' for i in range(19)]
+GPU_MEMORY = 100_000_000     # fits 640x480 (26.9 MB in all), not 1920x1080 (158.6 MB activation)
+
+
+def _stand_in_backend(tmp_path, monkeypatch, version='10.3.0', gpu_memory=GPU_MEMORY,
+                      fail_context=False):
+    """Load a TensorRTBackend on trt_doubles: engine + sidecar as build-engine writes them."""
+    from seg_ros.inference.tensorrt import engine_builder
+    from seg_ros.inference.tensorrt.backend import TensorRTBackend
+
+    listing = trt_doubles.load_listing(version)
+    if listing is None:
+        pytest.skip(f'TensorRT {version} API listing not found; set SEG_ROS_ASSETS')
+    gpu = trt_doubles.FakeGpu(gpu_memory)
+    trt = trt_doubles.tensorrt_module(listing, version, gpu, fail_context=fail_context)
+    monkeypatch.setattr(engine_builder, 'import_tensorrt', lambda: trt)
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    engine = str(tmp_path / 'm.fp16.engine')
+    ec.atomic_write(engine, trt_doubles.engine_bytes(len(STAND_IN_CLASSES)))
+    platform = ec.Platform(version, 'Orin', '8.7', 8, ec.memory_gib(gpu_memory))
+    ec.write_sidecar(engine, ec.make_sidecar(
+        model, ec.sha256_file(model), ec.sha256_file(engine), platform, ec.BuildSettings(),
+        contract.encode_metadata(STAND_IN_CLASSES,
+                                 contract.default_palette(len(STAND_IN_CLASSES)))))
+    backend = TensorRTBackend(engine, BackendOptions(), driver_factory=lambda device_id: gpu)
+    return backend, gpu, trt
+
+
+def _check_frame(backend, h, w, seed=0):
+    frame = np.random.default_rng(seed).integers(0, 19, (h, w, 3), dtype=np.uint8)
+    result = backend.infer(frame)
+    np.testing.assert_array_equal(result.labels, frame[:, :, 0])
+    np.testing.assert_array_equal(result.confidence, frame[:, :, 0].astype(np.float32) / 4)
+
+
+@pytest.mark.parametrize('version', ['10.3.0', '10.13.0.35', '11.4.0.106'])
+def test_activation_memory_follows_the_frame_size(tmp_path, monkeypatch, version):
+    """
+    Issue 17 defect 2: a USER_MANAGED context, sized per frame shape, on every version.
+
+    The stand-in GPU has 100 MB: a static context (the profile max 1920x1080 of a 19-class
+    model: 158.6 MB of activation memory) does not fit, 640x480 frames (24.4 MB) do. The
+    description (which the node publishes on /diagnostics) reports both figures.
+    """
+    backend, gpu, trt = _stand_in_backend(tmp_path, monkeypatch, version)
+    try:
+        assert trt.engines[0].contexts[0].user_managed
+        assert backend.describe().endswith(
+            'activation memory allocated per frame size (up to 158.6 MB at the profile max '
+            '1920x1080)')
+        _check_frame(backend, 480, 640)
+        assert backend.describe().endswith(
+            'activation memory 24.4 MB for 640x480 frames (158.6 MB at the profile max '
+            '1920x1080)')
+        assert gpu.used() == 24_395_776 + 640 * 480 * (3 + 1 + 4)
+        _check_frame(backend, 240, 320, seed=1)          # smaller: nothing reallocated
+        assert 'activation memory 6.9 MB for 320x240 frames' in backend.describe()
+        assert gpu.used() == 24_395_776 + 640 * 480 * (3 + 1 + 4)
+        _check_frame(backend, 480, 640, seed=2)
+    finally:
+        backend.close()
+    assert gpu.live == {} and gpu.hosts == {}            # close() freed everything
+
+
+def test_a_failed_grow_keeps_the_backend_at_its_previous_size(tmp_path, monkeypatch):
+    """
+    Issue 17 defect 1: allocate first, swap, then free; never touch freed memory.
+
+    A 1920x1080 frame does not fit the 100 MB GPU: the error names the size and the fix, the
+    half-made allocation is freed and the next 640x480 frame runs on the old buffers (the
+    stand-in GPU raises on any use of freed memory). The same for pinned host memory failing.
+    """
+    backend, gpu, trt = _stand_in_backend(tmp_path, monkeypatch)
+    try:
+        _check_frame(backend, 480, 640)
+        used = gpu.used()
+        with pytest.raises(BackendError) as err:
+            backend.infer(np.zeros((1080, 1920, 3), np.uint8))
+        text = str(err.value)
+        assert text.startswith('TensorRT 10.3.0: out of memory for a 1920x1080 frame')
+        assert '158.6 MB of activation memory' in text and 'cudaErrorMemoryAllocation' in text
+        assert 'it keeps running at 640x480' in text and 'Send smaller frames' in text
+        _check_frame(backend, 480, 640, seed=1)            # on the old buffers, all live
+        assert trt.engines[0].contexts[0].shape == (1, 480, 640, 3)
+        assert gpu.used() == used                          # the half-made allocation freed
+        gpu.fail_host = True                               # cudaMallocHost fails on demand
+        with pytest.raises(BackendError, match='cudaMallocHost failed'):
+            backend.infer(np.zeros((600, 800, 3), np.uint8))
+        assert gpu.used() == used
+        _check_frame(backend, 480, 640, seed=2)
+        gpu.fail_host = False
+        _check_frame(backend, 600, 800, seed=3)             # and it can still grow
+        _check_frame(backend, 480, 640, seed=4)
+        assert 'activation memory 24.4 MB for 640x480' in backend.describe()
+    finally:
+        backend.close()
+    assert gpu.live == {} and gpu.hosts == {}
+
+
+def test_a_context_tensorrt_cannot_create_is_a_memory_error(tmp_path, monkeypatch):
+    """Issue 17 defect 2: create_execution_context() -> None names the size and the fix."""
+    with pytest.raises(BackendError) as err:
+        _stand_in_backend(tmp_path, monkeypatch, fail_context=True)
+    text = str(err.value)
+    assert text.startswith('TensorRT 10.3.0 could not create an execution context for ')
+    assert '(out of GPU memory)' in text and 'lacks an API' not in text
+    assert '158.6 MB of activation memory at its profile max 1920x1080' in text
+    assert 'full-frame float logits alone are 157.6 MB' in text
+    assert '--min 160x120 --opt 640x480 --max 640x480' in text

@@ -156,6 +156,7 @@ class RecordingPycuda:
         self._log('pop')
 
     def detach(self) -> None:
+        assert self.depth == 0, 'detach of a primary context does not pop: pop first'
         self._log('detach')
 
     def compute_capability(self) -> tuple[int, int]:

@@ -23,9 +23,14 @@ the one the TensorRT runtime itself uses:
 
 - cuda-python uses the CUDA runtime API (``cudaSetDevice`` makes the primary context current
   in the calling thread; nothing is pushed, so nothing can be left pushed);
-- pycuda retains the primary context and pushes/pops it around every call; pycuda's
-  ``detach`` only works in the thread that retained it, which is why the backend makes every
-  CUDA call, ``close`` included, on one thread of its own (:class:`CudaThread`).
+- pycuda retains the primary context and pushes/pops it around every call. Its ``detach``
+  releases a primary context with ``cuDevicePrimaryCtxRelease``, which never pops it from the
+  thread's context stack, so every push is popped by :meth:`PycudaDriver.current` itself, and
+  ``detach`` runs on the thread that retained the context: the backend makes every CUDA call,
+  ``close`` included, on one thread of its own (:class:`CudaThread`).
+
+With either, the primary context itself stays after ``close`` for the life of the process (the
+CUDA runtime, which TensorRT uses, keeps it); see doc/tensorrt.md.
 
 Every CUDA failure is raised as :class:`CudaError` with the call that failed and CUDA's own
 error name; the backend turns it into a BackendError naming the TensorRT version and the fix.

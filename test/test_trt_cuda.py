@@ -85,6 +85,7 @@ def test_cuda_python_device_info_reads_what_tells_orin_modules_apart():
     props.multiProcessorCount, props.totalGlobalMem = 8, 16_416_014_336
 
     class Cudart:   # the real runtime module, answering for a device this machine lacks
+
         def __getattr__(self, name):
             return getattr(rt, name)
 

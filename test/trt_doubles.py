@@ -160,6 +160,7 @@ def activation_for(num_classes: int, height: int, width: int) -> int:
 
 
 class _DataType:
+
     def __init__(self, name: str) -> None:
         self.name = name
 
@@ -309,6 +310,7 @@ def tensorrt_module(listing: dict, version: str, gpu: FakeGpu,
             self.severity = severity
 
     class Runtime:
+
         def __init__(self, logger: Logger) -> None:
             self.DLA_core = -1
 

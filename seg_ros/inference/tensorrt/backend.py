@@ -182,8 +182,8 @@ def context_failure_message(version: str, engine_path: str, sidecar: Mapping[str
     """Return the error for ``create_execution_context`` returning None: memory, size, fix."""
     hi = engine_cache.settings_from_sidecar(sidecar)
     opt_h, opt_w = hi.opt_hw
-    smaller = dataclasses.replace(hi, max_hw=hi.opt_hw, min_hw=(min(hi.min_hw[0], opt_h),
-                                                                 min(hi.min_hw[1], opt_w)))
+    lo = (min(hi.min_hw[0], opt_h), min(hi.min_hw[1], opt_w))
+    smaller = dataclasses.replace(hi, max_hw=hi.opt_hw, min_hw=lo)
     onnx = str(sidecar.get('onnx_path', '')) or 'MODEL.onnx'
     max_h, max_w = hi.max_hw
     return (f'TensorRT {version} could not create an execution context for {engine_path} '

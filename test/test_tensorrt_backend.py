@@ -542,6 +542,24 @@ def test_a_failed_grow_keeps_the_backend_at_its_previous_size(tmp_path, monkeypa
     assert gpu.live == {} and gpu.hosts == {}
 
 
+def test_a_refused_binding_makes_the_backend_say_it_is_unusable(tmp_path, monkeypatch):
+    """After the swap there is no way back: the backend refuses frames instead of guessing."""
+    backend, gpu, trt = _stand_in_backend(tmp_path, monkeypatch)
+    try:
+        _check_frame(backend, 240, 320)
+        trt.engines[0].contexts[0].refuse_addresses = True
+        with pytest.raises(BackendError, match="refused the device buffer of 'image', "
+                           "'labels', 'confidence' for .*; reload the model"):
+            backend.infer(np.zeros((480, 640, 3), np.uint8))
+        trt.engines[0].contexts[0].refuse_addresses = False
+        for h, w in ((240, 320), (480, 640)):
+            with pytest.raises(BackendError, match='reload the model'):
+                backend.infer(np.zeros((h, w, 3), np.uint8))
+    finally:
+        backend.close()
+    assert gpu.live == {} and gpu.hosts == {}            # the old buffers were freed once
+
+
 def test_a_context_tensorrt_cannot_create_is_a_memory_error(tmp_path, monkeypatch):
     """Issue 17 defect 2: create_execution_context() -> None names the size and the fix."""
     with pytest.raises(BackendError) as err:

@@ -176,6 +176,7 @@ class FakeContext:
         self.addresses: dict[str, int] = {}
         self.memory: Optional[tuple[int, int]] = None
         self.required = 0
+        self.refuse_addresses = False     # set_tensor_address answers False (a TensorRT bug)
 
     def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
         assert name == 'image'
@@ -187,6 +188,8 @@ class FakeContext:
         return self.shape if name == 'image' else self.shape[:3]
 
     def set_tensor_address(self, name: str, address: int) -> bool:
+        if self.refuse_addresses:
+            return False
         self.addresses[name] = int(address)
         return True
 

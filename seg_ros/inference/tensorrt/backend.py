@@ -402,10 +402,11 @@ class TensorRTBackend(Backend):
             self._activation, self._activation_capacity = new_activation, activation
         self._hw = None
         self._views = {}
-        for name, allocation in self._device.items():
-            if not ctx.set_tensor_address(name, driver.address(allocation)):
-                self._broken = (f'TensorRT {self._version} refused the device buffer of '
-                                f'"{name}" for {self.engine_path}')
+        refused = [name for name, allocation in self._device.items()
+                   if not ctx.set_tensor_address(name, driver.address(allocation))]
+        if refused:
+            self._broken = (f'TensorRT {self._version} refused the device buffer of '
+                            f'{", ".join(map(repr, refused))} for {self.engine_path}')
         self._bind_activation()
         self.activation_bytes = activation
         if not self._broken:

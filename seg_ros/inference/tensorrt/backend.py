@@ -400,6 +400,9 @@ class TensorRTBackend(Backend):
             if self._activation is not None:
                 old_device.append(self._activation)
             self._activation, self._activation_capacity = new_activation, activation
+            LOG.info('%s: %s of activation memory for %dx%d frames (%s at the profile max)',
+                     os.path.basename(self.engine_path), megabytes(activation), width, height,
+                     megabytes(self.max_activation_bytes))
         self._hw = None
         self._views = {}
         refused = [name for name, allocation in self._device.items()

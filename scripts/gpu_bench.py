@@ -22,17 +22,23 @@ Prints one JSON object:
 - ``pytorch``: BiSeNetV2 (CoinCheung layout, 19 classes) and SegFormer-B0 (150 classes) with
   random weights (timing does not depend on the values) at 640x480, FP32 and FP16 (``.half()``,
   cuDNN benchmark mode), median/p90 of ``--runs`` (>= 100) timed runs after ``--warmup`` runs,
-  each timed with CUDA events around one forward pass of a (1, 3, 480, 640) tensor;
+  each timed with CUDA events around one forward pass of a (1, 3, 480, 640) tensor. The FP32
+  rows run with TF32 off (cuDNN allows TF32 by default, so on Ampere and newer "fp32" would
+  otherwise be TF32 convolutions); each row records the ``tf32`` setting it ran with;
 - ``onnxruntime_cuda``: the same two networks as seg_ros contract models (uint8 640x480 frame in,
   labels out; resize, normalisation, upsampling and argmax in the graph), exported here with
   random weights, FP32 and FP16 (onnxconverter-common when importable), run with ONNX Runtime's
   CUDA provider when ``onnxruntime-gpu`` is importable (else the reason it was skipped);
 - versions (torch, CUDA, cuDNN, ONNX Runtime), the GPU's name and the total wall time.
 
+A row that could not run (an export or the float16 converter missing, no CUDA provider) is
+``{"skipped": "<why>"}`` instead of timings.
+
 ``--smoke`` runs a handful of iterations at 128x96 on whatever device is there (a CPU in the
 tests) to check the script end to end; its figures mean nothing.
 """
 import argparse
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -40,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,6 +83,26 @@ def time_torch(fn: Callable[[], Any], runs: int, warmup: int, cuda: bool) -> dic
     return _stats(samples)
 
 
+@contextlib.contextmanager
+def tf32(enabled: bool) -> Iterator[None]:
+    """Allow or forbid TF32 in cuBLAS matmuls and cuDNN convolutions for the block."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def tf32_in_use() -> bool:
+    """Return whether matmuls or convolutions may run in TF32 right now."""
+    import torch
+
+    return bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
+
+
 def networks() -> dict[str, Callable[[], Any]]:
     from seg_ros.zoo.networks.bisenetv2 import BiSeNetV2
     from seg_ros.zoo.networks.segformer import segformer_b0
@@ -100,9 +126,11 @@ def bench_pytorch(size: tuple[int, int], runs: int, warmup: int, device: str,
             x = torch.randn(1, 3, h, w, device=device)
             if precision == 'fp16':
                 net, x = net.half(), x.half()
-            with torch.inference_mode():
-                out[f'{name}_{precision}'] = time_torch(lambda net=net, x=x: net(x), runs,
-                                                        warmup, device == 'cuda')
+            # FP32 means IEEE FP32: TF32 off (it stays as configured for the FP16 rows).
+            with torch.inference_mode(), tf32(False) if precision == 'fp32' \
+                    else contextlib.nullcontext():
+                row = time_torch(lambda net=net, x=x: net(x), runs, warmup, device == 'cuda')
+                out[f'{name}_{precision}'] = {**row, 'tf32': tf32_in_use()}
     return out
 
 
@@ -162,7 +190,8 @@ def bench_onnxruntime(size: tuple[int, int], runs: int, warmup: int,
             out[f'{name}_export_s'] = round(time.perf_counter() - t, 1)
             for precision in ('fp32', 'fp16'):
                 if precision not in paths:
-                    out[f'{name}_{precision}'] = {'skipped': paths.get(f'{precision}_skipped')}
+                    out[f'{name}_{precision}'] = {'skipped': paths.get(
+                        f'{precision}_skipped', f'no {precision} export')}
                     continue
                 sess = ort.InferenceSession(paths[precision], providers=[provider])
 

@@ -16,6 +16,7 @@
 import json
 import os
 import shlex
+import stat
 
 import pytest
 
@@ -116,6 +117,29 @@ def test_changed_onnx_platform_or_settings_make_it_stale(tmp_path):
                                                                 timing_cache='t')) == []
 
 
+def test_an_engine_from_another_orin_module_is_rebuilt(tmp_path):
+    """
+    Issue 17 defect 5: every Orin module reports "Orin" and 8.7; SMs and memory differ.
+
+    Figures of NVIDIA's module data sheets: AGX Orin 64GB 16 SMs, Orin NX 16GB 8 SMs, Orin
+    Nano 8GB 8 SMs; totalGlobalMem is the shared RAM (about 61 / 15 / 7.4 GiB).
+    """
+    agx = ec.Platform('10.3.0', 'Orin', '8.7', 16, ec.memory_gib(int(61.4 * 2 ** 30)))
+    nx16 = ec.Platform('10.3.0', 'Orin', '8.7', 8, ec.memory_gib(int(15.3 * 2 ** 30)))
+    nano8 = ec.Platform('10.3.0', 'Orin', '8.7', 8, ec.memory_gib(int(7.4 * 2 ** 30)))
+    onnx, engine = _built(tmp_path, platform=agx)
+    sha = ec.sha256_file(onnx)
+    assert ec.stale_reasons(engine, sha, agx, ec.BuildSettings()) == []
+    assert ec.stale_reasons(engine, sha, nx16, ec.BuildSettings()) == [
+        'multiprocessors 16 (engine) vs 8 (here)', 'GiB of GPU memory 61 (engine) vs 15 (here)']
+    assert ec.stale_reasons(engine, sha, nano8, ec.BuildSettings())[1:] == [
+        'GiB of GPU memory 61 (engine) vs 7 (here)']
+    with pytest.raises(ec.EngineCacheError, match='multiprocessors 16 .engine. vs 8 .here.'):
+        ec.check_engine(engine, nano8)
+    # A few MB more or less after a JetPack update is the same module.
+    assert ec.memory_gib(int(7.4 * 2 ** 30)) == ec.memory_gib(int(7.45 * 2 ** 30)) == 7
+
+
 def test_engine_replaced_by_hand_is_stale(tmp_path):
     onnx, engine = _built(tmp_path)
     with open(engine, 'wb') as f:
@@ -183,6 +207,24 @@ def test_atomic_write_leaves_no_temporaries(tmp_path):
     ec.atomic_write(str(target), b'def')
     assert target.read_bytes() == b'def'
     assert os.listdir(tmp_path / 'sub') == ['x.engine']
+
+
+@pytest.mark.parametrize('umask, mode', [(0o022, 0o644), (0o027, 0o640)])
+def test_engine_and_sidecar_follow_the_umask(tmp_path, umask, mode):
+    """
+    Issue 17 defect 6: readable by a node running as another user (not mkstemp's 0600).
+
+    The engine and its sidecar go through the writers engine_builder.build_engine uses.
+    """
+    engine = str(tmp_path / 'cache' / 'm.fp16.engine')
+    old = os.umask(umask)
+    try:
+        ec.atomic_write(engine, b'plan')
+        ec.write_sidecar(engine, {'seg_ros_engine': ec.SIDECAR_FORMAT})
+    finally:
+        os.umask(old)
+    for path in (engine, ec.sidecar_path(engine)):
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode, path
 
 
 def _frames(folder, n, seed=0):

@@ -36,6 +36,7 @@ from seg_ros.inference.tensorrt.backend import buffers_to_grow, resolve_engine, 
 from seg_ros.inference.tensorrt.engine_builder import (calibration_batches, EngineBuildError,
                                                        list_images)
 from seg_ros.tools import cli
+import trt_doubles
 
 ORIN = ec.Platform('10.3.0', 'Orin', '8.7')
 CLASSES = [f'c{i}' for i in range(5)]
@@ -62,9 +63,18 @@ def _has_gpu() -> bool:
         return False
 
 
+def _strongly_typed_only() -> bool:
+    """Return True where the installed TensorRT has no FP16/INT8 builder flags (11.x)."""
+    from seg_ros.inference.tensorrt import trt_api
+
+    import tensorrt
+    return trt_api.strongly_typed_only(tensorrt)
+
+
 HAS_TRT = _has_tensorrt()
 needs_gpu = pytest.mark.skipif(not (HAS_TRT and _has_gpu()),
                                reason='needs TensorRT, cuda-python or pycuda, and a GPU')
+TRT_11 = HAS_TRT and _strongly_typed_only()
 
 
 def trt_passthrough(path: Path, with_confidence: bool = True) -> str:
@@ -226,7 +236,7 @@ def test_cli_without_tensorrt_fails_cleanly(tmp_path, capsys):
     (['--int8'], '--calib DIR'),
     (['--calib', 'somewhere'], '--calib is only used with --int8'),
     (['--fp32', '--dla', '0'], 'DLA runs only FP16 or INT8'),
-    (['--dla', '0', '--max', '1080x1920'], 'DLA needs static shapes'),
+    (['--fp16', '--dla', '0', '--max', '1080x1920'], 'DLA needs static shapes'),
     (['--int8', '--calib', 'no/such/folder'], 'does not exist'),
 ])
 def test_cli_rejects_bad_options_before_building(tmp_path, capsys, argv, message):
@@ -328,6 +338,10 @@ def test_real_engine_matches_onnxruntime_and_is_cached(tmp_path):
 
 
 @needs_gpu
+@pytest.mark.skipif(TRT_11, reason='TensorRT 11 has no implicit INT8 calibration (no INT8 '
+                    'builder flag, no calibrators): build-engine --int8 on a float32 ONNX is an '
+                    'error there (test_precision_plan_per_version); INT8 comes from a Q/DQ '
+                    'export (seg-ros export --precision int8)')
 def test_real_cli_builds_int8_with_calibration_and_timing_cache(tmp_path, assets, capsys):
     model = trt_passthrough(tmp_path / 'm.onnx')
     engine = tmp_path / 'engines' / 'm.engine'
@@ -362,6 +376,39 @@ def test_confidence_is_fetched_only_when_asked(tmp_path):
     assert result.confidence is None and (result.labels == 3).all()
 
 
+@pytest.mark.parametrize('version, precision', [('10.3.0', 'fp16'), ('11.4.0.106', 'fp32')])
+def test_cli_default_precision_is_what_the_tensorrt_builds(tmp_path, monkeypatch, capsys,
+                                                           version, precision):
+    """
+    Issue 17 defect 3: with no flag, TensorRT 11 builds a float32 ONNX as FP32, so it says so.
+
+    Before, it recorded fp16, built FP32 (strongly typed) into ``*.fp16.engine`` and rebuilt it
+    on every run. The stand-in TensorRT comes from each version's listing; the build itself
+    (which needs a GPU) is recorded instead.
+    """
+    from seg_ros.inference.tensorrt import engine_builder
+
+    listing = trt_doubles.load_listing(version)
+    if listing is None:
+        pytest.skip(f'TensorRT {version} API listing not found; set SEG_ROS_ASSETS')
+    trt = trt_doubles.tensorrt_module(listing, version, trt_doubles.FakeGpu(1 << 30))
+    monkeypatch.setattr(engine_builder, 'import_tensorrt', lambda: trt)
+    builds = []
+    monkeypatch.setattr(engine_builder, 'build_engine',
+                        lambda onnx, out, settings, **kw: builds.append((out, settings)))
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    assert cli.main(['build-engine', model]) == 0
+    (engine, settings), = builds
+    assert engine == str(tmp_path / f'm.{precision}.engine')
+    assert settings.precision == precision and settings.key()['precision'] == precision
+    # The DLA check still applies: on 11 a float32 ONNX has no DLA precision by default.
+    code = cli.main(['build-engine', model, '--dla', '0'])
+    if precision == 'fp32':
+        assert code == 1 and 'DLA runs only FP16 or INT8' in capsys.readouterr().err
+    else:
+        assert code == 0 and builds[-1][1].precision == 'fp16'
+
+
 def test_cli_dla_profile_defaults_to_the_opt_size(tmp_path):
     """DLA builds are static: without --min/--max the profile is --opt alone."""
     import argparse
@@ -372,7 +419,7 @@ def test_cli_dla_profile_defaults_to_the_opt_size(tmp_path):
     build_engine.add_arguments(parser)
     model = trt_passthrough(tmp_path / 'm.onnx')
     settings = build_engine.settings_from_args(
-        parser.parse_args([model, '--dla', '1', '--opt', '480x360']))
+        parser.parse_args([model, '--fp16', '--dla', '1', '--opt', '480x360']))
     assert settings.min_hw == settings.opt_hw == settings.max_hw == (360, 480)
     assert settings.precision == 'fp16' and settings.dla_core == 1
     gpu = build_engine.settings_from_args(parser.parse_args([model]))
@@ -393,3 +440,134 @@ def test_implicit_int8_settings_carry_the_calibration_digest(tmp_path, assets):
         model, ec.BuildSettings(precision='int8', calib_dir=calib))
     assert all_frames.calib_digest != settings.calib_digest     # count is part of the key
     assert ec.engine_path_for(model, settings) == str(tmp_path / 'm.int8.engine')
+
+
+# -- The backend end to end on stand-ins: a GPU of a given size and TensorRT from its listing --
+
+STAND_IN_CLASSES = [f'k{i}' for i in range(19)]
+GPU_MEMORY = 100_000_000     # fits 640x480 (26.9 MB in all), not 1920x1080 (158.6 MB activation)
+
+
+def _stand_in_backend(tmp_path, monkeypatch, version='10.3.0', gpu_memory=GPU_MEMORY,
+                      fail_context=False):
+    """Load a TensorRTBackend on trt_doubles: engine + sidecar as build-engine writes them."""
+    from seg_ros.inference.tensorrt import engine_builder
+    from seg_ros.inference.tensorrt.backend import TensorRTBackend
+
+    listing = trt_doubles.load_listing(version)
+    if listing is None:
+        pytest.skip(f'TensorRT {version} API listing not found; set SEG_ROS_ASSETS')
+    gpu = trt_doubles.FakeGpu(gpu_memory)
+    trt = trt_doubles.tensorrt_module(listing, version, gpu, fail_context=fail_context)
+    monkeypatch.setattr(engine_builder, 'import_tensorrt', lambda: trt)
+    model = trt_passthrough(tmp_path / 'm.onnx')
+    engine = str(tmp_path / 'm.fp16.engine')
+    ec.atomic_write(engine, trt_doubles.engine_bytes(len(STAND_IN_CLASSES)))
+    platform = ec.Platform(version, 'Orin', '8.7', 8, ec.memory_gib(gpu_memory))
+    ec.write_sidecar(engine, ec.make_sidecar(
+        model, ec.sha256_file(model), ec.sha256_file(engine), platform, ec.BuildSettings(),
+        contract.encode_metadata(STAND_IN_CLASSES,
+                                 contract.default_palette(len(STAND_IN_CLASSES)))))
+    backend = TensorRTBackend(engine, BackendOptions(), driver_factory=lambda device_id: gpu)
+    return backend, gpu, trt
+
+
+def _check_frame(backend, h, w, seed=0):
+    frame = np.random.default_rng(seed).integers(0, 19, (h, w, 3), dtype=np.uint8)
+    result = backend.infer(frame)
+    np.testing.assert_array_equal(result.labels, frame[:, :, 0])
+    np.testing.assert_array_equal(result.confidence, frame[:, :, 0].astype(np.float32) / 4)
+
+
+@pytest.mark.parametrize('version', ['10.3.0', '10.13.0.35', '11.4.0.106'])
+def test_activation_memory_follows_the_frame_size(tmp_path, monkeypatch, version):
+    """
+    Issue 17 defect 2: a USER_MANAGED context, sized per frame shape, on every version.
+
+    The stand-in GPU has 100 MB: a static context (the profile max 1920x1080 of a 19-class
+    model: 158.6 MB of activation memory) does not fit, 640x480 frames (24.4 MB) do. The
+    description (which the node publishes on /diagnostics) reports both figures.
+    """
+    backend, gpu, trt = _stand_in_backend(tmp_path, monkeypatch, version)
+    try:
+        assert trt.engines[0].contexts[0].user_managed
+        assert backend.describe().endswith(
+            'activation memory allocated per frame size (up to 158.6 MB at the profile max '
+            '1920x1080)')
+        _check_frame(backend, 480, 640)
+        assert backend.describe().endswith(
+            'activation memory 24.4 MB for 640x480 frames (158.6 MB at the profile max '
+            '1920x1080)')
+        assert gpu.used() == 24_395_776 + 640 * 480 * (3 + 1 + 4)
+        _check_frame(backend, 240, 320, seed=1)          # smaller: nothing reallocated
+        assert 'activation memory 6.9 MB for 320x240 frames' in backend.describe()
+        assert gpu.used() == 24_395_776 + 640 * 480 * (3 + 1 + 4)
+        _check_frame(backend, 480, 640, seed=2)
+    finally:
+        backend.close()
+    assert gpu.live == {} and gpu.hosts == {}            # close() freed everything
+
+
+def test_a_failed_grow_keeps_the_backend_at_its_previous_size(tmp_path, monkeypatch):
+    """
+    Issue 17 defect 1: allocate first, swap, then free; never touch freed memory.
+
+    A 1920x1080 frame does not fit the 100 MB GPU: the error names the size and the fix, the
+    half-made allocation is freed and the next 640x480 frame runs on the old buffers (the
+    stand-in GPU raises on any use of freed memory). The same for pinned host memory failing.
+    """
+    backend, gpu, trt = _stand_in_backend(tmp_path, monkeypatch)
+    try:
+        _check_frame(backend, 480, 640)
+        used = gpu.used()
+        with pytest.raises(BackendError) as err:
+            backend.infer(np.zeros((1080, 1920, 3), np.uint8))
+        text = str(err.value)
+        assert text.startswith('TensorRT 10.3.0: out of memory for a 1920x1080 frame')
+        assert '158.6 MB of activation memory' in text and 'cudaErrorMemoryAllocation' in text
+        assert 'it keeps running at 640x480' in text and 'Send smaller frames' in text
+        _check_frame(backend, 480, 640, seed=1)            # on the old buffers, all live
+        assert trt.engines[0].contexts[0].shape == (1, 480, 640, 3)
+        assert gpu.used() == used                          # the half-made allocation freed
+        gpu.fail_host = True                               # cudaMallocHost fails on demand
+        with pytest.raises(BackendError, match='cudaMallocHost failed'):
+            backend.infer(np.zeros((600, 800, 3), np.uint8))
+        assert gpu.used() == used
+        _check_frame(backend, 480, 640, seed=2)
+        gpu.fail_host = False
+        _check_frame(backend, 600, 800, seed=3)             # and it can still grow
+        _check_frame(backend, 480, 640, seed=4)
+        assert 'activation memory 24.4 MB for 640x480' in backend.describe()
+    finally:
+        backend.close()
+    assert gpu.live == {} and gpu.hosts == {}
+
+
+def test_a_refused_binding_makes_the_backend_say_it_is_unusable(tmp_path, monkeypatch):
+    """After the swap there is no way back: the backend refuses frames instead of guessing."""
+    backend, gpu, trt = _stand_in_backend(tmp_path, monkeypatch)
+    try:
+        _check_frame(backend, 240, 320)
+        trt.engines[0].contexts[0].refuse_addresses = True
+        with pytest.raises(BackendError, match="refused the device buffer of 'image', "
+                           "'labels', 'confidence' for .*; reload the model"):
+            backend.infer(np.zeros((480, 640, 3), np.uint8))
+        trt.engines[0].contexts[0].refuse_addresses = False
+        for h, w in ((240, 320), (480, 640)):
+            with pytest.raises(BackendError, match='reload the model'):
+                backend.infer(np.zeros((h, w, 3), np.uint8))
+    finally:
+        backend.close()
+    assert gpu.live == {} and gpu.hosts == {}            # the old buffers were freed once
+
+
+def test_a_context_tensorrt_cannot_create_is_a_memory_error(tmp_path, monkeypatch):
+    """Issue 17 defect 2: create_execution_context() -> None names the size and the fix."""
+    with pytest.raises(BackendError) as err:
+        _stand_in_backend(tmp_path, monkeypatch, fail_context=True)
+    text = str(err.value)
+    assert text.startswith('TensorRT 10.3.0 could not create an execution context for ')
+    assert '(out of GPU memory)' in text and 'lacks an API' not in text
+    assert '158.6 MB of activation memory at its profile max 1920x1080' in text
+    assert 'full-frame float logits alone are 157.6 MB' in text
+    assert '--min 160x120 --opt 640x480 --max 640x480' in text

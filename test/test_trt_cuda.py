@@ -20,8 +20,10 @@ tested against the real library. pycuda needs a GPU to import at all; its driver
 through a recording stand-in that checks what matters on a robot: contexts pushed are popped,
 and the primary context is retained and released on the same thread (defect 5).
 """
+import contextlib
 import json
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -48,19 +50,68 @@ def test_cuda_thread_runs_everything_on_one_thread():
         owner.shutdown()
 
 
+# No machine has this many GPUs: cudaSetDevice fails on every machine, with or without a GPU.
+ABSENT_DEVICE = 999
+
+
 def test_cuda_python_reports_the_failing_call():
-    """The real cuda-python on this GPU-less machine: a CudaError naming call and CUDA error."""
+    """
+    The real cuda-python: a CudaError naming the call and CUDA's error, on any machine.
+
+    Without a GPU every call fails (no driver); with one, device 999 does not exist and no
+    device can allocate 2**62 bytes, so the same calls fail there too.
+    """
     rt = cuda_api.import_cudart()
     if rt is None:
         pytest.skip('cuda-python not installed (pip install "cuda-python>=12.6,<13")')
-    driver = cuda_api.open_driver(0)
+    driver = cuda_api.open_driver(ABSENT_DEVICE)
     assert isinstance(driver, cuda_api.CudaPythonDriver) and driver.name == 'cuda-python'
     with pytest.raises(cuda_api.CudaError) as err:
         with driver.current():
             pass
     assert str(err.value).startswith('cudaSetDevice failed: cudaError')
-    with pytest.raises(cuda_api.CudaError, match='cudaMalloc failed'):
-        driver.device(1024)
+    with pytest.raises(cuda_api.CudaError, match='^cudaMalloc failed: cudaError'):
+        driver.device(1 << 62)
+
+
+def test_cuda_python_device_info_reads_what_tells_orin_modules_apart():
+    """Issue 17 defect 5: the real cudaDeviceProp fields, filled as an Orin NX 16GB reports."""
+    rt = cuda_api.import_cudart()
+    if rt is None:
+        pytest.skip('cuda-python not installed (pip install "cuda-python>=12.6,<13")')
+    props = rt.cudaDeviceProp()
+    props.name = b'Orin'.ljust(256, b'\0')
+    props.major, props.minor = 8, 7
+    props.multiProcessorCount, props.totalGlobalMem = 8, 16_416_014_336
+
+    class Cudart:   # the real runtime module, answering for a device this machine lacks
+
+        def __getattr__(self, name):
+            return getattr(rt, name)
+
+        def cudaGetDeviceProperties(self, device):  # noqa: N802 (CUDA's name)
+            return rt.cudaError_t.cudaSuccess, props
+
+    driver = cuda_api.CudaPythonDriver(Cudart(), 0)
+    info = driver.device_info()
+    assert info == ('Orin', '8.7', 8, 16_416_014_336)
+    platform = engine_builder.platform_for(types.SimpleNamespace(__version__='10.3.0.30'),
+                                           _NoContext(driver))
+    assert platform == ec.Platform('10.3.0.30', 'Orin', '8.7', 8, 15)
+
+
+class _NoContext:
+    """A driver whose current() does nothing (cudaSetDevice needs a device)."""
+
+    def __init__(self, driver):
+        self._driver = driver
+
+    @contextlib.contextmanager
+    def current(self):
+        yield
+
+    def device_info(self):
+        return self._driver.device_info()
 
 
 def test_no_binding_names_both_and_the_pins(monkeypatch):
@@ -106,10 +157,20 @@ class RecordingPycuda:
         self._log('pop')
 
     def detach(self) -> None:
+        assert self.depth == 0, 'detach of a primary context does not pop: pop first'
         self._log('detach')
 
     def compute_capability(self) -> tuple[int, int]:
         return 8, 7
+
+    class device_attribute:  # noqa: N801 (pycuda's name)
+        MULTIPROCESSOR_COUNT = 'MULTIPROCESSOR_COUNT'
+
+    def get_attribute(self, attribute: str) -> int:
+        return {'MULTIPROCESSOR_COUNT': 8}[attribute]
+
+    def total_memory(self) -> int:
+        return 7_990_000_000
 
     def name(self) -> str:
         return 'Orin (stand-in)'
@@ -123,7 +184,8 @@ def test_pycuda_contexts_are_balanced_and_released_by_their_thread():
 
         def work() -> str:
             with driver.current():
-                name, cc = driver.device_info()
+                name, cc, sms, memory = driver.device_info()
+                assert (sms, memory) == (8, 7_990_000_000)
             with pytest.raises(RuntimeError):
                 with driver.current():
                     raise RuntimeError('TensorRT failed mid-frame')
@@ -192,9 +254,10 @@ def test_backend_load_failure_names_the_tensorrt_version(monkeypatch, tmp_path):
     """
     Defect 2: a CUDA failure while loading is a BackendError, never a bare driver error.
 
-    TensorRT itself cannot be imported here, so a stand-in module with the version of JetPack
-    6's TensorRT takes its place; CUDA is the real cuda-python, which reports the missing
-    driver. The backend's CUDA thread is gone afterwards.
+    A stand-in module with the version of JetPack 6's TensorRT takes TensorRT's place (the
+    test runs the same where TensorRT is installed); CUDA is the real cuda-python, asked for a
+    device no machine has, so cudaSetDevice fails with or without a GPU. The backend's CUDA
+    thread is gone afterwards.
     """
     import types
 
@@ -208,7 +271,7 @@ def test_backend_load_failure_names_the_tensorrt_version(monkeypatch, tmp_path):
     model = synthetic.save_passthrough(str(tmp_path / 'm.onnx'), ['a', 'b'])
     before = threading.active_count()
     with pytest.raises(BackendError) as err:
-        TensorRTBackend(model, BackendOptions())
+        TensorRTBackend(model, BackendOptions(device_id=ABSENT_DEVICE))
     text = str(err.value)
     assert text.startswith('TensorRT 10.3.0.30: loading ') and 'cudaSetDevice failed' in text
     assert 'check the CUDA driver and device' in text

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
 from typing import IO, Iterator, Union
 
 PathLike = Union[str, 'os.PathLike[str]']
@@ -47,12 +47,15 @@ def atomic_output(path: PathLike) -> Iterator[tuple[IO[bytes], str]]:
 
     The caller may check the temporary file (after ``file.flush()``) and raise to abandon it:
     any exception deletes the temporary file and leaves ``path`` as it was.
+
+    The file gets the permissions of any file the process creates (0666 less the umask: 0644
+    by default), not ``mkstemp``'s 0600: an engine cache or model built by the installer must
+    stay readable by a node running as another user.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.',
-                               suffix='.part')
+    fd, tmp = _create_temporary(folder, '.' + os.path.basename(path) + '.')
     try:
         with os.fdopen(fd, 'wb') as f:
             yield f, tmp
@@ -61,6 +64,17 @@ def atomic_output(path: PathLike) -> Iterator[tuple[IO[bytes], str]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _create_temporary(folder: str, prefix: str) -> tuple[int, str]:
+    """Create a new, unique ``PREFIX<random>.part`` in ``folder`` (mode 0666 less the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_CLOEXEC', 0)
+    while True:
+        tmp = os.path.join(folder, f'{prefix}{secrets.token_hex(6)}.part')
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:   # 48 random bits: practically never
+            continue
 
 
 def atomic_write(path: PathLike, data: bytes) -> None:

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     precision.add_argument('--fp16', dest='precision', action='store_const', const='fp16',
                            help='FP16 kernels from a float32 ONNX (TensorRT 10 only; the '
                            'default there, Orin runs FP16 at full speed). On TensorRT 11 '
-                           'export --precision fp16 instead')
+                           '(default fp32 there) export --precision fp16 instead')
     precision.add_argument('--int8', dest='precision', action='store_const', const='int8',
                            help='implicit INT8 with entropy calibration (needs --calib; '
                            'TensorRT 10 only, deprecated): prefer export --precision int8')
@@ -79,6 +79,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'needs no TensorRT')
 
 
+def default_precision() -> str:
+    """
+    Return the precision a float32 ONNX is built with when no flag says: what it will run as.
+
+    FP16 where the TensorRT has the FP16 builder flag (10.x); FP32 where every network is
+    strongly typed (11.x), so that the engine's name, sidecar and cache key say ``fp32``
+    instead of recording ``fp16``, building FP32 and rebuilding on every run. Without
+    TensorRT the build fails later with the install hint; the default does not matter there.
+    """
+    from seg_ros.inference.tensorrt import engine_builder
+    from seg_ros.inference.tensorrt import trt_api
+
+    try:
+        trt_module = engine_builder.import_tensorrt()
+    except engine_builder.EngineBuildError:
+        return 'fp16'
+    return 'fp32' if trt_api.strongly_typed_only(trt_module) else 'fp16'
+
+
 def settings_from_args(args: argparse.Namespace) -> engine_cache.BuildSettings:
     """Return validated build settings; ValueError names the bad option."""
     opt = engine_cache.parse_hw(args.opt, '--opt') if args.opt else _DEFAULT.opt_hw
@@ -89,7 +108,7 @@ def settings_from_args(args: argparse.Namespace) -> engine_cache.BuildSettings:
     hi = (engine_cache.parse_hw(args.max, '--max') if args.max
           else (opt if static else _DEFAULT.max_hw))
     settings = engine_cache.BuildSettings(
-        precision=args.precision or 'fp16', min_hw=lo, opt_hw=opt, max_hw=hi,
+        precision=args.precision or default_precision(), min_hw=lo, opt_hw=opt, max_hw=hi,
         workspace_mb=args.workspace, dla_core=args.dla, calib_dir=args.calib,
         timing_cache=args.timing_cache, calib_limit=args.calib_count)
     if args.calib and args.precision != 'int8':

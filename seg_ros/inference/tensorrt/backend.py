@@ -21,6 +21,14 @@ normalisation, upsampling and argmax run inside the engine. Host buffers are pin
 copies are truly asynchronous; host and device buffers are kept across frames and only grown
 when a frame needs more bytes than they hold.
 
+The execution context's activation memory is the backend's too (``USER_MANAGED``, as
+Polygraphy's runtime allocation strategy does): sized by
+``update_device_memory_size_for_shapes()`` for the frames that really arrive, instead of
+TensorRT's static allocation for the profile's largest shape (with full-frame float logits, a
+150-class model at 1920x1080 needs 1.24 GB, on an 8 GB Orin shared with the rest of the robot).
+Growing is transactional: new buffers are allocated first, then swapped in, then the old ones
+freed; when an allocation fails the backend keeps its previous size and buffers.
+
 CUDA comes through cuda-python (pycuda as the fallback, :mod:`.cuda_api`) on the device's
 primary context, the one the TensorRT runtime uses. The node loads the model in one thread and
 runs frames in another, so every CUDA and TensorRT call of this backend, ``close`` included, runs
@@ -152,6 +160,40 @@ def failure_message(version: str, stage: str, exc: BaseException) -> str:
     return f'TensorRT {version}: {stage} failed ({kind}: {exc}); {hint}'
 
 
+def megabytes(nbytes: int) -> str:
+    """Return a byte count as the diagnostics show memory: decimal MB, one decimal."""
+    return f'{nbytes / 1e6:.1f} MB'
+
+
+def logits_bytes(num_classes: int, height: int, width: int, itemsize: int = 4) -> int:
+    """
+    Return the bytes of a contract model's full-frame logits: the engine-free activation figure.
+
+    The graph upsamples the network's class scores to the frame size before ``ArgMax``, so one
+    ``num_classes x H x W`` float tensor must exist in the activation memory: a lower bound of
+    what TensorRT needs for that frame size, computable without an engine (doc/tensorrt.md
+    tabulates it per model and profile; the backend reports TensorRT's own figure).
+    """
+    return int(num_classes) * int(height) * int(width) * int(itemsize)
+
+
+def context_failure_message(version: str, engine_path: str, sidecar: Mapping[str, Any],
+                            max_bytes: int, num_classes: int) -> str:
+    """Return the error for ``create_execution_context`` returning None: memory, size, fix."""
+    hi = engine_cache.settings_from_sidecar(sidecar)
+    opt_h, opt_w = hi.opt_hw
+    lo = (min(hi.min_hw[0], opt_h), min(hi.min_hw[1], opt_w))
+    smaller = dataclasses.replace(hi, max_hw=hi.opt_hw, min_hw=lo)
+    onnx = str(sidecar.get('onnx_path', '')) or 'MODEL.onnx'
+    max_h, max_w = hi.max_hw
+    return (f'TensorRT {version} could not create an execution context for {engine_path} '
+            f'(out of GPU memory): the engine needs up to {megabytes(max_bytes)} of activation '
+            f'memory at its profile max {max_w}x{max_h} (the full-frame float logits alone are '
+            f'{megabytes(logits_bytes(num_classes, max_h, max_w))}). Free GPU memory (tegrastats '
+            '/ nvidia-smi) or rebuild with a smaller --max profile (your camera size): '
+            f'{engine_cache.build_command(onnx, engine_path, smaller)}')
+
+
 def engine_specs(engine: 'trt.ICudaEngine', trt_module: Any,
                  ) -> tuple[list[contract.TensorSpec], list[contract.TensorSpec]]:
     """Return the engine's inputs and outputs in the contract's terms."""
@@ -166,6 +208,26 @@ def engine_specs(engine: 'trt.ICudaEngine', trt_module: Any,
         else:
             outputs.append(spec)
     return inputs, outputs
+
+
+def create_user_managed_context(trt_module: Any, engine: 'trt.ICudaEngine'
+                                ) -> Optional['trt.IExecutionContext']:
+    """
+    Return an execution context whose activation memory the caller provides (None: failed).
+
+    TensorRT 10.13+ takes the strategy through an ``IRuntimeConfig``; 10.3 (JetPack 6) only
+    through ``create_execution_context(strategy)``. ``USER_MANAGED`` is in every supported
+    version (checked against the bindings' listings by test_trt_api.py).
+    """
+    strategy = trt_module.ExecutionContextAllocationStrategy.USER_MANAGED
+    if trt_api.has(trt_module, 'ICudaEngine.create_runtime_config'):
+        runtime_config = trt_api.call(trt_module, engine, 'ICudaEngine.create_runtime_config')
+        trt_api.call(trt_module, runtime_config,
+                     'IRuntimeConfig.set_execution_context_allocation_strategy', strategy)
+        context: Optional['trt.IExecutionContext'] = engine.create_execution_context(
+            runtime_config)
+        return context
+    return engine.create_execution_context(strategy)
 
 
 class TensorRTBackend(Backend):
@@ -260,20 +322,38 @@ class TensorRTBackend(Backend):
         self._fetch = [contract.LABELS] + (
             [contract.CONFIDENCE] if info.has_confidence and options.confidence else [])
         self._dtypes = {t.name: numpy_dtype(str(t.dtype)) for t in inputs + outputs}
-        self._context: 'trt.IExecutionContext' = engine.create_execution_context()
-        self._stream = self._driver.stream()
         self._capacity: dict[str, int] = {}
         self._host: dict[str, np.ndarray] = {}
         self._views: dict[str, np.ndarray] = {}
         self._hw: Optional[tuple[int, int]] = None
+        self._broken = ''                              # set when a failed resize left a mess
+        self._activation: Any = None                   # device allocation for the context
+        self._activation_capacity = 0
+        self.activation_bytes = 0                      # what the current frame size needs
+        self.max_activation_bytes = int(engine.device_memory_size_v2)
+        context = create_user_managed_context(trt_module, engine)
+        if context is None:
+            raise BackendError(context_failure_message(
+                self._version, engine_path, sidecar, self.max_activation_bytes,
+                len(info.classes)))
+        self._context: 'trt.IExecutionContext' = context
+        self._stream = self._driver.stream()
 
     def _reshape(self, height: int, width: int) -> None:
-        """Set the input shape; grow buffers and rebind addresses only when a size needs it."""
+        """
+        Set the input shape; grow buffers and activation memory when the new size needs it.
+
+        Transactional: everything new is allocated before anything old is touched. When an
+        allocation fails, what was allocated is freed, the context gets the previous shape back
+        and the backend keeps running at the previous size (a BackendError names the size and
+        what to do). Only then are the new buffers bound and the old ones freed.
+        """
         problem = engine_cache.profile_error(height, width, self.sidecar, self.engine_path)
         if problem:
             raise BackendError(problem)
         ctx = self._context
         if not ctx.set_input_shape(contract.INPUT, (1, height, width, 3)):
+            self._restore_shape()
             raise BackendError(f'TensorRT {self._version} refused input shape '
                                f'1x{height}x{width}x3 for {self.engine_path}')
         shapes: dict[str, tuple[int, ...]] = {contract.INPUT: (1, height, width, 3)}
@@ -282,23 +362,111 @@ class TensorRTBackend(Backend):
             shapes[name] = tuple(int(dims[j]) for j in range(len(dims)))
         needed = {name: tensor_nbytes(shape, self._dtypes[name].itemsize, name)
                   for name, shape in shapes.items()}
+        activation = int(ctx.update_device_memory_size_for_shapes())
+        grow = buffers_to_grow(self._capacity, needed)
         driver = self._driver
-        for name, size in buffers_to_grow(self._capacity, needed).items():
-            if name in self._device:
-                driver.free(self._device.pop(name))
-                driver.free_host(self._host_handles.pop(name))
-            self._host[name], self._host_handles[name] = driver.host(size)
-            self._device[name] = driver.device(size)
+        new_host: dict[str, Any] = {}
+        new_device: dict[str, Any] = {}
+        new_activation = None
+        try:
+            for name, size in grow.items():
+                new_host[name] = driver.host(size)
+                new_device[name] = driver.device(size)
+            if activation > self._activation_capacity:
+                new_activation = driver.device(activation)
+        except Exception as exc:  # CudaError, pycuda's MemoryError: out of (pinned) memory
+            self._free_quietly([handle for _, handle in new_host.values()],
+                               list(new_device.values()) + (
+                                   [new_activation] if new_activation is not None else []))
+            self._restore_shape()
+            total = sum(grow.values()) + max(activation - self._activation_capacity, 0)
+            previous = (f'it keeps running at {self._hw[1]}x{self._hw[0]}' if self._hw
+                        else 'no frame size has worked yet')
+            raise BackendError(
+                f'TensorRT {self._version}: out of memory for a {width}x{height} frame: it '
+                f'needs {megabytes(total)} more ({megabytes(activation)} of activation memory '
+                f'and {megabytes(sum(needed.values()))} of frame and output buffers), and '
+                f'allocating it failed ({type(exc).__name__}: {exc}); {previous}. Send '
+                'smaller frames (camera resolution) or free GPU memory (tegrastats / '
+                'nvidia-smi)') from exc
+        # Swap: from here on the new buffers are the backend's; the old ones are freed last.
+        old_host = [self._host_handles[name] for name in grow if name in self._host_handles]
+        old_device = [self._device[name] for name in grow if name in self._device]
+        for name, size in grow.items():
+            self._host[name], self._host_handles[name] = new_host[name]
+            self._device[name] = new_device[name]
             self._capacity[name] = size
-            if not ctx.set_tensor_address(name, driver.address(self._device[name])):
-                raise BackendError(f'TensorRT {self._version} refused the device buffer of '
-                                   f'"{name}"')
-        self._views = {name: self._host[name][:needed[name]].view(self._dtypes[name])
-                       .reshape(shape) for name, shape in shapes.items()}
-        self._hw = (height, width)
+        if new_activation is not None:
+            if self._activation is not None:
+                old_device.append(self._activation)
+            self._activation, self._activation_capacity = new_activation, activation
+            LOG.info('%s: %s of activation memory for %dx%d frames (%s at the profile max)',
+                     os.path.basename(self.engine_path), megabytes(activation), width, height,
+                     megabytes(self.max_activation_bytes))
+        self._hw = None
+        self._views = {}
+        refused = [name for name, allocation in self._device.items()
+                   if not ctx.set_tensor_address(name, driver.address(allocation))]
+        if refused:
+            self._broken = (f'TensorRT {self._version} refused the device buffer of '
+                            f'{", ".join(map(repr, refused))} for {self.engine_path}')
+        self._bind_activation()
+        self.activation_bytes = activation
+        if not self._broken:
+            self._views = {name: self._host[name][:needed[name]].view(self._dtypes[name])
+                           .reshape(shape) for name, shape in shapes.items()}
+            self._hw = (height, width)
+        self._free(old_host, old_device)
+        if self._broken:
+            raise BackendError(self._broken + '; reload the model (restart the node)')
+
+    def _bind_activation(self) -> None:
+        """Hand the context its activation memory (TensorRT accepts 0 bytes at address 0)."""
+        address = self._driver.address(self._activation) if self._activation is not None else 0
+        self._context.set_device_memory(address, self._activation_capacity)
+
+    def _restore_shape(self) -> None:
+        """Give the context back the shape its buffers are bound for (after a failed resize)."""
+        if self._hw is None:
+            return
+        height, width = self._hw
+        ok = self._context.set_input_shape(contract.INPUT, (1, height, width, 3))
+        if ok:
+            self.activation_bytes = int(self._context.update_device_memory_size_for_shapes())
+            self._bind_activation()
+        if not ok or self.activation_bytes > self._activation_capacity:
+            self._hw = None
+            self._broken = (f'TensorRT {self._version} could not return {self.engine_path} to '
+                            f'its previous frame size {width}x{height} after a failed resize')
+
+    def _free(self, host_handles: Sequence[Any], allocations: Sequence[Any]) -> None:
+        """Free buffers no longer bound; report the first failure after trying them all."""
+        errors: list[Exception] = []
+        for handle in host_handles:
+            try:
+                self._driver.free_host(handle)
+            except Exception as exc:  # keep freeing the rest
+                errors.append(exc)
+        for allocation in allocations:
+            try:
+                self._driver.free(allocation)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _free_quietly(self, host_handles: Sequence[Any], allocations: Sequence[Any]) -> None:
+        """Free a half-made allocation; its failure is logged, the allocation's is reported."""
+        try:
+            self._free(host_handles, allocations)
+        except Exception as exc:
+            LOG.warning('%s', failure_message(self._version, 'freeing after a failed '
+                                              'allocation', exc))
 
     def _infer(self, batch: np.ndarray) -> Segmentation:
         driver, stream = self._driver, self._stream
+        if self._broken:
+            raise BackendError(self._broken + '; reload the model (restart the node)')
         with driver.current():
             if self._hw != batch.shape[1:3]:
                 self._reshape(int(batch.shape[1]), int(batch.shape[2]))
@@ -329,6 +497,9 @@ class TensorRTBackend(Backend):
                     driver.free(allocation)
                     driver.free_host(self._host_handles.pop(name, None))
                 self._device = {}
+                if getattr(self, '_activation', None) is not None:
+                    driver.free(self._activation)
+                    self._activation = None
                 self._host = {}
                 self._views = {}
                 for attr in ('_context', '_engine', '_runtime'):
@@ -363,7 +534,24 @@ class TensorRTBackend(Backend):
         return (f'tensorrt {self._platform.tensorrt_version} on {self._platform.gpu_name} '
                 f'(sm {self._platform.compute_capability}), {self.sidecar.get("precision")} '
                 f'engine {os.path.basename(self.engine_path)}, {self._driver_name()}'
-                + (f', DLA core {dla}' if dla is not None and int(dla) >= 0 else ''))
+                + (f', DLA core {dla}' if dla is not None and int(dla) >= 0 else '')
+                + f', {self.memory_summary()}')
+
+    def memory_summary(self) -> str:
+        """
+        Return the activation memory the execution context holds, for logs and /diagnostics.
+
+        TensorRT's figure for the current frame size (``update_device_memory_size_for_shapes``)
+        and for the profile's largest shape (``device_memory_size_v2``, what a static context
+        would have reserved up front).
+        """
+        max_h, max_w = engine_cache.settings_from_sidecar(self.sidecar).max_hw
+        at_max = f'{megabytes(self.max_activation_bytes)} at the profile max {max_w}x{max_h}'
+        hw = self._hw
+        if hw is None:
+            return f'activation memory allocated per frame size (up to {at_max})'
+        return (f'activation memory {megabytes(self.activation_bytes)} for {hw[1]}x{hw[0]} '
+                f'frames ({at_max})')
 
     def _driver_name(self) -> str:
         return str(getattr(getattr(self, '_driver', None), 'name', 'cuda'))

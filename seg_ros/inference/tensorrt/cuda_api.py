@@ -23,9 +23,14 @@ the one the TensorRT runtime itself uses:
 
 - cuda-python uses the CUDA runtime API (``cudaSetDevice`` makes the primary context current
   in the calling thread; nothing is pushed, so nothing can be left pushed);
-- pycuda retains the primary context and pushes/pops it around every call; pycuda's
-  ``detach`` only works in the thread that retained it, which is why the backend makes every
-  CUDA call, ``close`` included, on one thread of its own (:class:`CudaThread`).
+- pycuda retains the primary context and pushes/pops it around every call. Its ``detach``
+  releases a primary context with ``cuDevicePrimaryCtxRelease``, which never pops it from the
+  thread's context stack, so every push is popped by :meth:`PycudaDriver.current` itself, and
+  ``detach`` runs on the thread that retained the context: the backend makes every CUDA call,
+  ``close`` included, on one thread of its own (:class:`CudaThread`).
+
+With either, the primary context itself stays after ``close`` for the life of the process (the
+CUDA runtime, which TensorRT uses, keeps it); see doc/tensorrt.md.
 
 Every CUDA failure is raised as :class:`CudaError` with the call that failed and CUDA's own
 error name; the backend turns it into a BackendError naming the TensorRT version and the fix.
@@ -36,7 +41,7 @@ import concurrent.futures
 import contextlib
 import ctypes
 import threading
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterator, NamedTuple, Optional, TypeVar
 
 import numpy as np
 
@@ -50,6 +55,21 @@ INSTALL_HINT = (
 
 class CudaError(RuntimeError):
     """A CUDA call failed or no CUDA binding is importable; the message names the call."""
+
+
+class DeviceInfo(NamedTuple):
+    """
+    What tells GPUs apart for an engine: name and compute capability are not enough.
+
+    AGX Orin, Orin NX and Orin Nano all report "Orin" and 8.7; their multiprocessor counts
+    (16/14, 8, 8/4) and memory (64/32, 16/8, 8/4 GB) differ, and TensorRT's tactics depend on
+    both.
+    """
+
+    name: str
+    capability: str          # 'major.minor'
+    multiprocessors: int     # streaming multiprocessors (SMs)
+    total_memory: int        # bytes (on a Jetson: the RAM shared with the CPU)
 
 
 class CudaThread:
@@ -100,13 +120,14 @@ class CudaPythonDriver:
         self._check('cudaSetDevice', self._rt.cudaSetDevice(self.device_id))
         yield
 
-    def device_info(self) -> tuple[str, str]:
-        """Return the GPU's name and compute capability ('major.minor')."""
+    def device_info(self) -> DeviceInfo:
+        """Return the GPU's name, compute capability, multiprocessor count and memory."""
         props = self._check('cudaGetDeviceProperties',
                             self._rt.cudaGetDeviceProperties(self.device_id))
         name = props.name.decode(errors='replace') if isinstance(props.name, bytes) \
             else str(props.name)
-        return name.rstrip('\x00'), f'{props.major}.{props.minor}'
+        return DeviceInfo(name.split('\x00')[0], f'{props.major}.{props.minor}',
+                          int(props.multiProcessorCount), int(props.totalGlobalMem))
 
     def stream(self) -> Any:
         return self._check('cudaStreamCreate', self._rt.cudaStreamCreate())
@@ -178,9 +199,11 @@ class PycudaDriver:
         finally:
             self._ctx.pop()
 
-    def device_info(self) -> tuple[str, str]:
+    def device_info(self) -> DeviceInfo:
         major, minor = self._device.compute_capability()
-        return str(self._device.name()), f'{major}.{minor}'
+        sms = self._device.get_attribute(self._cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        return DeviceInfo(str(self._device.name()), f'{major}.{minor}', int(sms),
+                          int(self._device.total_memory()))
 
     def stream(self) -> Any:
         return self._cuda.Stream()

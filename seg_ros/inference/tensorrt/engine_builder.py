@@ -103,9 +103,11 @@ def open_cuda(device_id: int = 0) -> Any:
 def platform_for(trt_module: Any, driver: Any) -> engine_cache.Platform:
     """Return the TensorRT version and GPU an engine built here is tied to."""
     with driver.current():
-        name, capability = driver.device_info()
+        info = driver.device_info()
     return engine_cache.Platform(tensorrt_version=trt_api.version_of(trt_module),
-                                 gpu_name=name, compute_capability=capability)
+                                 gpu_name=info.name, compute_capability=info.capability,
+                                 multiprocessors=info.multiprocessors,
+                                 memory_gib=engine_cache.memory_gib(info.total_memory))
 
 
 def current_platform(device_id: int = 0) -> engine_cache.Platform:

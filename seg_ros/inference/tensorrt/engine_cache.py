@@ -55,11 +55,30 @@ class EngineCacheError(RuntimeError):
 
 @dataclass(frozen=True)
 class Platform:
-    """What an engine is tied to: the TensorRT version and the GPU that built it."""
+    """
+    What an engine is tied to: the TensorRT version and the GPU that built it.
+
+    Name and compute capability alone are the same on every Orin module ("Orin", 8.7); the
+    multiprocessor count and the memory tell AGX Orin, Orin NX and Orin Nano apart, so an
+    engine tuned on one is rebuilt on another instead of reused.
+    """
 
     tensorrt_version: str
     gpu_name: str
     compute_capability: str              # 'major.minor', e.g. '8.7' for Jetson Orin
+    multiprocessors: int = 0             # SMs: AGX Orin 16 (32 GB: 14), NX 8, Nano 8 (4 GB: 4)
+    memory_gib: int = 0                  # total device memory in GiB, rounded (see memory_gib)
+
+
+def memory_gib(total_bytes: int) -> int:
+    """
+    Round a device's total memory to whole GiB for the cache key.
+
+    A Jetson reports the RAM it shares with the CPU less the kernel's carve-outs (an 8 GB Orin
+    Nano says about 7.4 GiB), which can move by megabytes between JetPack releases; whole GiB
+    still tell the 4/8/16/32/64 GB modules apart without rebuilding for such a change.
+    """
+    return int(round(int(total_bytes) / 2 ** 30))
 
 
 @dataclass(frozen=True)
@@ -269,7 +288,8 @@ def _hw(value: Any, default: tuple[int, int]) -> tuple[int, int]:
 def platform_mismatches(sidecar: Mapping[str, Any], platform: Platform) -> list[str]:
     """Return how the engine's platform differs from this one ('' fields never match)."""
     labels = (('tensorrt_version', 'TensorRT'), ('gpu_name', 'GPU'),
-              ('compute_capability', 'compute capability'))
+              ('compute_capability', 'compute capability'),
+              ('multiprocessors', 'multiprocessors'), ('memory_gib', 'GiB of GPU memory'))
     out = []
     for key, label in labels:
         built, here = str(sidecar.get(key, '')), str(getattr(platform, key))

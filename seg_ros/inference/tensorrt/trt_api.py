@@ -44,11 +44,13 @@ USED: dict[str, tuple[str, ...]] = {
     'BuilderFlag': ('GPU_FALLBACK',),
     'DeviceType': ('DLA', 'GPU'),
     'Dims': ('',),
+    'ExecutionContextAllocationStrategy': ('USER_MANAGED',),
     'ICudaEngine': ('num_io_tensors', 'get_tensor_name', 'get_tensor_shape', 'get_tensor_dtype',
                     'get_tensor_mode', 'create_execution_context', 'create_engine_inspector',
-                    'num_layers'),
+                    'num_layers', 'device_memory_size_v2'),
     'IExecutionContext': ('set_input_shape', 'get_tensor_shape', 'set_tensor_address',
-                          'execute_async_v3'),
+                          'execute_async_v3', 'update_device_memory_size_for_shapes',
+                          'set_device_memory'),
     'IBuilderConfig': ('set_memory_pool_limit', 'add_optimization_profile', 'set_flag',
                        'default_device_type', 'DLA_core', 'create_timing_cache',
                        'set_timing_cache', 'can_run_on_DLA', 'profiling_verbosity'),
@@ -79,6 +81,11 @@ GUARDED: dict[str, str] = {
                                'since 10.1)',
     'IBuilderConfig.int8_calibrator': 'TensorRT 11 removed implicit INT8 calibration',
     'IBuilderConfig.set_calibration_profile': 'TensorRT 11 removed implicit INT8 calibration',
+    # The other way round: newer than JetPack 6's 10.3.
+    'ICudaEngine.create_runtime_config': 'added after TensorRT 10.3 (10.13 has it); 10.3 takes '
+                                         'the allocation strategy in create_execution_context',
+    'IRuntimeConfig.set_execution_context_allocation_strategy': 'added after TensorRT 10.3 '
+                                                                '(10.13 has it)',
 }
 
 

@@ -37,7 +37,6 @@ import dataclasses
 import gc
 import os
 import re
-import signal
 import threading
 import time
 from typing import Any, Optional
@@ -47,9 +46,7 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
@@ -67,6 +64,7 @@ from seg_ros.ros import sync
 from seg_ros.ros import tf_pose
 from seg_ros.ros.odometry import PoseTracker
 from seg_ros.ros.parameters import ALL_PARAMETERS, check_value, PARAMETERS, Settings, validate
+from seg_ros.ros.spin import spin
 from seg_ros.traversability import nav2_clouds
 from seg_ros.traversability.fusion import FusedGrid
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -737,39 +735,6 @@ class SegmentationNode(LifecycleNode):
         self.stop_worker()
         self._release_model()
         super().destroy_node()
-
-
-def spin(node: Node) -> int:
-    """
-    Spin until SIGINT/SIGTERM or shutdown; stop the worker, destroy the node, shut rclpy down.
-
-    The signals only set a flag here (rclpy's own handler, which shuts the context down at
-    once, is not installed by :func:`main`), so the worker finishes its frame and stops while
-    its publishers are still valid: no "publisher's context is invalid" at shutdown.
-    """
-    stop = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        stop_worker = getattr(node, 'stop_worker', None)
-        if stop_worker is not None:
-            stop_worker()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            if handler is not None:   # None: the handler was not installed from Python
-                signal.signal(sig, handler)
-    return 0
 
 
 def _keep(buffer: sync.StreamBuffer, msg: Any) -> None:

@@ -14,20 +14,19 @@
 
 
 """
-One camera frame through the node: the model, segmentation, traversability and fusion outputs.
+One camera frame through the node: the model, then segmentation and its outputs.
 
-:class:`FrameProcessor` holds what a frame needs (the loaded model, the taxonomy and grid built
-for its classes, the fused grid) and is the :class:`seg_ros.ros.worker.Job` of the node's
-worker: every method but :meth:`FrameProcessor.load` and :meth:`FrameProcessor.release` runs on
-the worker thread. A frame is converted, segmented and published (labels, overlay, confidence);
-then its traversability goes through small steps, each of which may end the frame's grid with
-one problem on /diagnostics: the camera_info of the frame, its depth, the camera pose, the
-grid, the Nav2 clouds and the fused grid.
+:class:`FrameProcessor` holds what a frame needs (the loaded model, and the taxonomy and fused
+grid built for its classes) and is the :class:`seg_ros.ros.worker.Job` of the node's worker:
+every method but :meth:`FrameProcessor.load` and :meth:`FrameProcessor.release` runs on the
+worker thread. A frame is converted, segmented and published (labels, overlay, confidence);
+its traversability outputs follow in :class:`seg_ros.ros.grids.Grids`. Loading is split in
+steps: the model (:meth:`FrameProcessor.load_model`), its class names on LabelInfo, then the
+traversability built on its classes (:meth:`FrameProcessor.load_traversability`).
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 import gc
 import time
 from typing import Any, Optional
@@ -41,26 +40,12 @@ from seg_ros.inference.backend import Backend, BackendError
 from seg_ros.inference.loader import create_backend, resolve_model_path
 from seg_ros.ros import messages
 from seg_ros.ros import outputs as out
-from seg_ros.ros import sync
-from seg_ros.ros import tf_pose
 from seg_ros.ros.diagnostics import Diagnostics
-from seg_ros.ros.odometry import PoseTracker
+from seg_ros.ros.grids import Grids, Streams
 from seg_ros.ros.parameters import Settings
 from seg_ros.ros.worker import Requests
-from seg_ros.traversability import nav2_clouds
 from seg_ros.traversability.fusion import FusedGrid
 from sensor_msgs.msg import CompressedImage
-
-
-@dataclass
-class Streams:
-    """What *configure* creates and the frame path reads: the input topic, buffers and poses."""
-
-    image_topic: str
-    camera_info: sync.StreamBuffer
-    depth: sync.StreamBuffer
-    tf: Optional[tf_pose.TfPose]
-    poses: PoseTracker
 
 
 def describe_frame(msg: Any) -> str:
@@ -84,11 +69,14 @@ class FrameProcessor:
         self.streams: Optional[Streams] = None    # set at configure
         self.backend: Optional[Backend] = None
         self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
-        self._trav: Optional[traversability.Traversability] = None
-        self._fusion: Optional[FusedGrid] = None
+        self._grids = Grids(diagnostics, outputs, clock)
         self._size_jump = memory.SizeJump()
         self._pixels = 0
-        self.pose_source = 'camera_pose parameter (no frame yet)'
+
+    @property
+    def pose_source(self) -> str:
+        """Return where the camera pose of the last grid came from (TF or the parameter)."""
+        return self._grids.pose_source
 
     # ---------------------------------------------------------------- the model
     def load(self) -> bool:
@@ -125,13 +113,13 @@ class FrameProcessor:
 
     def load_traversability(self) -> None:
         """(Re)build the taxonomy and grid for the loaded model's classes."""
-        self._trav = None
-        self._fusion = None
+        grids = self._grids
+        grids.trav = grids.fusion = None
         config, backend = self.trav_config, self.backend
         if config is None or backend is None or not config.enabled:
             return
         try:
-            self._trav = traversability.Traversability(
+            trav = traversability.Traversability(
                 config, backend.info.classes, dataset=backend.info.metadata.get(
                     'seg_ros.dataset'))
         except (ValueError, OSError) as exc:
@@ -143,14 +131,15 @@ class FrameProcessor:
                                'the "taxonomy" parameter is set right')
             return
         self._diag.clear('traversability')
-        self._logger.info(f'traversability: taxonomy {self._trav.taxonomy_path}, grid in '
+        grids.trav = trav
+        self._logger.info(f'traversability: taxonomy {trav.taxonomy_path}, grid in '
                           f'{config.grid.frame_id}')
         if config.min_confidence > 0 and not backend.info.has_confidence:
             self._logger.warning('traversability.min_confidence is set but the model has '
                                  'no confidence output: every pixel is used')
         if config.fusion.enabled:
             try:
-                self._fusion = FusedGrid(config.fusion, self._trav.taxonomy,
+                grids.fusion = FusedGrid(config.fusion, trav.taxonomy,
                                          config.grid.resolution)
             except ValueError as exc:
                 self._diag.problem('fusion', stats.ERROR,
@@ -159,7 +148,7 @@ class FrameProcessor:
     def release(self) -> None:
         """Close the model and drop what is built on it (its memory goes back now)."""
         backend, self.backend = self.backend, None
-        self._trav = self._fusion = None
+        self._grids.trav = self._grids.fusion = None
         if backend is not None:
             backend.close()
             del backend
@@ -187,7 +176,7 @@ class FrameProcessor:
                                f'model not loaded: unexpected {type(exc).__name__} while loading '
                                f'{model!r}: {exc}; set model_path to a good model (ros2 param '
                                'set) to recover')
-            self.backend, self._trav = None, None
+            self.backend, self._grids.trav = None, None
             return
         self._diag.problem('processing', stats.ERROR,
                            f'unexpected {type(exc).__name__} while processing {what} with '
@@ -233,141 +222,10 @@ class FrameProcessor:
                 and self._out.wanted(out.CONFIDENCE)):
             conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
             self._out.publish(out.CONFIDENCE, messages.image_message(conf, 'mono8', header))
-        if self._trav is not None and self.streams is not None:
-            self.publish_traversability(self._trav, self.streams, header, result.labels,
-                                        result.confidence)
+        if self.streams is not None:
+            self._grids.publish(self.settings, self.streams, header, result.labels,
+                                result.confidence)
         stamp_ns = conversions.stamp_ns(header.stamp)
         age = ((self._clock.now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
         self._diag.on_output(time.monotonic(), inference_s, age, with_overlay)
         return True
-
-    # ---------------------------------------------------------------- traversability
-    def publish_traversability(self, trav: traversability.Traversability, streams: Streams,
-                               header: Any, labels: np.ndarray,
-                               confidence: Optional[np.ndarray] = None) -> None:
-        """Publish the functional image, then the grid and clouds where camera_info matches."""
-        self._publish_functional(trav, header, labels, confidence)
-        stamp, frame = conversions.stamp_ns(header.stamp), header.frame_id
-        info = self._camera_info(streams, stamp, frame, labels.shape)
-        if info is None:
-            return
-        try:
-            depth = (self._matched_depth(streams, stamp, frame, labels.shape)
-                     if trav.config.depth else None)
-            if depth is False:
-                return   # sync.fallback: none
-            trav.set_camera_info(info.k, info.d, info.width, info.height,
-                                 info.distortion_model)
-            camera_frame = frame or info.header.frame_id
-            from_tf = self._update_camera_pose(trav, streams, camera_frame, header.stamp)
-            result = trav.process(labels, depth, confidence)
-        except (ValueError, conversions.ImageError) as exc:
-            self._diag.problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
-            return
-        self._out.publish(out.GRID, messages.occupancy_grid(result.grid, result.spec, header))
-        self._publish_clouds(trav, result, camera_frame if from_tf else result.spec.frame_id,
-                             header, from_tf)
-        if self._fusion is not None:
-            self._publish_fused(self._fusion, streams, result, header)
-
-    def _publish_functional(self, trav: traversability.Traversability, header: Any,
-                            labels: np.ndarray, confidence: Optional[np.ndarray]) -> None:
-        functional = trav.functional(labels, confidence)
-        self._out.publish(out.FUNCTIONAL, messages.image_message(functional, 'mono8', header))
-        if self._out.wanted(out.FUNCTIONAL_COLOR):
-            self._out.publish(out.FUNCTIONAL_COLOR, messages.image_message(
-                trav.taxonomy.colorize(functional), 'rgb8', header))
-
-    def _camera_info(self, streams: Streams, stamp: int, frame: str,
-                     shape: tuple[int, ...]) -> Any:
-        """Return the camera_info of this frame, or None (and a WARN: no grid for it)."""
-        buffer, s = streams.camera_info, self.settings
-        found = buffer.match_recent(stamp, frame, s.sync_max_age, s.equivalent_frames)
-        info = found.item.msg if found.item is not None else None
-        problem = found.problem or (info is not None and sync.camera_info_problem(
-            info.k, info.d, info.width, info.height, (shape[1], shape[0]), buffer.topic))
-        if problem or info is None:
-            self._diag.problem('camera_info', stats.WARN,
-                               f'{problem or "no camera_info"}. No grid; publishing the '
-                               'functional image only')
-            return None
-        self._diag.clear('camera_info')
-        return info
-
-    def _matched_depth(self, streams: Streams, stamp: int, frame: str,
-                       shape: tuple[int, ...]) -> Any:
-        """
-        Return the depth array of this frame; None to fall back to monocular, False: no grid.
-
-        Stale, mismatched, foreign-frame or empty depth never reaches the grid: it would show
-        obstacles (or free space) that are no longer there as current.
-        """
-        buffer, s = streams.depth, self.settings
-        buffer.wait_for(stamp, s.sync_tolerance, timeout_s=min(0.1, s.sync_tolerance))
-        found = buffer.match_nearest(stamp, frame, s.sync_tolerance, s.equivalent_frames)
-        problem = found.problem
-        depth = None
-        if found.item is not None:
-            try:
-                depth = conversions.depth_msg_to_array(found.item.msg)
-            except conversions.ImageError as exc:
-                problem = f'depth on {buffer.topic} unusable: {exc}'
-            else:
-                problem = (sync.depth_size_problem(depth, shape, buffer.topic)
-                           or sync.depth_content_problem(depth, buffer.topic))
-        if problem is None:
-            self._diag.clear('depth')
-            return depth
-        then = ('falling back to the monocular projection' if s.sync_fallback == 'monocular'
-                else 'no grid (sync.fallback: none)')
-        self._diag.problem('depth', stats.WARN, f'{problem}; {then}')
-        return None if s.sync_fallback == 'monocular' else False
-
-    def _update_camera_pose(self, trav: traversability.Traversability, streams: Streams,
-                            camera_frame: str, stamp: Any) -> bool:
-        """Take the camera pose from TF at the image's stamp, else ``camera_pose``; say which."""
-        target = trav.config.grid.frame_id
-        tf = streams.tf
-        found = (tf.lookup(target, camera_frame, stamp, self.settings.tf_tolerance)
-                 if tf is not None else tf_pose.Lookup(None, None, 'the node is not configured'))
-        if found.translation is not None and found.rotation is not None:
-            # Image frames are optical frames (REP-103): z forward, x right, y down.
-            trav.set_camera_transform(found.translation, found.rotation, optical=True)
-            self._diag.clear('tf')
-            self.pose_source = f'TF {target} <- {camera_frame}'
-            return True
-        self.pose_source = 'camera_pose parameter'
-        self._diag.problem('tf', stats.WARN, f'{found.problem}; using the camera_pose parameter '
-                           f'{list(trav.config.camera_pose)} for the grid')
-        trav.set_camera_pose_xyzrpy(trav.config.camera_pose)
-        return False
-
-    def _publish_clouds(self, trav: traversability.Traversability,
-                        result: traversability.TraversabilityResult, frame: str, header: Any,
-                        in_camera_frame: bool) -> None:
-        """Nav2's ObstacleLayer clouds: static and dynamic obstacles, and free space."""
-        static, dynamic, clearing = nav2_clouds.nav2_clouds(
-            result.grid, result.spec, result.obstacle_points, result.obstacle_ids,
-            trav.taxonomy.names, trav.pose, trav.config.max_range,
-            in_camera_frame=in_camera_frame)
-        self._out.publish(out.OBSTACLES, messages.point_cloud(static, frame, header))
-        self._out.publish(out.DYNAMIC_OBSTACLES, messages.point_cloud(dynamic, frame, header))
-        self._out.publish(out.CLEARING, messages.point_cloud(clearing, frame, header))
-
-    def _publish_fused(self, fused: FusedGrid, streams: Streams,
-                       result: traversability.TraversabilityResult, header: Any) -> None:
-        """Add the frame to the fused grid at the robot's pose in odom; publish it."""
-        try:
-            pose, _ = streams.poses.lookup(fused.config.odom_frame, result.spec.frame_id,
-                                           header.stamp)
-        except LookupError as exc:
-            self._diag.problem('fusion', stats.WARN, f'no fused grid for this frame: {exc}')
-            return
-        self._diag.clear('fusion')
-        if result.classes is None:  # every projection fills it; None only in hand-made results
-            return
-        stamp = (conversions.stamp_seconds(header.stamp)
-                 or self._clock.now().nanoseconds * 1e-9)
-        out_grid = fused.update(result.classes, result.spec, pose, stamp)
-        self._out.publish(out.FUSED_GRID,
-                          messages.occupancy_grid(out_grid.grid, out_grid.spec, header))

@@ -53,7 +53,8 @@ from seg_ros.ros import qos
 from seg_ros.ros import sync
 from seg_ros.ros import tf_pose
 from seg_ros.ros.diagnostics import Diagnostics, NodeView
-from seg_ros.ros.frame import FrameProcessor, Streams
+from seg_ros.ros.frame import FrameProcessor
+from seg_ros.ros.grids import Streams
 from seg_ros.ros.odometry import PoseTracker
 from seg_ros.ros.outputs import Outputs
 from seg_ros.ros.parameters import (ALL_PARAMETERS, check_value, PARAMETERS, reloads_model,

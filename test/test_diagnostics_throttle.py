@@ -55,9 +55,10 @@ def test_old_entries_are_forgotten():
 
 
 def test_diagnostics_logs_a_repeated_problem_once_but_records_every_one(capfd):
-    rclpy.init()
+    context = rclpy.Context()   # its own: other tests of the session may hold the default one
+    rclpy.init(context=context)
     try:
-        node = Node('seg_ros_throttle_test')
+        node = Node('seg_ros_throttle_test', context=context)
         diag = Diagnostics(node)
         for i in range(30):   # a 30 Hz stream of one problem, one second's worth and less
             diag.problem('depth', stats.WARN, f'depth stamped {i}.5 s after the frame')
@@ -66,7 +67,7 @@ def test_diagnostics_logs_a_repeated_problem_once_but_records_every_one(capfd):
         assert problem is not None and problem.message == 'depth stamped 29.5 s after the frame'
         node.destroy_node()
     finally:
-        rclpy.shutdown()
+        rclpy.shutdown(context=context)
     err = capfd.readouterr().err
     assert err.count('depth stamped') == 1, err
     assert 'depth stamped 0.5 s after the frame' in err

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from seg_ros.common import conversions
 from seg_ros.common.conversions import ImageError
+from seg_ros.ros import messages
 from sensor_msgs.msg import Image
 
 RNG = np.random.default_rng(7)
@@ -158,13 +159,13 @@ def test_corrupt_compressed_rejected(payload, expected):
         conversions.compressed_to_rgb('jpeg', payload)
 
 
-def test_fill_image_round_trip():
+def test_image_message_round_trip():
     labels = RNG.integers(0, 12, (5, 9), dtype=np.uint8)
-    msg = conversions.fill_image(Image(), labels, 'mono8')
+    msg = messages.image_message(labels, 'mono8')
     assert (msg.width, msg.height, msg.step, msg.encoding) == (9, 5, 9, 'mono8')
     np.testing.assert_array_equal(conversions.image_view('mono8', 9, 5, 9, msg.data)[:, :, 0],
                                   labels)
-    rgb_msg = conversions.fill_image(Image(), RGB, 'rgb8')
+    rgb_msg = messages.image_message(RGB, 'rgb8')
     np.testing.assert_array_equal(conversions.image_msg_to_rgb(rgb_msg), RGB)
 
 

@@ -13,12 +13,12 @@
 # limitations under the License.
 
 """
-Image messages to NumPy and back, without cv_bridge and without copies where none is needed.
+Image messages to NumPy, without cv_bridge and without copies where none is needed.
 
 A received ``sensor_msgs/Image`` keeps its pixels in an ``array.array``; ``np.frombuffer`` views
 it in well under a microsecond, and an ``rgb8`` frame with a tight ``step`` goes to the model
-without a single copy. Building ``Image.data`` from ``array.array('B', arr.tobytes())`` takes
-tens of microseconds where assigning a NumPy array or a list takes tens of milliseconds.
+without a single copy. The way back, NumPy to ``Image``, is
+:func:`seg_ros.ros.messages.image_message`.
 
 The checks here are the node's defence against bad input: every problem raises
 ``ImageError`` with a message that names the field and the value, so the node can log it, put
@@ -26,7 +26,6 @@ it on ``/diagnostics`` and carry on with the next frame.
 """
 from __future__ import annotations
 
-import array
 from typing import Any
 
 import cv2
@@ -155,26 +154,6 @@ def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
         raise ImageError(f'cannot decode compressed image (format "{fmt}", {buf.size} bytes): '
                          'corrupt data or not jpeg/png')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def fill_image(msg: Any, arr: np.ndarray, encoding: str) -> Any:
-    """
-    Fill an Image message from an ``(H, W)`` or ``(H, W, C)`` uint8 array; returns ``msg``.
-
-    The pixel half of :func:`seg_ros.ros.messages.image_message`, kept free of ROS types (any
-    object with the Image fields will do). ``tobytes()`` writes rows in C order even for a
-    strided view, so ``step`` is always the tight row.
-    """
-    if arr.dtype != np.uint8:
-        raise ValueError(f'expected uint8 pixels, got {arr.dtype}')
-    height, width = arr.shape[:2]
-    channels = 1 if arr.ndim == 2 else arr.shape[2]
-    msg.height, msg.width = int(height), int(width)
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = int(width * channels)
-    msg.data = array.array('B', arr.tobytes())
-    return msg
 
 
 def palette_lut(palette: np.ndarray) -> np.ndarray:

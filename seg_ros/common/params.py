@@ -179,7 +179,9 @@ def render_rst(sections: Sequence[tuple[str, Mapping[str, Param]]], title: str,
                 notes.append('Read at start-up only.')
             if spec.reload_model:
                 notes.append('Changing it reloads the model.')
-            text = ' '.join([spec.description] + notes)
+            sentence = spec.description if not notes or spec.description.endswith('.') \
+                else spec.description + '.'
+            text = ' '.join([sentence] + notes)
             out += [f'   * - ``{name}``', f'     - {_type_name(spec.default)}',
                     f'     - ``{_literal(spec.default)}``',
                     f'     - {cell(spec.range_text()) or "any"}', f'     - {cell(text)}']

@@ -17,7 +17,8 @@ Counters and sliding-window statistics behind the node's ``/diagnostics``.
 
 Kept free of ROS so the arithmetic (rates, percentiles, the OK/WARN/ERROR decision) is tested
 directly. Times are plain floats in seconds from a monotonic clock supplied by the caller, so
-tests can drive them. All methods are called under the node's lock or from one thread.
+tests can drive them. Not thread-safe: the node's diagnostics (seg_ros.ros.diagnostics) call it
+under their own lock.
 """
 from __future__ import annotations
 

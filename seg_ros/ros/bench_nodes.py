@@ -42,9 +42,9 @@ OUTPUT_TOPIC = 'segmentation/labels'
 def _qos() -> tuple[Any, Any]:
     """Input: best-effort depth 1 (the node's default); output: reliable depth 10."""
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from seg_ros.ros.qos import sensor_data
 
-    sensor = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                        reliability=ReliabilityPolicy.BEST_EFFORT)
+    sensor = sensor_data(depth=1)
     out = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                      reliability=ReliabilityPolicy.RELIABLE)
     return sensor, out
@@ -172,7 +172,7 @@ class Client:
 
 
 def _spin_node(node: Any) -> int:
-    from seg_ros.ros.node import spin
+    from seg_ros.ros.spin import spin
     return spin(node)
 
 

@@ -27,7 +27,6 @@ from typing import Optional
 
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
-from seg_ros.common import conversions
 from seg_ros.traversability.grid import GridSpec
 from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
@@ -39,11 +38,20 @@ def image_message(pixels: np.ndarray, encoding: str,
     Build a ``sensor_msgs/Image`` of an ``(H, W)`` or ``(H, W, C)`` uint8 array.
 
     ``header`` (stamp and frame) is used as given: outputs carry their input frame's header,
-    so consumers match them by stamp. The pixel fields come from
-    :func:`seg_ros.common.conversions.fill_image`.
+    so consumers match them by stamp. ``tobytes()`` writes rows in C order even for a strided
+    view, so ``step`` is always the tight row.
     """
-    return conversions.fill_image(Image() if header is None else Image(header=header), pixels,
-                                  encoding)
+    if pixels.dtype != np.uint8:
+        raise ValueError(f'expected uint8 pixels, got {pixels.dtype}')
+    msg = Image() if header is None else Image(header=header)
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    msg.height, msg.width = int(height), int(width)
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(width * channels)
+    msg.data = array.array('B', pixels.tobytes())
+    return msg
 
 
 def _header(header: Header, frame_id: str) -> Header:

@@ -30,7 +30,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 import sys
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from seg_ros.common import params as _params
 from seg_ros.common.params import Check, Param
@@ -38,8 +38,8 @@ from seg_ros.inference.backend import BackendOptions, BACKENDS
 from seg_ros.traversability.pipeline import MAX_GRID_CELLS
 from seg_ros.traversability.pipeline import PARAMETERS as TRAVERSABILITY_PARAMETERS
 
-__all__ = ['ALL_PARAMETERS', 'Check', 'check_value', 'Param', 'PARAMETERS', 'Settings',
-           'validate', 'render_doc']
+__all__ = ['ALL_PARAMETERS', 'Check', 'check_value', 'Param', 'PARAMETERS', 'reloads_model',
+           'Settings', 'validate', 'render_doc']
 
 PARAMETERS: dict[str, Param] = {
     'autostart': Param(True, 'Configure and activate at start-up (ros2 run / ros2 launch without '
@@ -102,6 +102,11 @@ PARAMETERS: dict[str, Param] = {
 }
 
 ALL_PARAMETERS: dict[str, Param] = {**PARAMETERS, **TRAVERSABILITY_PARAMETERS}
+
+
+def reloads_model(names: Iterable[str]) -> bool:
+    """Whether changing any of ``names`` at run time reloads the model (``reload_model``)."""
+    return any(ALL_PARAMETERS[n].reload_model for n in names if n in ALL_PARAMETERS)
 
 
 def check_value(name: str, value: Any,

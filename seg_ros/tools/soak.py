@@ -101,6 +101,7 @@ class Soak:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from seg_ros.ros.qos import sensor_data
         from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import OccupancyGrid
         from seg_ros.ros.messages import image_message
@@ -111,8 +112,7 @@ class Soak:
         self.node = rclpy.create_node('seg_ros_soak')
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
-        sensor = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
-                            reliability=ReliabilityPolicy.BEST_EFFORT)
+        sensor = sensor_data(depth=1)
         reliable = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
                               reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.node.create_publisher(Image, 'image', sensor)

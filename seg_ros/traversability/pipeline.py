@@ -115,7 +115,9 @@ PARAMETERS: dict[str, Param] = {
                                            'the model has it) is below this count as unknown '
                                            'in the functional image, the grids and the '
                                            'obstacle points; 0 = off', minimum=0.0,
-                                           maximum=1.0),
+                                           maximum=1.0,
+                                           # the model then also computes its confidence
+                                           reload_model=True),
     'fusion.enabled': Param(False, 'publish traversability/fused_grid: the per-frame grids '
                             'accumulated in fusion.odom_frame (needs TF odom -> grid.frame_id, '
                             'or nav_msgs/Odometry on odom)'),

@@ -1,0 +1,231 @@
+# Copyright 2026 seg_ros maintainers
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+One camera frame through the node: the model, then segmentation and its outputs.
+
+:class:`FrameProcessor` holds what a frame needs (the loaded model, and the taxonomy and fused
+grid built for its classes) and is the :class:`seg_ros.ros.worker.Job` of the node's worker:
+every method but :meth:`FrameProcessor.load` and :meth:`FrameProcessor.release` runs on the
+worker thread. A frame is converted, segmented and published (labels, overlay, confidence);
+its traversability outputs follow in :class:`seg_ros.ros.grids.Grids`. Loading is split in
+steps: the model (:meth:`FrameProcessor.load_model`), its class names on LabelInfo, then the
+traversability built on its classes (:meth:`FrameProcessor.load_traversability`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import time
+from typing import Any, Optional
+
+import numpy as np
+from seg_ros import traversability
+from seg_ros.common import conversions
+from seg_ros.common import memory
+from seg_ros.common import stats
+from seg_ros.inference.backend import Backend, BackendError
+from seg_ros.inference.loader import create_backend, resolve_model_path
+from seg_ros.ros import messages
+from seg_ros.ros import outputs as out
+from seg_ros.ros.diagnostics import Diagnostics
+from seg_ros.ros.grids import Grids, Streams
+from seg_ros.ros.parameters import Settings
+from seg_ros.ros.worker import Requests
+from seg_ros.traversability.fusion import FusedGrid
+from sensor_msgs.msg import CompressedImage
+
+
+def describe_frame(msg: Any) -> str:
+    """Name a frame in messages: stamp, frame id and size, so a log line points at it."""
+    h = msg.header
+    size = f' {msg.width}x{msg.height}' if hasattr(msg, 'width') else ''
+    return f'the{size} frame stamped {h.stamp.sec}.{h.stamp.nanosec:09d} in "{h.frame_id}"'
+
+
+class FrameProcessor:
+    """The model and what is built on it; segments one frame at a time and publishes."""
+
+    def __init__(self, logger: Any, clock: Any, diagnostics: Diagnostics,
+                 outputs: out.Outputs, settings: Settings) -> None:
+        self._logger = logger
+        self._clock = clock
+        self._diag = diagnostics
+        self._out = outputs
+        self.settings = settings
+        self.trav_config: Optional[traversability.Config] = None
+        self.streams: Optional[Streams] = None    # set at configure
+        self.backend: Optional[Backend] = None
+        self._lut = conversions.palette_lut(np.zeros((0, 3), np.uint8))
+        self._grids = Grids(diagnostics, outputs, clock)
+        self._size_jump = memory.SizeJump()
+        self._pixels = 0
+
+    @property
+    def pose_source(self) -> str:
+        """Return where the camera pose of the last grid came from (TF or the parameter)."""
+        return self._grids.pose_source
+
+    # ---------------------------------------------------------------- the model
+    def load(self) -> bool:
+        """Load the model, announce its classes and build traversability; False if it failed."""
+        if not self.load_model():
+            return False
+        assert self.backend is not None
+        self._out.publish_label_info(self.backend.info.classes, self._clock.now().to_msg())
+        self.load_traversability()
+        return True
+
+    def load_model(self) -> bool:
+        """(Re)load the model of the settings; on failure a 'model' ERROR says why."""
+        settings = self.settings
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+        try:
+            path = resolve_model_path(settings.model_path)
+            options = settings.backend_options
+            if self.trav_config is not None and self.trav_config.min_confidence > 0:
+                options = dataclasses.replace(options, confidence=True)  # for the mask
+            backend = create_backend(settings.backend, path, options)
+        except (BackendError, OSError) as exc:
+            self._diag.problem('model', stats.ERROR, f'model not loaded: {exc}')
+            return False
+        self.backend = backend
+        for kind in ('model', 'inference', 'processing'):  # they concerned the previous model
+            self._diag.clear(kind)
+        self._lut = conversions.palette_lut(backend.info.palette)
+        self._logger.info(f'loaded {path} with {backend.describe()}: model '
+                          f'"{backend.info.name}", {backend.info.num_classes} classes')
+        return True
+
+    def load_traversability(self) -> None:
+        """(Re)build the taxonomy and grid for the loaded model's classes."""
+        grids = self._grids
+        grids.trav = grids.fusion = None
+        config, backend = self.trav_config, self.backend
+        if config is None or backend is None or not config.enabled:
+            return
+        try:
+            trav = traversability.Traversability(
+                config, backend.info.classes, dataset=backend.info.metadata.get(
+                    'seg_ros.dataset'))
+        except (ValueError, OSError) as exc:
+            # A model with no preset and no taxonomy given is a gap in the set-up (WARN); a
+            # taxonomy file that is given but wrong is an error that stays until fixed.
+            level = stats.WARN if not config.taxonomy else stats.ERROR
+            self._diag.problem('traversability', level,
+                               f'taxonomy not loaded: {exc}; no functional image or grid until '
+                               'the "taxonomy" parameter is set right')
+            return
+        self._diag.clear('traversability')
+        grids.trav = trav
+        self._logger.info(f'traversability: taxonomy {trav.taxonomy_path}, grid in '
+                          f'{config.grid.frame_id}')
+        if config.min_confidence > 0 and not backend.info.has_confidence:
+            self._logger.warning('traversability.min_confidence is set but the model has '
+                                 'no confidence output: every pixel is used')
+        if config.fusion.enabled:
+            try:
+                grids.fusion = FusedGrid(config.fusion, trav.taxonomy,
+                                         config.grid.resolution)
+            except ValueError as exc:
+                self._diag.problem('fusion', stats.ERROR,
+                                   f'{exc}; no fused grid until it is fixed')
+
+    def release(self) -> None:
+        """Close the model and drop what is built on it (its memory goes back now)."""
+        backend, self.backend = self.backend, None
+        self._grids.trav = self._grids.fusion = None
+        if backend is not None:
+            backend.close()
+            del backend
+            gc.collect()  # drop the runtime's session now, not at some later collection
+
+    # ---------------------------------------------------------------- the worker's job
+    def describe(self, msg: Any) -> str:
+        return describe_frame(msg)
+
+    def reload(self, requests: Requests) -> None:
+        if requests.model:
+            self.load()
+        elif requests.traversability:
+            self.load_traversability()
+
+    def process(self, msg: Any) -> None:
+        self._pixels = getattr(msg, 'width', 0) * getattr(msg, 'height', 0)
+        if self.segment(msg):
+            self._diag.clear('processing')
+
+    def failed(self, what: str, exc: Exception) -> None:
+        model = self.settings.model_path
+        if not what:   # while (re)loading
+            self._diag.problem('model', stats.ERROR,
+                               f'model not loaded: unexpected {type(exc).__name__} while loading '
+                               f'{model!r}: {exc}; set model_path to a good model (ros2 param '
+                               'set) to recover')
+            self.backend, self._grids.trav = None, None
+            return
+        self._diag.problem('processing', stats.ERROR,
+                           f'unexpected {type(exc).__name__} while processing {what} with '
+                           f'model {model!r}: {exc}')
+
+    def settle(self) -> None:
+        if self._size_jump.changed(self._pixels):
+            memory.trim_heap()   # an outlier frame's buffers go back to the system
+
+    # ---------------------------------------------------------------- one frame
+    def segment(self, msg: Any) -> bool:
+        """Segment one frame and publish; False when it was rejected or not segmented."""
+        topic = self.streams.image_topic if self.streams is not None else 'image'
+        try:
+            if isinstance(msg, CompressedImage):
+                rgb = conversions.compressed_to_rgb(msg.format, msg.data)
+            else:
+                rgb = conversions.image_msg_to_rgb(msg)
+        except conversions.ImageError as exc:
+            self._diag.problem('input', stats.WARN, f'frame rejected on {topic}: {exc}')
+            return False
+        backend = self.backend
+        if backend is None:
+            return False  # the 'model' problem already explains why on /diagnostics
+        t0 = time.perf_counter()
+        try:
+            result = backend.infer(rgb)
+        except Exception as exc:  # noqa: B902 - runtimes raise their own types
+            self._diag.problem('inference', stats.ERROR,
+                               f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
+            return False
+        inference_s = time.perf_counter() - t0
+        self._diag.clear('inference')
+
+        header = msg.header
+        self._out.publish(out.LABELS, messages.image_message(result.labels, 'mono8', header))
+        with_overlay = self._out.wanted(out.OVERLAY)
+        if with_overlay:
+            blend = conversions.overlay(rgb, result.labels, self._lut,
+                                        self.settings.overlay_alpha)
+            self._out.publish(out.OVERLAY, messages.image_message(blend, 'rgb8', header))
+        if (self.settings.publish_confidence and result.confidence is not None
+                and self._out.wanted(out.CONFIDENCE)):
+            conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            self._out.publish(out.CONFIDENCE, messages.image_message(conf, 'mono8', header))
+        if self.streams is not None:
+            self._grids.publish(self.settings, self.streams, header, result.labels,
+                                result.confidence)
+        stamp_ns = conversions.stamp_ns(header.stamp)
+        age = ((self._clock.now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
+        self._diag.on_output(time.monotonic(), inference_s, age, with_overlay)
+        return True

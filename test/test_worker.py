@@ -1,0 +1,250 @@
+# Copyright 2026 seg_ros maintainers
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+The worker and its one-slot mailbox, driven directly: no ROS process, real threads.
+
+Each test waits on events the job sets (never on sleeps for ordering), with generous timeouts
+that only bound a failure.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import pytest
+from seg_ros.ros.worker import Mailbox, Put, Requests, Worker
+
+WAIT = 10.0   # seconds; only reached when a test fails
+
+
+class Recorder:
+    """A real job: records what it is given; ``gate`` holds an item until the test opens it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.started = threading.Event()       # set when process() begins an item
+        self.raise_on: Optional[object] = None
+        self.reload_raises = False
+        self.threads: set[str] = set()
+
+    def _add(self, kind: str, value: object) -> None:
+        with self.changed:
+            self.events.append((kind, value))
+            self.threads.add(threading.current_thread().name)
+            self.changed.notify_all()
+
+    def describe(self, item: object) -> str:
+        return f'item {item}'
+
+    def reload(self, requests: Requests) -> None:
+        self._add('reload', requests)
+        if self.reload_raises:
+            raise RuntimeError('reload broke')
+
+    def process(self, item: object) -> None:
+        self.started.set()
+        assert self.gate.wait(WAIT)
+        self._add('process', item)
+        if item == self.raise_on:
+            raise ValueError(f'bad {item}')
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self._add('failed', (what, str(exc)))
+
+    def settle(self) -> None:
+        self._add('settle', None)
+
+    def wait_for(self, kind: str, value: object = None, count: int = 1) -> bool:
+        def seen() -> bool:
+            return sum(1 for k, v in self.events
+                       if k == kind and (value is None or v == value)) >= count
+        with self.changed:
+            return self.changed.wait_for(seen, WAIT)
+
+    def of(self, kind: str) -> list[object]:
+        with self.lock:
+            return [v for k, v in self.events if k == kind]
+
+
+class Watch:
+    """The watchdog hooks, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def begin(self, what: str, now: float) -> None:
+        self.calls.append(('begin', what))
+
+    def end(self) -> None:
+        self.calls.append(('end', ''))
+
+
+@pytest.fixture
+def job():
+    return Recorder()
+
+
+@pytest.fixture
+def worker(job):
+    w: Worker[object] = Worker(job, name='test_worker')
+    yield w
+    job.gate.set()
+    assert w.stop(WAIT)
+
+
+# ---------------------------------------------------------------- the mailbox alone
+def test_mailbox_keeps_the_newest_item_and_counts_the_ones_it_replaced():
+    box: Mailbox[int] = Mailbox()
+    assert box.put(1) is Put.CLOSED and box.dropped == 0     # nobody serves it yet
+    gen = box.begin()
+    assert box.put(1) is Put.STORED
+    assert box.put(2) is Put.REPLACED
+    assert box.put(3) is Put.REPLACED
+    assert box.dropped == 2
+    assert box.take(gen, timeout=0) == 3
+    assert box.take(gen, timeout=0.01) is None               # empty: times out
+    assert box.put(4) is Put.STORED and box.dropped == 2     # taken items are no drops
+
+
+def test_a_new_generation_starts_empty_and_ends_the_old_one():
+    box: Mailbox[str] = Mailbox()
+    old = box.begin()
+    box.put('before the transition')
+    new = box.begin()
+    assert not box.serves(old) and box.serves(new)
+    assert box.take(old, timeout=0) is None                  # the old consumer gets nothing
+    assert box.take(new, timeout=0.01) is None               # nor the new one: no stale item
+    box.close()
+    assert not box.serves(new) and box.put('after close') is Put.CLOSED
+    assert box.take(new, timeout=0) is None
+
+
+def test_close_and_wake_release_a_waiting_take():
+    box: Mailbox[str] = Mailbox()
+    gen = box.begin()
+    results: list[object] = []
+
+    def taker() -> None:
+        results.append(box.take(gen))
+        results.append(box.serves(gen))
+
+    t = threading.Thread(target=taker)
+    t.start()
+    box.wake()
+    t.join(WAIT)
+    assert results == [None, True]                           # woken: still serving
+    results.clear()
+    t = threading.Thread(target=taker)
+    t.start()
+    box.close()
+    t.join(WAIT)
+    assert not t.is_alive() and results == [None, False]     # closed: stop
+
+
+# ---------------------------------------------------------------- the worker
+def test_worker_processes_the_newest_frame_and_drops_the_waiting_ones(job, worker):
+    worker.start()
+    job.gate.clear()
+    assert worker.mailbox.put(1) is Put.STORED
+    assert job.started.wait(WAIT)                # busy with 1 (held by the gate)
+    results = [worker.mailbox.put(i) for i in (2, 3, 4)]
+    assert results == [Put.STORED, Put.REPLACED, Put.REPLACED]
+    job.gate.set()
+    assert job.wait_for('process', 4)
+    assert job.of('process') == [1, 4] and worker.mailbox.dropped == 2
+    assert job.wait_for('settle', count=2)       # after every item
+
+
+def test_requests_are_served_before_the_next_frame_and_merged(job, worker):
+    worker.start()
+    job.gate.clear()
+    worker.mailbox.put('a')
+    assert job.started.wait(WAIT)
+    worker.request(traversability=True)
+    worker.request(model=True)
+    worker.mailbox.put('b')
+    job.gate.set()
+    assert job.wait_for('process', 'b')
+    kinds = [k for k, _ in job.events if k != 'settle']
+    assert kinds == ['process', 'reload', 'process']
+    assert job.of('reload') == [Requests(model=True, traversability=True)]
+    worker.request(traversability=True)          # no frame needed: the worker wakes for it
+    assert job.wait_for('reload', Requests(traversability=True))
+
+
+def test_exceptions_are_reported_and_the_worker_keeps_serving(job, worker):
+    job.raise_on = 'bad'
+    job.reload_raises = True
+    worker.start()
+    worker.mailbox.put('bad')
+    assert job.wait_for('failed', ('item bad', 'bad bad'))
+    worker.request(model=True)
+    assert job.wait_for('failed', ('', 'reload broke'))
+    worker.mailbox.put('good')
+    assert job.wait_for('process', 'good') and worker.alive
+
+
+def test_watch_hooks_bracket_every_item_even_a_failing_one(job):
+    watch = Watch()
+    worker: Worker[object] = Worker(job, watch)
+    job.raise_on = 'bad'
+    worker.start()
+    try:
+        worker.mailbox.put('bad')
+        assert job.wait_for('settle')
+        worker.mailbox.put('good')
+        assert job.wait_for('settle', count=2)
+    finally:
+        assert worker.stop(WAIT)
+    assert watch.calls == [('begin', 'item bad'), ('end', ''), ('begin', 'item good'), ('end', '')]
+
+
+def test_stop_refuses_frames_and_start_begins_without_old_requests(job, worker):
+    worker.start()
+    assert worker.alive
+    assert worker.stop(WAIT) and not worker.alive
+    assert worker.mailbox.put('late') is Put.CLOSED
+    worker.request(model=True)                   # while stopped: start() forgets it
+    worker.start()
+    worker.mailbox.put('fresh')
+    assert job.wait_for('process', 'fresh')
+    assert job.of('reload') == [] and job.of('process') == ['fresh']
+
+
+def test_bounded_stop_of_a_stuck_worker_and_one_worker_after_restart(job, worker):
+    worker.start()
+    job.gate.clear()
+    worker.mailbox.put('stuck')
+    assert job.started.wait(WAIT)
+    assert not worker.stop(timeout=0.05)         # bounded: it says the thread still runs
+    assert worker.alive
+    worker.start()                               # a new generation while the old one is stuck
+    job.gate.set()                               # the old thread returns from its item ...
+    assert job.wait_for('process', 'stuck')
+    worker.mailbox.put('next')
+    assert job.wait_for('process', 'next')
+    worker.mailbox.put('again')
+    assert job.wait_for('process', 'again')
+    # ... and stops serving: no item is taken twice or by two threads in parallel.
+    assert job.of('process') == ['stuck', 'next', 'again']
+    for thread in threading.enumerate():      # the old one ends once it sees the new one
+        if thread.name == 'test_worker' and thread is not worker._thread:
+            thread.join(WAIT)
+    assert [t for t in threading.enumerate() if t.name == 'test_worker'] == [worker._thread]

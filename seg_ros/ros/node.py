@@ -573,7 +573,8 @@ class SegmentationNode(LifecycleNode):
         self._grid_pub.publish(messages.occupancy_grid(result.grid, result.spec, header))
         static, dynamic, clearing = nav2_clouds.nav2_clouds(
             result.grid, result.spec, result.obstacle_points, result.obstacle_ids,
-            trav.taxonomy.names, trav.pose, trav.config.max_range, in_camera_frame=from_tf)
+            trav.taxonomy.names, trav.pose, trav.config.max_range, in_camera_frame=from_tf,
+            full_clearing=trav.config.full_clearing_cloud)
         frame = camera_frame if from_tf else result.spec.frame_id
         self._cloud_pub.publish(messages.point_cloud(static, frame, header))
         self._dynamic_pub.publish(messages.point_cloud(dynamic, frame, header))

@@ -76,8 +76,13 @@ def test_launch_defaults_point_at_installed_files():
 
 def test_node_name_executable_and_params_file_agree():
     tree = ast.parse(LAUNCH.read_text())
-    node = _calls(tree, 'Node')[0]
-    assert ast.literal_eval(_kw(node, 'executable')) == 'segmentation_node'
+    # The Node / LifecycleNode options (one dict for both: managed:=true uses LifecycleNode).
+    node = [n for n in ast.walk(tree) if isinstance(n, ast.Dict) and any(
+        isinstance(k, ast.Constant) and k.value == 'executable' for k in n.keys)][0]
+    options = {k.value: v for k, v in zip(node.keys, node.values)}
+    assert ast.literal_eval(options['executable']) == 'segmentation_node'
+    assert {'Node', 'LifecycleNode'} <= {getattr(c.func, 'id', None) for c in _calls(
+        tree, 'Node') + _calls(tree, 'LifecycleNode')}
     setup = (ROOT / 'setup.py').read_text()
     assert "'segmentation_node = seg_ros.ros.node:main'" in setup
     default_name = ast.literal_eval(_literal_defaults(tree)['node_name'])

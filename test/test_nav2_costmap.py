@@ -33,8 +33,8 @@ from pathlib import Path
 import re
 import time
 
-from nav_msgs.msg import OccupancyGrid
 import nav2_kit
+from nav_msgs.msg import OccupancyGrid
 from node_harness import NodeProcess, Probe
 import numpy as np
 import pytest
@@ -114,8 +114,6 @@ PLUGIN_KEYS = {
                                      'map_subscribe_transient_local', 'map_topic',
                                      'footprint_clearing_enabled'},
 }
-
-
 
 
 def _costmaps(path=ROOT / 'config' / 'nav2_costmap.yaml'):

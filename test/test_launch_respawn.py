@@ -144,7 +144,7 @@ def test_killed_managed_node_is_brought_back_to_its_managed_state(tmp_path):
 
         # It runs a while (launch learns its state from its transition events and by asking
         # it every half second; see Recovery in the launch file), then dies.
-        time.sleep(2.0)
+        time.sleep(1.2)
         first = _node_pid(launcher)
         os.kill(first, signal.SIGKILL)
         assert probe.wait(lambda: _node_pid(launcher) not in (None, first), 30.0), \
@@ -156,7 +156,7 @@ def test_killed_managed_node_is_brought_back_to_its_managed_state(tmp_path):
 
         # Deactivated by its manager, then killed: it comes back configured but inactive.
         transition(4)
-        time.sleep(2.0)
+        time.sleep(1.2)
         second = _node_pid(launcher)
         os.kill(second, signal.SIGKILL)
         assert probe.wait(lambda: _node_pid(launcher) not in (None, second), 30.0)

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 ROS2_EXTRAS_SRC=${ROS2_EXTRAS_SRC:-$(cd .. && pwd)/shared/ros2}
+NAV2_KIT_SRC=${NAV2_KIT_SRC:-$(cd .. && pwd)/shared/nav2}
 quiet() { grep -v -e 'is ignored: it is neither a file nor a directory' -e '^$' || true; }
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -45,6 +46,17 @@ if [ ! -f "$stamp" ]; then
   else
     echo "[setup] no $ROS2_EXTRAS_SRC: launch_testing, ament_copyright, tf2_ros and vision_msgs"
     echo "[setup] come from a ROS 2 install (source /opt/ros/<distro>/setup.bash)"
+  fi
+  # Nav2's real costmap (nav2_costmap_2d) for test/test_nav2_costmap.py, from ../shared/nav2
+  # when it is beside the clone (prebuilt: seconds; else built from source, about 25 minutes).
+  # On a robot it comes with Nav2 (ros-<distro>-nav2-costmap-2d). Without it those tests skip.
+  if [ -x "$NAV2_KIT_SRC/install.sh" ]; then
+    echo "[setup] installing Nav2's nav2_costmap_2d into $VENV/nav2 from $NAV2_KIT_SRC"
+    if ! "$NAV2_KIT_SRC/install.sh" "$VENV" "$VENV/nav2" 2>&1 | quiet; then
+      echo "[setup] WARNING: $NAV2_KIT_SRC/install.sh failed: the real-costmap tests will skip"
+    fi
+  else
+    echo "[setup] no $NAV2_KIT_SRC: the real-costmap tests need nav2_costmap_2d from a ROS install"
   fi
   touch "$stamp"
 fi

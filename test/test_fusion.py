@@ -301,7 +301,8 @@ def test_window_follows_the_robot():
         spec = out.spec
         assert spec.frame_id == 'odom' and spec.shape == (240, 240)
         centre = ((spec.x_min + spec.x_max) / 2, (spec.y_min + spec.y_max) / 2)
-        assert abs(centre[0] - pose.x) <= 0.05 + 1e-9 and abs(centre[1] - pose.y) <= 0.05
+        half_step = fused.step / 2 * 0.05 + 0.05 + 1e-9       # it moves in quarter windows
+        assert abs(centre[0] - pose.x) <= half_step and abs(centre[1] - pose.y) <= half_step
         inside = spec.x_min < 2.9 and 3.1 < spec.x_max
         if inside or spec.x_min > 3.1:
             assert near_max(out.grid, spec, 3.0, -1.0) == (100 if inside else -1), x
@@ -309,6 +310,30 @@ def test_window_follows_the_robot():
     back = Pose2D(0.0, 0.2, math.pi)
     out = fused.update(np.zeros((160, 160), np.uint8), GridSpec(), back, t)
     assert near_max(out.grid, out.spec, 3.0, -1.0) == -1
+
+
+def test_window_moves_in_quarter_window_steps():
+    """Nav2's StaticLayer resizes (and logs) on every moved origin: move it rarely."""
+    trav = make_trav()
+    fused = fresh(trav, window_size=16.0)          # 320 cells, steps of 80 (4 m)
+    assert fused.step == 80
+    empty = np.zeros((160, 160), np.uint8)
+    origins = []
+    t = 0.0
+    for x in np.arange(0.0, 10.0, 0.1):            # 10 m at 1 m/s, 10 Hz: 100 frames
+        out = fused.update(empty, GridSpec(), Pose2D(float(x), 0.03 * x, 0.0), t)
+        origins.append((out.spec.x_min, out.spec.y_min))
+        t += 0.1
+        centre = out.spec.x_min + 8.0
+        assert abs(centre - x) <= 2.0 + 0.05, (x, centre)   # within half a step
+    changes = sum(a != b for a, b in zip(origins, origins[1:]))
+    assert changes == 2, origins                   # at 2.05 m and 6.05 m, not per cell
+    # Back and forth by less than a step around the current centre: the window stays.
+    last = origins[-1]
+    for x in (9.0, 7.5, 9.5, 8.0):
+        out = fused.update(empty, GridSpec(), Pose2D(x, 0.3, 0.0), t)
+        t += 0.1
+        assert (out.spec.x_min, out.spec.y_min) == last
 
 
 def test_time_going_back_resets():

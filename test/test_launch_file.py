@@ -101,8 +101,13 @@ def test_launch_defaults_point_at_installed_files():
 
 def test_node_name_executable_and_params_file_agree():
     tree = ast.parse(LAUNCH.read_text())
-    node = _calls(tree, 'Node')[0]
-    executable = ast.literal_eval(_kw(node, 'executable'))
+    # The Node / LifecycleNode options (one dict for both: managed:=true uses LifecycleNode).
+    node = [n for n in ast.walk(tree) if isinstance(n, ast.Dict) and any(
+        isinstance(k, ast.Constant) and k.value == 'executable' for k in n.keys)][0]
+    options = {k.value: v for k, v in zip(node.keys, node.values)}
+    assert {'Node', 'LifecycleNode'} <= {getattr(c.func, 'id', None) for c in _calls(
+        tree, 'Node') + _calls(tree, 'LifecycleNode')}
+    executable = ast.literal_eval(options['executable'])
     # The executable is a console script of the package, and its target is the node's main.
     _, scripts = _install_plan()
     assert executable in scripts, f'{executable} is not installed; scripts: {scripts}'

@@ -46,7 +46,8 @@ def test_clearing_points_cover_free_cells_and_unobstructed_rays_only():
     g[10:30, 0:20] = 0                    # free ground straight ahead, 0..2 m, |y| < 1
     g[10:30, 20:30] = 60                  # graded ground (road) to 3 m: not an obstacle
     g[17:19, 22] = 100                    # an obstacle at x 2.2..2.3, y -0.3..-0.1
-    pts = nav2_clouds.clearing_points(g, SPEC, (0.0, 0.0), max_range=3.2, reach=0.9)
+    pts = nav2_clouds.clearing_points(g, SPEC, (0.0, 0.0), max_range=3.2, reach=0.9,
+                                      full=True)
     assert pts.dtype == np.float32 and np.all(pts[:, 2] == 0)
     cells = _xy_cells(pts)
     free = {(c, r) for r, c in zip(*np.nonzero((g >= 0) & (g < 100)))}
@@ -62,6 +63,35 @@ def test_clearing_points_cover_free_cells_and_unobstructed_rays_only():
     assert np.all(np.abs(bearings) < 0.36)
     assert np.any(bearings < -0.2) and np.any((bearings > -0.04) & (bearings <= 0.0))
     assert np.any(bearings > 0.2)
+
+
+def test_free_boundary_is_the_free_cells_with_a_non_free_neighbour():
+    free = np.zeros((6, 7), bool)
+    free[1:5, 0:5] = True                 # a 4 x 5 block touching the grid's left edge
+    edge = nav2_clouds.free_boundary(free)
+    expected = free.copy()
+    expected[2:4, 1:4] = False            # the interior: all four neighbours free
+    np.testing.assert_array_equal(edge, expected)
+
+
+def test_boundary_clearing_cloud_is_a_small_subset_of_the_full_one():
+    g = np.full(SPEC.shape, -1, np.int8)
+    g[5:35, 0:35] = 0                     # a large free region
+    g[18:22, 20:22] = 100                 # an obstacle inside it
+    full = nav2_clouds.clearing_points(g, SPEC, (0.0, 0.0), 3.2, full=True)
+    boundary = nav2_clouds.clearing_points(g, SPEC, (0.0, 0.0), 3.2)
+    cells_full, cells_boundary = _xy_cells(full), _xy_cells(boundary)
+    assert cells_boundary <= cells_full
+    # The obstacle's free neighbours and the region's rim are in it; the interior is not.
+    assert {(19, 19), (22, 19), (20, 17), (0, 20), (34, 20)} <= cells_boundary
+    assert (10, 20) not in cells_boundary and (10, 20) in cells_full
+    assert len(boundary) < len(full) / 4
+    # The same ray ends (the fan spans the bearings of every free cell): all the points the
+    # boundary cloud leaves out are interior cell centres.
+    left_out = {tuple(p) for p in full.tolist()} - {tuple(p) for p in boundary.tolist()}
+    assert len(left_out) == len(full) - len(boundary)
+    centres = np.array(sorted(left_out))[:, :2] / SPEC.resolution - 0.5
+    np.testing.assert_allclose(centres, np.round(centres), atol=1e-3)
 
 
 def test_rays_that_leave_the_grid_end_at_its_edge():

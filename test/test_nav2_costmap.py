@@ -13,37 +13,33 @@
 # limitations under the License.
 
 """
-The shipped Nav2 config, consumed the way Nav2's ObstacleLayer consumes it, marks and clears.
+The shipped Nav2 configs, run in Nav2's real costmap on the node's real clouds.
 
-Nav2 is not installable here, so this test does what ``nav2_costmap_2d::ObstacleLayer`` does
-with our topics (Nav2 1.1.20 / 1.3.13 / 1.4.2, the Humble, Jazzy and Kilted releases; the
-lines are quoted in doc/robot.md), as plain NumPy:
+``nav2_costmap_2d`` (Nav2's own Costmap2DROS, ObstacleLayer, StaticLayer, InflationLayer:
+``test/nav2_kit.py`` says where it comes from) runs as ``/local_costmap/local_costmap`` with a
+robot's own plain params (its LaserScan obstacle layer and inflation) and the shipped layer
+snippet ``config/nav2_seg_ros_layer.yaml`` passed after them, as doc/robot.md tells an
+integrator to; a second one, ``/fused_costmap/fused_costmap``, takes the fused grid through
+the StaticLayer of ``config/nav2_costmap_fused.yaml``. The seg_ros node runs for real on a
+synthetic street scene (a passthrough model, camera TF from a StaticTransformBroadcaster and a
+deliberately wrong ``camera_pose``), and the test reads ``/local_costmap/costmap`` back.
 
-- it reads ``config/nav2_costmap.yaml`` and subscribes to each observation source's topic with
-  Nav2's QoS (``rclcpp::SensorDataQoS().keep_last(50)``: best effort);
-- ``ObservationBuffer::bufferCloud``: the cloud and its frame's origin (``sensor_frame``
-  empty) are transformed into the global frame with tf2 at the cloud's stamp, and only points
-  within the source's ``min/max_obstacle_height`` are kept; ``observation_persistence`` 0
-  keeps only the newest observation (``purgeStaleObservations``);
-- ``ObstacleLayer::updateBounds``: first ``raytraceFreespace`` for every clearing
-  observation (a Bresenham line from the origin's cell to each point's cell, endpoints clipped
-  to the map, length limited by ``raytrace_max_range``, every cell set FREE_SPACE, the last one
-  included: ``Costmap2D::raytraceLine`` / ``bresenham2D``), then marking: each point within the
-  layer's ``min/max_obstacle_height`` and closer to the origin than ``obstacle_max_range``
-  makes its cell LETHAL_OBSTACLE.
-
-Over a sequence of frames a person stands 3 m in front of the robot, then walks out of view;
-a building stays. The person's cells must be lethal while seen and free afterwards, and the
-building's must stay lethal.
+One costmap pair and one node per module: the tests run in file order on the same costmaps
+(the first one needs them fresh) and the last stops the node. Without the Nav2 kit they skip
+with the reason; they never pass without it.
 """
 import math
 from pathlib import Path
+import re
 import time
 
-import cv2
+import nav2_kit
+from nav_msgs.msg import OccupancyGrid
 from node_harness import NodeProcess, Probe
 import numpy as np
 import pytest
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
 from rclpy.duration import Duration
 from rclpy.time import Time
 import ros_scene
@@ -59,15 +55,37 @@ try:
 except ImportError:
     Buffer = None
 
-# The config checks read YAML; only the node test needs tf2_ros (and is slow).
-needs_tf2 = pytest.mark.skipif(Buffer is None, reason='tf2_ros (tf2_ros_py) is not installed')
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(Buffer is None, reason='tf2_ros (tf2_ros_py) is not installed')]
 ROOT = Path(__file__).resolve().parents[1]
-FREE, LETHAL, NO_INFORMATION = 0, 254, 255
+SNIPPET = ROOT / 'config' / 'nav2_seg_ros_layer.yaml'
+FREE, LETHAL, UNKNOWN = nav2_kit.FREE, nav2_kit.LETHAL, nav2_kit.UNKNOWN
 CAMERA = [0.2, 0.0, 1.0, 0.0, 0.3, 0.0]        # base_link <- camera, from TF
 PARAM_POSE = [0.0, 0.0, 0.6, 0.0, 0.2, 0.0]    # camera_pose: deliberately wrong
 PERSON_HERE = scene.Box(3.0, 3.4, -0.2, 0.2, 1.8, ros_scene.PEDESTRIAN)
 PERSON_GONE = scene.Box(3.0, 3.4, 6.0, 6.4, 1.8, ros_scene.PEDESTRIAN)   # out of view
 BUILDING = scene.Box(5.0, 5.6, 1.2, 2.4, 3.0, ros_scene.BUILDING)
+LATE_WALL = scene.Box(3.6, 4.0, -1.9, -1.2, 2.0, ros_scene.BUILDING)   # only in stale frames
+GROUND_AHEAD = (1.0, 2.3, -0.4, 0.4)           # seen free in every frame, far from obstacles
+SOURCES = {'obstacles': '/traversability/obstacles',
+           'dynamic_obstacles': '/traversability/dynamic_obstacles',
+           'free_space': '/traversability/clearing'}
+# A robot's own local costmap, as in Nav2's nav2_params.yaml: its own LaserScan obstacle layer
+# and inflation. The integrator's one edit: "segmentation" in plugins. track_unknown_space:
+# true (an MPPI robot), so that "free" below means seen free, not merely unknown.
+PLAIN_LOCAL = {
+    'update_frequency': 10.0, 'publish_frequency': 10.0, 'global_frame': 'odom',
+    'robot_base_frame': 'base_link', 'rolling_window': True, 'width': 12, 'height': 12,
+    'resolution': 0.05, 'robot_radius': 0.22, 'track_unknown_space': True,
+    'always_send_full_costmap': True,
+    'plugins': ['obstacle_layer', 'segmentation', 'inflation_layer'],
+    'obstacle_layer': {'plugin': 'nav2_costmap_2d::ObstacleLayer', 'enabled': True,
+                       'observation_sources': 'scan',
+                       'scan': {'topic': '/scan', 'data_type': 'LaserScan', 'marking': True,
+                                'clearing': True, 'max_obstacle_height': 2.0}},
+    'inflation_layer': {'plugin': 'nav2_costmap_2d::InflationLayer',
+                        'cost_scaling_factor': 3.0, 'inflation_radius': 0.55},
+}
 # ObstacleLayer::onInitialize's declareParameter defaults (obstacle_layer.cpp, all three
 # releases), for keys a source leaves out.
 SOURCE_DEFAULTS = {'topic': None, 'sensor_frame': '', 'observation_persistence': 0.0,
@@ -98,14 +116,39 @@ PLUGIN_KEYS = {
 }
 
 
-def _costmaps():
-    doc = yaml.safe_load((ROOT / 'config' / 'nav2_costmap.yaml').read_text())
+def _costmaps(path=ROOT / 'config' / 'nav2_costmap.yaml'):
+    doc = yaml.safe_load(Path(path).read_text())
     return {name: doc[name][name]['ros__parameters'] for name in doc}
 
 
-def _obstacle_layers(params):
-    return [(name, params[name]) for name in params['plugins']
-            if params[name]['plugin'] == 'nav2_costmap_2d::ObstacleLayer']
+def _check_obstacle_layer(where, spec):
+    extra = set(spec) - PLUGIN_KEYS[spec['plugin']]
+    sources = spec['observation_sources'].split()
+    extra -= set(sources)
+    assert not extra, f'{where}: keys Nav2 does not read: {extra}'
+    for source in sources:
+        unknown = set(spec[source]) - set(SOURCE_DEFAULTS)
+        assert not unknown, f'{where}.{source}: {unknown}'
+        assert spec[source]['sensor_frame'] == '', 'the cloud frame is the sensor'
+        assert spec[source]['data_type'] == 'PointCloud2'
+        # Nav2 must notice when seg_ros stops (0 = "always current").
+        assert spec[source]['expected_update_rate'] > 0, f'{where}.{source}'
+    kinds = {(spec[s]['marking'], spec[s]['clearing']) for s in sources}
+    assert (True, False) in kinds and (False, True) in kinds
+
+
+def test_snippet_adds_only_the_seg_ros_layer():
+    """The snippet never replaces a robot's plugins or costmap-wide keys; examples match it."""
+    snippet = _costmaps(SNIPPET)
+    assert set(snippet) == {'local_costmap', 'global_costmap'}
+    for name, params in snippet.items():
+        assert list(params) == ['segmentation'], f'{name}: only the layer, no costmap keys'
+        _check_obstacle_layer(f'{name}.segmentation', params['segmentation'])
+        assert params['segmentation'] == snippet['local_costmap']['segmentation']
+        # Static obstacles must outlive the node's latency (frames 0.3-0.5 s old on a CPU).
+        assert params['segmentation']['obstacles']['observation_persistence'] >= 1.0
+    for name, params in _costmaps().items():
+        assert params['segmentation'] == snippet[name]['segmentation'], name
 
 
 def test_config_has_only_keys_nav2_reads_and_holds_the_grid():
@@ -114,18 +157,13 @@ def test_config_has_only_keys_nav2_reads_and_holds_the_grid():
         assert not extra, f'{name}: keys Nav2 does not read: {extra}'
         for layer in params['plugins']:
             spec = params[layer]
-            extra = set(spec) - PLUGIN_KEYS[spec['plugin']]
             if spec['plugin'] == 'nav2_costmap_2d::ObstacleLayer':
-                sources = spec['observation_sources'].split()
-                extra -= set(sources)
-                for source in sources:
-                    unknown = set(spec[source]) - set(SOURCE_DEFAULTS)
-                    assert not unknown, f'{name}.{layer}.{source}: {unknown}'
-                    assert spec[source]['sensor_frame'] == '', 'the cloud frame is the sensor'
-                    assert spec[source]['data_type'] == 'PointCloud2'
-                kinds = {(spec[s]['marking'], spec[s]['clearing']) for s in sources}
-                assert (True, False) in kinds and (False, True) in kinds
-            assert not extra, f'{name}.{layer}: keys Nav2 does not read: {extra}'
+                _check_obstacle_layer(f'{name}.{layer}', spec)
+            else:
+                extra = set(spec) - PLUGIN_KEYS[spec['plugin']]
+                assert not extra, f'{name}.{layer}: keys Nav2 does not read: {extra}'
+        # DWB (Humble's default controller) rejects trajectories through unknown cells.
+        assert params['track_unknown_space'] is False
     local = _costmaps()['local_costmap']
     assert local['rolling_window'] is True
     # Centred on the robot: half the window must reach the grid's farthest corner (8, 4).
@@ -136,6 +174,7 @@ def test_config_has_only_keys_nav2_reads_and_holds_the_grid():
 def test_fused_grid_config_reads_the_fused_grid_in_its_own_frame():
     """config/nav2_costmap_fused.yaml: keys Nav2 reads, the grid's frame, within its window."""
     from seg_ros.traversability import PARAMETERS as TRAV
+    from seg_ros.traversability.fusion import RECENTRE_STEP
 
     doc = yaml.safe_load((ROOT / 'config' / 'nav2_costmap_fused.yaml').read_text())
     assert list(doc) == ['local_costmap']
@@ -151,245 +190,247 @@ def test_fused_grid_config_reads_the_fused_grid_in_its_own_frame():
     assert params['global_frame'] == TRAV['fusion.odom_frame'].default
     assert params['robot_base_frame'] == TRAV['grid.frame_id'].default
     assert params['rolling_window'] is True and params['trinary_costmap'] is False
+    # The window is centred to within half a step: the costmap around the robot fits in it.
     window = TRAV['fusion.window_size'].default
-    assert max(params['width'], params['height']) <= window
+    assert max(params['width'], params['height']) <= window * (1 - RECENTRE_STEP)
     assert params['resolution'] == TRAV['grid.resolution'].default
 
 
-class Costmap:
-    """An ObstacleLayer's costmap: rolling window centred on the robot at the origin."""
-
-    def __init__(self, params, layer):
-        self.res = float(params['resolution'])
-        self.size_x = int(round(params['width'] / self.res))
-        self.size_y = int(round(params['height'] / self.res))
-        self.origin = (-params['width'] / 2.0, -params['height'] / 2.0)
-        self.cells = np.full((self.size_y, self.size_x), NO_INFORMATION, np.uint8)
-        self.layer = {**LAYER_DEFAULTS, **layer}
-        self.sources = {s: {**SOURCE_DEFAULTS, 'topic': s, **layer[s]}
-                        for s in self.layer['observation_sources'].split()}
-        self.observations = {s: [] for s in self.sources}
-
-    def world_to_map(self, wx, wy):
-        """Costmap2D::worldToMap: None outside the map."""
-        if wx < self.origin[0] or wy < self.origin[1]:
-            return None
-        mx, my = int((wx - self.origin[0]) / self.res), int((wy - self.origin[1]) / self.res)
-        if mx < self.size_x and my < self.size_y:
-            return mx, my
-        return None
-
-    def cell_distance(self, d):
-        return int(max(0.0, math.ceil(d / self.res)))
-
-    def buffer(self, source, origin, points, stamp_s):
-        """ObservationBuffer::bufferCloud + purgeStaleObservations."""
-        spec = self.sources[source]
-        z = points[:, 2]
-        keep = (z <= spec['max_obstacle_height']) & (z >= spec['min_obstacle_height'])
-        obs = self.observations[source]
-        obs.insert(0, (np.asarray(origin, float), points[keep], stamp_s))
-        if spec['observation_persistence'] == 0.0:
-            del obs[1:]
-        else:
-            obs[:] = [o for o in obs if stamp_s - o[2] <= spec['observation_persistence']]
-
-    def update(self):
-        """ObstacleLayer::updateBounds: ray-trace free space, then mark."""
-        for source, spec in self.sources.items():
-            if spec['clearing']:
-                for origin, points, _ in self.observations[source]:
-                    self.raytrace_freespace(spec, origin, points)
-        for source, spec in self.sources.items():
-            if spec['marking']:
-                for origin, points, _ in self.observations[source]:
-                    self.mark(spec, origin, points)
-
-    def mark(self, spec, origin, points):
-        lo, hi = self.layer['min_obstacle_height'], self.layer['max_obstacle_height']
-        for px, py, pz in points:
-            if pz < lo or pz > hi:
-                continue
-            sq = (px - origin[0]) ** 2 + (py - origin[1]) ** 2 + (pz - origin[2]) ** 2
-            if sq >= spec['obstacle_max_range'] ** 2 or sq < spec['obstacle_min_range'] ** 2:
-                continue
-            m = self.world_to_map(px, py)
-            if m is not None:
-                self.cells[m[1], m[0]] = LETHAL
-
-    def raytrace_freespace(self, spec, origin, points):
-        ox, oy = origin[0], origin[1]
-        start = self.world_to_map(ox, oy)
-        assert start is not None, 'sensor origin outside the costmap'
-        x0, y0 = start
-        end_x = self.origin[0] + self.size_x * self.res
-        end_y = self.origin[1] + self.size_y * self.res
-        max_cells = self.cell_distance(spec['raytrace_max_range'])
-        min_cells = self.cell_distance(spec['raytrace_min_range'])
-        for wx, wy, _ in points:
-            a, b = wx - ox, wy - oy
-            if wx < self.origin[0]:
-                t = (self.origin[0] - ox) / a
-                wx, wy = self.origin[0], oy + b * t
-            if wy < self.origin[1]:
-                t = (self.origin[1] - oy) / b
-                wx, wy = ox + a * t, self.origin[1]
-            if wx > end_x:
-                t = (end_x - ox) / a
-                wx, wy = end_x - .001, oy + b * t
-            if wy > end_y:
-                t = (end_y - oy) / b
-                wx, wy = ox + a * t, end_y - .001
-            m = self.world_to_map(wx, wy)
-            if m is None:
-                continue
-            self.raytrace_line(x0, y0, m[0], m[1], max_cells, min_cells)
-
-    def raytrace_line(self, x0, y0, x1, y1, max_length, min_length):
-        """Costmap2D::raytraceLine with bresenham2D, setting FREE_SPACE."""
-        dx_full, dy_full = x1 - x0, y1 - y0
-        dist = math.hypot(dx_full, dy_full)
-        if dist < min_length:
-            return
-        if dist > 0.0:
-            min_x0 = int(x0 + dx_full / dist * min_length)
-            min_y0 = int(y0 + dy_full / dist * min_length)
-        else:
-            min_x0, min_y0 = x0, y0
-        dx, dy = x1 - min_x0, y1 - min_y0
-        abs_dx, abs_dy = abs(dx), abs(dy)
-        step_x, step_y = (1 if dx > 0 else -1), (1 if dy > 0 else -1)
-        scale = 1.0 if dist == 0.0 else min(1.0, max_length / dist)
-        x, y = min_x0, min_y0
-        if abs_dx >= abs_dy:
-            error, end = abs_dx // 2, min(int(scale * abs_dx), abs_dx)
-            for _ in range(end):
-                self.cells[y, x] = FREE
-                x += step_x
-                error += abs_dy
-                if error >= abs_dx:
-                    y += step_y
-                    error -= abs_dx
-        else:
-            error, end = abs_dy // 2, min(int(scale * abs_dy), abs_dy)
-            for _ in range(end):
-                self.cells[y, x] = FREE
-                y += step_y
-                error += abs_dx
-                if error >= abs_dy:
-                    x += step_x
-                    error -= abs_dy
-        self.cells[y, x] = FREE
-
-    def values(self, x0, x1, y0, y1):
-        """Cells whose centres lie in the box [x0, x1] x [y0, y1]."""
-        xs = self.origin[0] + (np.arange(self.size_x) + 0.5) * self.res
-        ys = self.origin[1] + (np.arange(self.size_y) + 0.5) * self.res
-        cols = (xs >= x0) & (xs <= x1)
-        rows = (ys >= y0) & (ys <= y1)
-        return self.cells[np.ix_(rows, cols)]
+# ------------------------------------------------------------------ the real costmap
+def _params_file(path, name, params):
+    path.write_text(yaml.safe_dump({name: {name: {'ros__parameters': params}}}))
+    return str(path)
 
 
-def _transform_points(tf, points):
-    """Apply a geometry_msgs/TransformStamped to (N, 3) points (tf2's doTransform)."""
-    t, q = tf.transform.translation, tf.transform.rotation
-    # OpenCV's Rodrigues, not seg_ros's quaternion_matrix: an error there must not cancel out.
-    half = math.atan2(math.sqrt(q.x ** 2 + q.y ** 2 + q.z ** 2), q.w)
-    axis = np.array([q.x, q.y, q.z]) / max(math.sin(half), 1e-12)
-    rot = cv2.Rodrigues(axis * 2.0 * half)[0]
-    return np.asarray(points, float) @ rot.T + np.array([t.x, t.y, t.z])
+class Rig:
+    """The node, two real costmaps, TF and a probe, shared by the module's tests."""
 
-
-@pytest.mark.slow
-@needs_tf2
-def test_person_marked_while_seen_and_cleared_after_building_stays(tmp_path):
-    params = _costmaps()['local_costmap']
-    (layer_name, layer), = _obstacle_layers(params)
-    costmap = Costmap(params, layer)
-    global_frame = params['global_frame']
-    probe = Probe('seg_ros_nav2_probe')
-    try:
-        for source in costmap.sources.values():
+    def __init__(self, tmp, exe, env):
+        fused = _costmaps(ROOT / 'config' / 'nav2_costmap_fused.yaml')['local_costmap']
+        fused['track_unknown_space'] = True     # unknown stays unknown: "free" means seen
+        fused['always_send_full_costmap'] = True  # else only the first grid is published whole
+        self.local = nav2_kit.CostmapProcess(exe, env, 'local_costmap', [
+            _params_file(tmp / 'robot.yaml', 'local_costmap', PLAIN_LOCAL), str(SNIPPET)])
+        self.fused = nav2_kit.CostmapProcess(exe, env, 'fused_costmap', [
+            _params_file(tmp / 'fused.yaml', 'fused_costmap', fused)])
+        model = save_passthrough(str(tmp / 'camvid.onnx'), CAMVID_CLASSES)
+        self.node = NodeProcess({'model_path': model, 'taxonomy': 'camvid',
+                                 'camera_pose': str(PARAM_POSE), 'fusion.enabled': True})
+        self.probe = Probe('seg_ros_nav2_probe')
+        node = self.probe.node
+        for topic in SOURCES.values():
             # ObstacleLayer: rclcpp::SensorDataQoS().keep_last(50) (best effort).
-            probe.subscribe(PointCloud2, source['topic'], depth=50, reliable=False)
-        tf_buffer = Buffer()
-        listener = TransformListener(tf_buffer, probe.node)  # noqa: F841 - keeps listening
-        static = StaticTransformBroadcaster(probe.node)
+            self.probe.subscribe(PointCloud2, topic, depth=50, reliable=False)
+        for costmap in (self.local, self.fused):
+            self.probe.subscribe(OccupancyGrid, costmap.grid_topic, depth=5)
+        self.tf_buffer = Buffer()
+        self.listener = TransformListener(self.tf_buffer, node)
+        self.static = StaticTransformBroadcaster(node)
         zero = Time().to_msg()
-        static.sendTransform([
+        self.static.sendTransform([
             ros_scene.camera_transform(CAMERA, zero),
-            ros_scene.transform([0.0, 0.0, 0.0], np.eye(3), zero, global_frame, 'base_link')])
-        model = save_passthrough(str(tmp_path / 'camvid.onnx'), CAMVID_CLASSES)
-        with NodeProcess({'model_path': model, 'taxonomy': 'camvid',
-                          'camera_pose': str(PARAM_POSE)}) as node:
-            image_pub = probe.publisher(Image, 'image', reliable=False, depth=1)
-            info_pub = probe.publisher(CameraInfo, 'camera_info')
-            assert probe.wait_matched(image_pub) and node.wait_for_output('traversability:'), \
-                node.output()
-            assert probe.wait(lambda: tf_buffer.can_transform(
-                global_frame, ros_scene.CAMERA_FRAME, Time(), Duration(seconds=0))), \
-                'no TF in the test process'
-            snapshots = []
-            frames = [PERSON_HERE] * 3 + [PERSON_GONE] * 4
-            for i, person in enumerate(frames):
-                labels = ros_scene.render(
-                    scene.Scene(ros_scene.SIDEWALK, ros_scene.SKY, [person, BUILDING]), CAMERA)
-                clouds = _send_until_answered(probe, node, costmap, labels, image_pub,
-                                              info_pub, needs_tf=(i == 0))
-                for source, cloud in clouds.items():
-                    tf = tf_buffer.lookup_transform(global_frame, cloud.header.frame_id,
-                                                    Time.from_msg(cloud.header.stamp))
-                    origin = _transform_points(tf, np.zeros((1, 3)))[0]
-                    pts = _transform_points(tf, messages.cloud_points(cloud))
-                    stamp = cloud.header.stamp.sec + cloud.header.stamp.nanosec * 1e-9
-                    costmap.buffer(source, origin, pts, stamp)
-                costmap.update()
-                snapshots.append(costmap.cells.copy())
-                assert all(c.header.frame_id == ros_scene.CAMERA_FRAME
-                           for c in clouds.values()), 'TF was available: camera frame'
+            ros_scene.transform([0.0, 0.0, 0.0], np.eye(3), zero, 'odom', 'base_link')])
+        self.image_pub = self.probe.publisher(Image, 'image', reliable=False, depth=1)
+        self.info_pub = self.probe.publisher(CameraInfo, 'camera_info')
+        self.set_params = node.create_client(SetParameters, '/segmentation_node/set_parameters')
+        self.local.bring_up(node)
+        self.fused.bring_up(node)
+        # Both ends of every topic discovered (the probe and the costmap subscribe each cloud).
+        assert self.probe.wait(lambda: all(node.count_subscribers(t) >= 2
+                                           for t in SOURCES.values())
+                               and node.count_subscribers('/traversability/fused_grid') >= 1)
+        assert self.probe.wait_matched(self.image_pub) and self.node.wait_for_output(
+            'traversability:'), self.node.output()
+        assert self.probe.wait(lambda: self.tf_buffer.can_transform(
+            'odom', ros_scene.CAMERA_FRAME, Time(), Duration(seconds=0))), 'no TF'
+
+    def close(self):
+        self.probe.close()
+        for proc in (self.node, self.local, self.fused):
+            proc.close()
+
+    def send(self, boxes, age=0.0):
+        """Publish one frame stamped ``age`` s ago (again until answered): its clouds."""
+        labels = ros_scene.render(scene.Scene(ros_scene.SIDEWALK, ros_scene.SKY, boxes), CAMERA)
+        for _ in range(100):
+            stamp = (self.probe.node.get_clock().now() - Duration(seconds=age)).to_msg()
+            self.info_pub.publish(ros_scene.camera_info(stamp))
+            self.image_pub.publish(ros_scene.image(labels, stamp))
+
+            def answered():
+                return all(any(m.header.stamp == stamp for m in self.probe.messages(t))
+                           for t in SOURCES.values())
+
+            if self.probe.wait(answered, 0.5):
+                clouds = {s: [m for m in self.probe.messages(t) if m.header.stamp == stamp][-1]
+                          for s, t in SOURCES.items()}
+                # The first frames may come before the node's TF listener has the camera.
+                if any(c.header.frame_id != ros_scene.CAMERA_FRAME for c in clouds.values()):
+                    time.sleep(0.2)
+                    continue
+                return clouds
+        raise AssertionError('no clouds for the frame\n' + self.node.tail(30))
+
+    def grid(self, costmap, settle=0.4):
+        """Return the costmap's grid published ``settle`` s from now or later (2 updates)."""
+        since = time.monotonic() + settle
+        topic = costmap.grid_topic
+
+        def fresh():
+            with self.probe._lock:
+                return [m for t, m in self.probe.received[topic] if t >= since]
+
+        assert self.probe.wait(fresh, 10.0), f'no grid on {topic}\n{costmap.tail(30)}'
+        return fresh()[-1]
+
+    def set_full_clearing(self, full):
+        value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=full)
+        request = SetParameters.Request(
+            parameters=[Parameter(name='nav2.full_clearing_cloud', value=value)])
+        assert self.set_params.wait_for_service(timeout_sec=10.0)
+        result = nav2_kit._call(self.set_params, request, 10.0)
+        assert result is not None and result.results[0].successful
+
+
+@pytest.fixture(scope='module')
+def rig(tmp_path_factory):
+    exe, env, missing = nav2_kit.find()
+    if exe is None:
+        pytest.skip(missing)
+    rig = Rig(tmp_path_factory.mktemp('nav2'), exe, env)
+    try:
+        yield rig
     finally:
-        probe.close()
+        rig.close()
 
-    def region(cells, box, pad=0.1):
-        saved, costmap.cells = costmap.cells, cells
-        try:
-            return costmap.values(box.x0 - pad, box.x1 + pad, box.y0 - pad, box.y1 + pad)
-        finally:
-            costmap.cells = saved
 
-    for seen in snapshots[:3]:
-        assert (region(seen, PERSON_HERE) == LETHAL).any(), 'person not marked while seen'
-        assert (region(seen, BUILDING) == LETHAL).any(), 'building not marked'
-    person_cells = region(snapshots[2], PERSON_HERE) == LETHAL
-    after = region(snapshots[-1], PERSON_HERE)
-    assert (after[person_cells] == FREE).all(), "the person's cells were not cleared"
-    assert not (after == LETHAL).any()
-    building_cells = region(snapshots[2], BUILDING) == LETHAL
-    assert (region(snapshots[-1], BUILDING)[building_cells] == LETHAL).all(), \
-        'the building was cleared'
+def _region(grid, x0, x1, y0, y1):
+    """Costmap values of the cells whose centres lie in [x0, x1] x [y0, y1] (odom)."""
+    g = messages.grid_array(grid)
+    res, ox, oy = grid.info.resolution, grid.info.origin.position.x, grid.info.origin.position.y
+    xs = ox + (np.arange(g.shape[1]) + 0.5) * res
+    ys = oy + (np.arange(g.shape[0]) + 0.5) * res
+    return g[np.ix_((ys >= y0) & (ys <= y1), (xs >= x0) & (xs <= x1))]
+
+
+def _box(grid, box, pad=0.1):
+    return _region(grid, box.x0 - pad, box.x1 + pad, box.y0 - pad, box.y1 + pad)
+
+
+def test_merged_snippet_keeps_the_robots_own_layers(rig):
+    """The snippet passed after the robot's params: both obstacle layers and inflation run."""
+    log = rig.local.output()
+    assert 'Subscribed to Topics: scan' in log, rig.local.tail(30)
+    assert 'Subscribed to Topics: obstacles dynamic_obstacles free_space' in log
+    assert 'Initialized plugin "inflation_layer"' in log
+
+
+def test_boundary_cloud_clears_nearly_what_the_full_cloud_clears(rig):
+    """On the fresh costmap: the boundary cloud, then the full cloud of the same view."""
+    boxes = [BUILDING]
+
+    def steady(points_ok):
+        """Send the view until the cloud is the wanted one and the free cells stop changing."""
+        free = None
+        for _ in range(20):
+            clouds = rig.send(boxes)
+            if not points_ok(clouds['free_space'].width):
+                continue               # the node applies a parameter from its next frame
+            now = messages.grid_array(rig.grid(rig.local)) == FREE
+            if free is not None and (now == free).all():
+                return clouds['free_space'].width, now
+            free = now
+        raise AssertionError('the costmap did not settle')
+
+    boundary_points, after_boundary = steady(lambda n: True)
+    rig.set_full_clearing(True)
+    try:
+        full_points, after_both = steady(lambda n: n > 2 * boundary_points)
+    finally:
+        rig.set_full_clearing(False)
+    cleared = after_boundary.sum() / after_both.sum()
+    print(f'\n[nav2] clearing cloud points per frame: boundary {boundary_points}, full '
+          f'{full_points}; free cells after the boundary cloud {after_boundary.sum()}, after '
+          f'the full one too {after_both.sum()}: boundary cleared {cleared:.2%}')
+    assert boundary_points < full_points / 4
+    assert after_boundary.sum() > 4000, 'the clearing cloud cleared (almost) nothing'
+    assert cleared >= 0.98
+
+
+def test_person_marked_while_seen_cleared_after_wall_kept_ground_free(rig):
+    seen, after = [], None
+    for person in [PERSON_HERE] * 3 + [PERSON_GONE] * 4:
+        rig.send([person, BUILDING])
+        grid = rig.grid(rig.local)
+        (seen if person is PERSON_HERE else []).append(grid)
+        after = grid
+    for grid in seen:
+        assert (_box(grid, PERSON_HERE) == LETHAL).any(), 'person not marked while seen'
+        assert (_box(grid, BUILDING) == LETHAL).any(), 'building not marked'
+    person_cells = _box(seen[-1], PERSON_HERE) == LETHAL
+    assert (_box(after, PERSON_HERE)[person_cells] == FREE).all(), \
+        "the person's cells were not cleared"
+    building_cells = _box(seen[-1], BUILDING) == LETHAL
+    assert (_box(after, BUILDING)[building_cells] == LETHAL).all(), 'the building was cleared'
     # Free space in front of the robot is known free, not just unknown.
-    assert (costmap.values(1.0, 2.5, -0.5, 0.5) == FREE).all()
+    assert (_region(after, *GROUND_AHEAD) == FREE).all()
 
 
-def _send_until_answered(probe, node, costmap, labels, image_pub, info_pub, needs_tf):
-    """Publish one frame (again, until answered) and return its cloud per source."""
-    topics = {s: spec['topic'] for s, spec in costmap.sources.items()}
-    for _ in range(100):
-        stamp = probe.node.get_clock().now().to_msg()
-        info_pub.publish(ros_scene.camera_info(stamp))
-        image_pub.publish(ros_scene.image(labels, stamp))
+def test_static_obstacles_kept_when_frames_arrive_late(rig):
+    """Frames 0.8 s old at publish (a loaded CPU): the static cloud must not be purged."""
+    assert (_box(rig.grid(rig.local, 0.0), LATE_WALL, 0.0) != LETHAL).all()
+    for _ in range(3):
+        rig.send([LATE_WALL, BUILDING], age=0.8)
+    grid = rig.grid(rig.local)
+    assert (_box(grid, LATE_WALL) == LETHAL).any(), \
+        'static obstacles in 0.8 s old clouds never reached the costmap'
+    assert (_box(grid, BUILDING) == LETHAL).any()
 
-        def answered():
-            return all(any(m.header.stamp == stamp for m in probe.messages(t))
-                       for t in topics.values())
 
-        if probe.wait(answered, 0.5):
-            clouds = {s: [m for m in probe.messages(t) if m.header.stamp == stamp][-1]
-                      for s, t in topics.items()}
-            # The first frames may come before the node's TF listener has the camera.
-            if needs_tf and any(c.header.frame_id != ros_scene.CAMERA_FRAME
-                                for c in clouds.values()):
-                time.sleep(0.2)
-                continue
-            return clouds
-    raise AssertionError('no clouds for the frame\n' + node.output())
+def test_fused_grid_through_the_static_layer(rig):
+    rig.send([BUILDING])
+    grid = rig.grid(rig.fused)
+    assert grid.header.frame_id == 'odom'
+    assert (_box(grid, BUILDING) == LETHAL).any(), 'the fused wall is not in the costmap'
+    # The fused grid holds what the camera saw (from 1.3 m on), not the rays' way there.
+    assert (_region(grid, 1.5, 2.3, -0.4, 0.4) == FREE).all(), 'the fused floor is not free'
+    assert (_region(grid, -3.0, -2.0, -0.5, 0.5) == UNKNOWN).all(), 'unseen space not unknown'
+
+
+def test_costmap_reports_seg_ros_not_current_after_the_node_stops(rig):
+    """Last test: it stops the node. expected_update_rate > 0 makes Nav2 notice."""
+    def stream(seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rig.send([BUILDING])
+            time.sleep(0.15)
+
+    stream(1.5)                        # any gap before this test is over
+    quiet_from = len(rig.local.output())
+    stream(3.0)
+    running = rig.local.warnings_since(quiet_from)
+    assert running == [], 'not-current warnings while seg_ros runs normally:\n' + '\n'.join(
+        running)
+    stopped_from = len(rig.local.output())
+    rig.node.stop()
+    warned = {}
+    # ObstacleLayer::updateBounds: `current = current && getMarkingObservations(...)`, then
+    # `current = current && getClearingObservations(...)`: once a marking buffer is not
+    # current the clearing buffers are not even read, so only the marking sources warn.
+    marking = {SOURCES['obstacles'], SOURCES['dynamic_obstacles']}
+
+    def all_warned():
+        for line in rig.local.warnings_since(stopped_from):
+            topic = next((t for t in SOURCES.values() if f'The {t} observation' in line), None)
+            if topic is not None:
+                warned.setdefault(topic, line)
+        return set(warned) >= marking
+
+    assert rig.probe.wait(all_warned, 10.0), f'no not-current warning for ' \
+        f'{marking - set(warned)}\n{rig.local.tail(20)}'
+    for line in warned.values():
+        found = re.search(r'not been updated for ([\d.]+) seconds, and it should be updated '
+                          r'every ([\d.]+) seconds', line)
+        assert found, line
+        # Reported at the first costmap update after the period ran out.
+        assert float(found.group(2)) == 1.0 and float(found.group(1)) < 1.0 + 1.0, line

@@ -98,7 +98,8 @@ def test_nav2_and_rviz_configs_name_the_published_topics():
     root = Path(__file__).resolve().parents[1] / 'config'
     nav2 = yaml.safe_load((root / 'nav2_costmap.yaml').read_text())
     local = nav2['local_costmap']['local_costmap']['ros__parameters']
-    assert local['rolling_window'] is True and local['track_unknown_space'] is True
+    # track_unknown_space false: DWB rejects trajectories through unknown cells (robot.md).
+    assert local['rolling_window'] is True and local['track_unknown_space'] is False
     for costmap in ('local_costmap', 'global_costmap'):
         params = nav2[costmap][costmap]['ros__parameters']
         for name in params['plugins']:

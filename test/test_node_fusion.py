@@ -99,8 +99,10 @@ def test_fused_grid_follows_the_odometry(tmp_path, probe):
         assert _value(first, 3.0, 0.0) == 100 and _value(first, 1.5, 0.0) == 0
         assert _value(first, 8.0, 0.0) == -1
 
-        drive(5.0, lambda: fused_at(-3.0))
-        moved = fused_at(-3.0)[-1]
+        # 5 m on, more than half a step (4 m, a quarter window) from the centre: the
+        # window moved by one step.
+        drive(5.0, lambda: fused_at(-4.0))
+        moved = fused_at(-4.0)[-1]
         assert moved.header.frame_id == 'odom'
         assert _value(moved, 8.0, 0.0) == 100 and _value(moved, 6.5, 0.0) == 0
 

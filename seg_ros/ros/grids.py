@@ -174,7 +174,8 @@ class Grids:
         static, dynamic, clearing = nav2_clouds.nav2_clouds(
             result.grid, result.spec, result.obstacle_points, result.obstacle_ids,
             trav.taxonomy.names, trav.pose, trav.config.max_range,
-            in_camera_frame=in_camera_frame)
+            in_camera_frame=in_camera_frame,
+            full_clearing=trav.config.full_clearing_cloud)
         self._out.publish(out.OBSTACLES, messages.point_cloud(static, frame, header))
         self._out.publish(out.DYNAMIC_OBSTACLES, messages.point_cloud(dynamic, frame, header))
         self._out.publish(out.CLEARING, messages.point_cloud(clearing, frame, header))

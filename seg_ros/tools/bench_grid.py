@@ -119,9 +119,12 @@ def run(args: argparse.Namespace) -> int:
                                              result.obstacle_ids, trav.taxonomy.names,
                                              trav.pose, cfg.max_range, in_camera_frame=True)
             ctimes.append((time.perf_counter() - t0) * 1e3)
+        full = nav2_clouds.nav2_clouds(result.grid, result.spec, result.obstacle_points,
+                                       result.obstacle_ids, trav.taxonomy.names, trav.pose,
+                                       cfg.max_range, in_camera_frame=True, full_clearing=True)
         print(f'{"":>9s}  nav2 clouds: median {statistics.median(ctimes):.2f} ms wall; '
               f'{len(clouds[0])} static, {len(clouds[1])} dynamic, {len(clouds[2])} clearing '
-              'points')
+              f'points ({len(full[2])} with nav2.full_clearing_cloud)')
         grids[mode] = g
         if mode == 'monocular':
             classes = result.classes

@@ -31,8 +31,13 @@ one away, and takes the cell only when none is left: one misclassified frame can
 hole in a wall seen five times, but a person who walked away is cleared by the free floor seen
 where they stood, or by the clock. Cells no frame sees keep their class until it expires.
 
-The window moves with the robot in whole cells (its origin stays on the fixed frame's cell
-lattice, so nothing is resampled twice); cells that leave it are dropped. The output is an
+The window moves with the robot in steps of a quarter window (:data:`RECENTRE_STEP`), in whole
+cells (its origin stays on the fixed frame's cell lattice, so nothing is resampled twice): it
+stays put while the robot is within an eighth of the window of its centre and then jumps a
+quarter window, so its origin changes every few metres, not on every cell crossed. Nav2's
+StaticLayer logs "Resizing static layer" and reallocates its map for every grid whose origin
+moved (``static_layer.cpp`` ``processMap``); at 10 Hz that was a log line per frame while
+driving. Cells that leave the window are dropped. The output is an
 OccupancyGrid-ready int8 array: each cell's class cost, with each class's inflation drawn
 around it, and -1 for unknown. Everything is NumPy/OpenCV on whole arrays.
 """
@@ -48,6 +53,7 @@ from seg_ros.traversability.grid import GridSpec
 from seg_ros.traversability.taxonomy import GROUND, OBSTACLE, Taxonomy
 
 BACKWARDS_RESET = 1.0    # seconds the stamps may go back (reordering) before the map resets
+RECENTRE_STEP = 0.25     # the window moves in steps of this fraction of its side
 
 
 @dataclass(frozen=True)
@@ -147,14 +153,36 @@ class FusedGrid:
         return GridSpec(r, ix * r, (ix + self.cells) * r, iy * r, (iy + self.cells) * r,
                         self.config.odom_frame)
 
+    @property
+    def step(self) -> int:
+        """Return the cells the window moves by at a time (a quarter of its side)."""
+        return max(1, int(round(self.cells * RECENTRE_STEP)))
+
     def _recentre(self, pose: Pose2D) -> None:
-        """Move the window so the robot's cell is at its centre; shift the arrays."""
+        """
+        Keep the robot within half a step of the window's centre; shift the arrays.
+
+        The first frame centres the window on the robot's cell. Later, per axis, the window
+        moves by whole steps (the nearest multiple of :attr:`step`) once the robot is more
+        than half a step from its centre, so driving back and forth by less than a step moves
+        nothing.
+        """
         half = self.cells // 2
-        new = (int(math.floor(pose.x / self.resolution)) - half,
-               int(math.floor(pose.y / self.resolution)) - half)
+        robot = (int(math.floor(pose.x / self.resolution)),
+                 int(math.floor(pose.y / self.resolution)))
         old = self._origin
+        if old is None:
+            self._origin = (robot[0] - half, robot[1] - half)
+            return
+        step = self.step
+        moved = []
+        for r, o in zip(robot, old):
+            d = r - (o + half)
+            moved.append(o + step * int(math.copysign(math.floor(abs(d) / step + 0.5), d))
+                         if 2 * abs(d) > step else o)
+        new = (moved[0], moved[1])
         self._origin = new
-        if old is None or old == new:
+        if old == new:
             return
         dx, dy = new[0] - old[0], new[1] - old[1]
         self._cls = _shifted(self._cls, dx, dy, 0)

@@ -25,10 +25,13 @@ module computes, as plain NumPy with no ROS types:
   ``dynamic_obstacle`` functional class, or any class whose name starts with ``dynamic``) apart
   from the static ones, so Nav2 can keep them for a shorter ``observation_persistence``;
 - :func:`clearing_points`: free space seen in this frame: the centre of every ground cell
-  whose cost is below lethal (free and graded ground alike: none of it is an obstacle), and
-  the end, at the grid's range, of every ray from the camera that crosses only such cells up
-  to (nearly) that range, so the floor between the last ground sample and the range is
-  cleared too;
+  whose cost is below lethal (free and graded ground alike: none of it is an obstacle) on the
+  *boundary* of that region (a free cell with a non-free 4-neighbour: Nav2 ray-traces from
+  the camera to each point, so the rays to the boundary sweep the whole region behind it; the
+  interior points would only re-clear cells those rays already cleared, each free cell some
+  80 times), or every such cell with ``full=True``; and the end, at the grid's range, of
+  every ray from the camera that crosses only such cells up to (nearly) that range, so the
+  floor between the last ground sample and the range is cleared too;
 - :func:`to_camera`: the points in the camera's frame, so that the cloud's own frame is the
   sensor origin Nav2 ray-traces from (``sensor_frame`` left empty).
 """
@@ -60,13 +63,28 @@ def split_dynamic(points: np.ndarray, ids: np.ndarray,
     return points[~moving], points[moving]
 
 
+def free_boundary(free: np.ndarray) -> np.ndarray:
+    """
+    Return the cells of a boolean ``free`` mask that have a non-free 4-neighbour.
+
+    Cells on the grid's edge count as having one (what lies beyond was not seen). A ray from
+    the camera to a boundary cell crosses the free region in front of it, so these cells
+    stand for the whole region in a ray-traced clearing cloud.
+    """
+    f = np.asarray(free, bool)
+    p = np.pad(f, 1, constant_values=False)
+    interior = p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    return f & ~interior
+
+
 def clearing_points(grid: np.ndarray, spec: GridSpec, camera_xy: Sequence[float],
-                    max_range: float, reach: float = 0.9) -> np.ndarray:
+                    max_range: float, reach: float = 0.9, full: bool = False) -> np.ndarray:
     """
     Return the ``(N, 3)`` float32 free-space points (z = 0, grid frame) of one grid.
 
-    ``grid`` is the frame's int8 OccupancyGrid data (-1 unknown, 0..100 cost). Every known
-    cell with a cost below 100 contributes its centre. Rays are cast from ``camera_xy`` at
+    ``grid`` is the frame's int8 OccupancyGrid data (-1 unknown, 0..100 cost). Each known cell
+    with a cost below 100 on the boundary of that free region (:func:`free_boundary`; every
+    such cell with ``full``) contributes its centre. Rays are cast from ``camera_xy`` at
     bearings one cell apart at ``max_range``, across the bearings of those cells; a ray that
     meets no lethal or unknown cell between its first known cell and ``reach * max_range`` is
     unobstructed, and its end at ``max_range`` (or where it leaves the grid) is a clearing
@@ -80,10 +98,14 @@ def clearing_points(grid: np.ndarray, spec: GridSpec, camera_xy: Sequence[float]
     if not rows.size:
         return np.zeros((0, 3), np.float32)
     res = spec.resolution
+    cx, cy = float(camera_xy[0]), float(camera_xy[1])
+    # The rays' fan spans the bearings of all free cells (the boundary's are the same span).
+    bearings = np.arctan2(spec.y_min + (rows + 0.5) * res - cy,
+                          spec.x_min + (cols + 0.5) * res - cx)
+    if not full:
+        rows, cols = np.nonzero(free_boundary(free))
     x = spec.x_min + (cols + 0.5) * res
     y = spec.y_min + (rows + 0.5) * res
-    cx, cy = float(camera_xy[0]), float(camera_xy[1])
-    bearings = np.arctan2(y - cy, x - cx)
     lo, hi = bearings.min(), bearings.max()
     n_rays = max(2, int(np.ceil((hi - lo) * max_range / res)) + 1)
     theta = np.linspace(lo, hi, n_rays)
@@ -122,18 +144,20 @@ def to_camera(points: np.ndarray, pose: CameraPose) -> np.ndarray:
 
 def nav2_clouds(grid: np.ndarray, spec: GridSpec, obstacle_points: np.ndarray,
                 obstacle_ids: np.ndarray, class_names: Sequence[str], pose: CameraPose,
-                max_range: float,
-                in_camera_frame: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                max_range: float, in_camera_frame: bool,
+                full_clearing: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     Return one frame's ``(static, dynamic, clearing)`` clouds for Nav2's ObstacleLayer.
 
     With ``in_camera_frame`` the points are expressed in the camera's optical frame (the pose
     came from TF, so that frame is in TF and Nav2 ray-traces from the camera); otherwise they
-    stay in the grid frame, whose origin is then the ray-tracing origin.
+    stay in the grid frame, whose origin is then the ray-tracing origin. ``full_clearing``
+    (parameter ``nav2.full_clearing_cloud``) puts every free cell in the clearing cloud
+    instead of the free region's boundary.
     """
     static, dynamic = split_dynamic(obstacle_points, obstacle_ids, dynamic_ids(class_names))
     camera_xy = (float(pose.translation[0]), float(pose.translation[1]))
-    clearing = clearing_points(grid, spec, camera_xy, max_range)
+    clearing = clearing_points(grid, spec, camera_xy, max_range, full=full_clearing)
     if in_camera_frame:
         return to_camera(static, pose), to_camera(dynamic, pose), to_camera(clearing, pose)
     return static, dynamic, clearing

@@ -111,6 +111,11 @@ PARAMETERS: dict[str, Param] = {
     'obstacles.point_height': Param(0.1, 'monocular: z of obstacle foot points in '
                                     'traversability/obstacles (m)',
                                     minimum=-100.0, maximum=100.0),
+    'nav2.full_clearing_cloud': Param(False, 'traversability/clearing holds every free cell '
+                                      'of the grid instead of the boundary of the free region '
+                                      '(Nav2 ray-traces from the camera to each point, so the '
+                                      'boundary clears nearly the same cells with about a '
+                                      'tenth of the points)'),
     'traversability.min_confidence': Param(0.0, 'pixels whose confidence (max softmax, when '
                                            'the model has it) is below this count as unknown '
                                            'in the functional image, the grids and the '
@@ -161,6 +166,7 @@ class Config:
     point_height: float
     min_confidence: float = 0.0
     fusion: fusion.FusionConfig = fusion.FusionConfig()
+    full_clearing_cloud: bool = False
 
 
 def defaults() -> dict[str, Any]:
@@ -223,7 +229,8 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
             decay_obstacle=float(p['fusion.decay.obstacle']),
             decay_ground=float(p['fusion.decay.ground']),
             dynamic_classes=tuple(p['fusion.dynamic_classes']),
-            max_evidence=int(p['fusion.max_evidence'])))
+            max_evidence=int(p['fusion.max_evidence'])),
+        full_clearing_cloud=bool(p['nav2.full_clearing_cloud']))
 
 
 DATASET_PRESETS = {'camvid': 'camvid', 'cityscapes': 'cityscapes', 'ade20k': 'ade20k',

@@ -89,3 +89,10 @@ def test_testing_page_names_every_test_file():
                          f'row) for {", ".join(missing)}')
     stale = sorted(documented - files)
     assert not stale, f'doc/testing.md names test files that do not exist: {", ".join(stale)}'
+
+
+def test_models_page_lists_every_zoo_entry():
+    from seg_ros.zoo import registry
+    documented = _table_names((DOC / 'models.md').read_text(), r'`([a-z0-9_]+)`')
+    missing = sorted(set(registry.names()) - documented)
+    assert not missing, f'doc/models.md, the zoo table: add a row for {", ".join(missing)}'

@@ -96,3 +96,13 @@ def test_models_page_lists_every_zoo_entry():
     documented = _table_names((DOC / 'models.md').read_text(), r'`([a-z0-9_]+)`')
     missing = sorted(set(registry.names()) - documented)
     assert not missing, f'doc/models.md, the zoo table: add a row for {", ".join(missing)}'
+
+
+def test_doc_commands_use_the_one_activation():
+    """README and doc/ activate the venv with .venv/setup.sh, never half of it."""
+    pages = [ROOT / 'README.md'] + sorted(DOC.glob('*.md'))
+    allowed = 'python3 -m venv .venv && . .venv/bin/activate'   # README's by-hand install
+    found = [f'{p.name}:{i}: {line.strip()}' for p in pages
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r'\.venv/bin/|\.venv/ros2_extras/setup', line) and allowed not in line]
+    assert not found, 'use ". .venv/setup.sh" then the bare command:\n' + '\n'.join(found)

@@ -30,7 +30,7 @@ import pytest
 VENV = Path(sys.prefix)
 SETUP = VENV / 'setup.sh'
 
-CHECK = r'''
+CHECK = r"""
 import sys
 from ament_index_python.packages import get_package_prefix, get_package_share_directory
 print('prefix', sys.prefix)
@@ -42,7 +42,7 @@ try:
     print('extras ok')
 except ImportError as exc:
     print('extras missing', exc)
-'''
+"""
 
 
 def _bare_bash(script: str) -> str:

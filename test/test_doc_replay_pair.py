@@ -31,13 +31,12 @@ import sys
 import time
 
 import cv2
-import numpy as np
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # `ros2 launch FILE ARG:=VALUE...` without ros2cli: the same LaunchService it runs.
-ROS2_LAUNCH = r'''
+ROS2_LAUNCH = r"""
 import sys
 from launch import LaunchDescription, LaunchService
 from launch.actions import IncludeLaunchDescription
@@ -47,11 +46,11 @@ service = LaunchService()
 service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
     PythonLaunchDescriptionSource(sys.argv[1]), launch_arguments=args)]))
 sys.exit(service.run())
-'''
+"""
 
 
 def _documented_commands() -> dict[str, str]:
-    """The pair's block in tools.md: one shell command per kind, continuation lines joined."""
+    """Return the pair's commands in tools.md by kind, continuation lines joined."""
     text = (ROOT / 'doc' / 'tools.md').read_text()
     block = next(b for b in re.findall(r'```bash\n(.*?)```', text, re.DOTALL)
                  if 'Terminal 1' in b)
@@ -106,8 +105,9 @@ def test_replay_pair_as_documented(variant, tmp_path, camvid_onnx, assets):
     if variant == 'launch':
         script = tmp_path / 'ros2_launch.py'
         script.write_text(ROS2_LAUNCH)
+        launch_file = ROOT / 'launch' / 'segmentation.launch.py'
         node_cmd = node_cmd.replace('ros2 launch seg_ros segmentation.launch.py',
-                                    f'python {script} {ROOT / "launch" / "segmentation.launch.py"}')
+                                    f'python {script} {launch_file}')
     replay_cmd = commands['replay'].replace('../shared', str(assets))
     log = open(tmp_path / 'node.log', 'w')
     node = subprocess.Popen(['bash', '-c', node_cmd], cwd=tmp_path, env=_env(), stdout=log,

@@ -51,7 +51,7 @@ def _table_topics(path: Path) -> dict[str, bool]:
 
 
 def _endpoints(probe: Probe, name: str, ns: str = '/') -> tuple[set[str], set[str]]:
-    """Publishers and subscriptions of node ``name``, relative to ``ns``, once they settle."""
+    """Return the publishers and subscriptions of node ``name`` once they settle."""
     def query() -> tuple[set[str], set[str]]:
         node = probe.node
         pubs = node.get_publisher_names_and_types_by_node(name, ns)
@@ -80,7 +80,7 @@ def _endpoints(probe: Probe, name: str, ns: str = '/') -> tuple[set[str], set[st
 
 @pytest.fixture(scope='module')
 def node_topics(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], set[str]]:
-    """Outputs and inputs of two nodes: every option on, and compressed input."""
+    """Return the outputs and inputs of two nodes: every option on, and compressed input."""
     model = save_passthrough(str(tmp_path_factory.mktemp('topics') / 'm.onnx'),
                              ['road', 'wall', 'person'])
     everything = {'model_path': model, 'fusion.enabled': True, 'depth.enabled': True,

@@ -272,7 +272,7 @@ def test_cityscapes_model_sees_the_road(cityscapes_onnx, camvid_val):
 
 
 def test_attribution_survives_simplify_and_precision(camvid_onnx, tmp_path, recwarn):
-    """onnxslim and the fp16 converter drop doc_string; the export puts it back."""
+    """The export puts doc_string back after onnxslim and the fp16 converter drop it."""
     entry = zoo.get('espnet_camvid')
     half = export.export_onnx('espnet_camvid', tmp_path / 'half.onnx', input_size=(64, 96),
                               precision='fp16')

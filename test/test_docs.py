@@ -106,3 +106,11 @@ def test_doc_commands_use_the_one_activation():
              for i, line in enumerate(p.read_text().splitlines(), 1)
              if re.search(r'\.venv/bin/|\.venv/ros2_extras/setup', line) and allowed not in line]
     assert not found, 'use ". .venv/setup.sh" then the bare command:\n' + '\n'.join(found)
+
+
+def test_tools_page_names_what_replay_records_by_default():
+    from seg_ros.ros.player import NODE_OUTPUTS
+    text = ' '.join((DOC / 'tools.md').read_text().split())
+    sentence = text[text.index('By default the node'):text.index('chooses others')]
+    missing = [t for t in NODE_OUTPUTS if f'`{t}`' not in sentence]
+    assert not missing, f'doc/tools.md: name {", ".join(missing)} among the recorded defaults'

@@ -9,10 +9,9 @@ export SEG_ROS_ASSETS
 venv:
 	./scripts/setup_venv.sh
 
-# The venv, plus tf2_ros and vision_msgs when setup_venv.sh built them from ../shared/ros2. The
-# venv itself is an ament prefix too (pip installs seg_ros's ament index marker there), so
-# launch_ros finds the package as it would in a sourced overlay.
-ENV := . $(VENV)/bin/activate && { [ ! -f $(VENV)/ros2_extras/setup.sh ] || . $(VENV)/ros2_extras/setup.sh; } && export AMENT_PREFIX_PATH=$${AMENT_PREFIX_PATH:+$$AMENT_PREFIX_PATH:}$$VIRTUAL_ENV
+# The one activation setup_venv.sh writes (the docs use it too): the venv, tf2_ros and
+# vision_msgs when built from ../shared/ros2, and the venv as an ament prefix.
+ENV := . $(VENV)/setup.sh
 
 demo: venv
 	$(ENV) && seg-ros demo --output output/demo $(DEMO_ARGS)
@@ -24,4 +23,4 @@ lint: venv
 	$(ENV) && python -m pytest test -m linter
 
 clean:
-	rm -rf build install log output *.egg-info
+	rm -rf build install log output *.egg-info doc/_build

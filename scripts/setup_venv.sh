@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
 # Create .venv/ with ROS 2 (Kilted wheels from PyPI), the runtime, the export and test extras,
 # and seg_ros itself installed with `pip install .`. Safe to re-run: it only adds what is missing
-# and always reinstalls seg_ros from the working tree.
+# and always reinstalls seg_ros from the working tree. Ends by writing $VENV/setup.sh, the one
+# file to source: it activates the venv, adds tf2_ros/vision_msgs and the ament index.
+#
+# SEG_ROS_TORCH chooses the PyTorch build (only `seg-ros export` and the demo's first export
+# use it):
+#   cpu  (default) the CPU wheel from PyTorch's CPU index (about 200 MB); where that index
+#        cannot be reached, torch from the configured index (a CUDA build on PyPI: see README)
+#   cuda the default wheel from the configured index (on PyPI: the CUDA build plus about 15
+#        nvidia-* wheels, several GB)
+#   none no torch, no export extra: export and the demo need an exported .onnx from elsewhere
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
+SEG_ROS_TORCH=${SEG_ROS_TORCH:-cpu}
+TORCH_VERSION=2.13.0
+TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+case "$SEG_ROS_TORCH" in
+  cpu|cuda|none) ;;
+  *) echo "[setup] SEG_ROS_TORCH=$SEG_ROS_TORCH: expected cpu, cuda or none" >&2; exit 2 ;;
+esac
 ROS2_EXTRAS_SRC=${ROS2_EXTRAS_SRC:-$(cd .. && pwd)/shared/ros2}
 NAV2_KIT_SRC=${NAV2_KIT_SRC:-$(cd .. && pwd)/shared/nav2}
 quiet() { grep -v -e 'is ignored: it is neither a file nor a directory' -e '^$' || true; }
@@ -15,7 +31,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PIP="$VENV/bin/pip"
-stamp="$VENV/.seg_ros-deps-$(cat scripts/setup_venv.sh setup.py | sha256sum | cut -c1-16)"
+stamp="$VENV/.seg_ros-deps-$({ cat scripts/setup_venv.sh setup.py; echo "$SEG_ROS_TORCH"; } \
+  | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "[setup] installing ROS 2 wheels and dependencies (about a minute on a fresh machine)"
   "$PIP" install -q --disable-pip-version-check \
@@ -23,8 +40,31 @@ if [ ! -f "$stamp" ]; then
     ros-diagnostic-msgs ros-visualization-msgs ros-lifecycle-msgs \
     ros-ament-flake8 ros-ament-pep257 ros-ament-index-python 2>&1 | quiet
   # torch first, pinned: an unpinned "torch" would pull the newest CUDA build (several GB).
-  "$PIP" install -q --disable-pip-version-check "torch==2.13.0" 2>&1 | quiet
-  "$PIP" install -q --disable-pip-version-check ".[cpu,export,tools,test]" 2>&1 | quiet
+  extras=cpu,export,tools,test
+  case "$SEG_ROS_TORCH" in
+    cpu)
+      # A 5 s look at the CPU index first: pip would retry an unreachable index for minutes.
+      if "$VENV/bin/python" -c "import sys, urllib.request
+urllib.request.urlopen(sys.argv[1] + '/torch/', timeout=5)" "$TORCH_CPU_INDEX" 2>/dev/null; then
+        echo "[setup] torch $TORCH_VERSION, CPU build, from $TORCH_CPU_INDEX"
+        "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" \
+          --index-url "$TORCH_CPU_INDEX" 2>&1 | quiet
+      else
+        echo "[setup] $TORCH_CPU_INDEX cannot be reached: torch $TORCH_VERSION from the" \
+          "configured package index (CPU build only if that index holds one)"
+        "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" 2>&1 | quiet
+      fi ;;
+    cuda)
+      echo "[setup] torch $TORCH_VERSION from the configured index (on PyPI: CUDA, several GB)"
+      "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" 2>&1 | quiet ;;
+    none)
+      echo "[setup] SEG_ROS_TORCH=none: no torch, so no seg-ros export"
+      extras=cpu,tools,test
+      "$PIP" install -q --disable-pip-version-check onnxscript onnxslim 2>&1 | quiet ;;
+  esac
+  [ "$SEG_ROS_TORCH" = none ] || "$VENV/bin/python" -c \
+    "import torch; v = torch.version.cuda; print('[setup] torch', torch.__version__, f'(CUDA {v})' if v else '(CPU build)')"
+  "$PIP" install -q --disable-pip-version-check ".[$extras]" 2>&1 | quiet
   # colcon builds and tests the package here as on a robot (test/test_colcon_install.py).
   "$PIP" install -q --disable-pip-version-check colcon-core colcon-ros colcon-python-setup-py \
     colcon-package-information colcon-library-path colcon-recursive-crawl colcon-test-result \
@@ -69,4 +109,17 @@ mkdir -p "$VENV/lib/seg_ros"
 for exe in segmentation_node seg-ros; do
   ln -sf "../../bin/$exe" "$VENV/lib/seg_ros/$exe"
 done
-echo "[setup] ready: $VENV/bin/segmentation_node, $VENV/bin/seg-ros"
+# One file to source for everything: the venv, tf2_ros and vision_msgs from ros2_extras, and
+# the venv as an ament prefix (pip installs seg_ros's ament index marker and share/ there), so
+# launch_ros and ament_index find the package as in a sourced colcon overlay.
+venv_abs=$(cd "$VENV" && pwd)
+cat > "$VENV/setup.sh" <<SETUP
+# Written by scripts/setup_venv.sh. Source it (bash, zsh, sh): . $VENV/setup.sh
+. "$venv_abs/bin/activate"
+if [ -f "$venv_abs/ros2_extras/setup.sh" ]; then . "$venv_abs/ros2_extras/setup.sh"; fi
+case ":\${AMENT_PREFIX_PATH:-}:" in
+  *":$venv_abs:"*) ;;
+  *) export AMENT_PREFIX_PATH="\${AMENT_PREFIX_PATH:+\$AMENT_PREFIX_PATH:}$venv_abs" ;;
+esac
+SETUP
+echo "[setup] ready: . $VENV/setup.sh, then seg-ros and segmentation_node"

@@ -31,3 +31,28 @@ def test_bench_grid_runs_through_the_cli(capsys):
     out = capsys.readouterr().out
     assert rc == 0
     assert 'monocular:' in out and 'depth:' in out
+
+
+def test_missing_model_file_names_it_and_the_fix(tmp_path, capsys):
+    missing = str(tmp_path / 'missing.onnx')
+    assert cli.main(['info', missing]) == 1
+    err = capsys.readouterr().err
+    assert f'error: {missing}: no such file' in err and 'seg-ros export' in err
+    assert 'Errno' not in err
+    assert cli.main(['evaluate', '--model', missing, '--images', str(tmp_path),
+                     '--labels', str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f'--model {missing}: no such file' in err and 'seg-ros export' in err
+    assert 'model_path' not in err   # the node's parameter means nothing here
+
+
+def test_help_shows_defaults_and_what_save_writes(capsys):
+    for argv in (['replay', '--help'], ['bench-grid', '--help']):
+        try:
+            cli.main(argv)
+        except SystemExit:
+            pass
+    out = ' '.join(capsys.readouterr().out.split())
+    for text in ('(default 2)', 'after S s (default 5)', 'default for folders 10',
+                 'functional.png, grid_monocular.png and grid_depth.png'):
+        assert text in out, text

@@ -13,6 +13,7 @@
 # limitations under the License.
 
 """The demo end to end: the real node as a process, frames over ROS 2, outputs on disk."""
+import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_demo_passthrough_model_on_camvid(tmp_path, camvid_val, capsys):
                     '--limit', '4', '--rate', '10')
     printed = capsys.readouterr().out
     assert rc == 0, printed
-    assert f'Output written to {out.resolve()}/' in printed
+    assert f'Output written to {out.resolve()}/ (overlay/, labels/' in printed
+    assert 'overlay.gif, overlay.mp4, outputs/ bag' in printed
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['frames_sent'] == 4
     assert 1 <= summary['frames_answered'] <= 4
@@ -58,12 +60,16 @@ def test_demo_passthrough_model_on_camvid(tmp_path, camvid_val, capsys):
     assert (out / 'overlay.gif').stat().st_size > 0 and (out / 'overlay.mp4').is_file()
     with Reader(out / 'outputs') as reader:
         assert reader.topics['/segmentation/labels'].msgcount == summary['frames_answered']
-    # A second run into the same folder replaces the first run's files.
+    # A second run into the same folder replaces the first run's files; with one frame there
+    # is no rate to print, and without a GIF none is listed.
     rc, out = _demo(tmp_path, '--model-path', model, '--images', str(camvid_val[0]),
-                    '--limit', '2', '--rate', '10')
+                    '--limit', '1', '--rate', '10', '--gif-frames', '0')
     assert rc == 0
-    assert json.loads((out / 'summary.json').read_text())['frames_sent'] == 2
-    assert len(list((out / 'labels').glob('*.png'))) <= 2
+    assert json.loads((out / 'summary.json').read_text())['frames_sent'] == 1
+    assert len(list((out / 'labels').glob('*.png'))) <= 1
+    printed = capsys.readouterr().out
+    assert 'send rate n/a (one frame)' in printed and 'None' not in printed
+    assert 'overlay.gif' not in printed.splitlines()[-1]
 
 
 @pytest.mark.slow
@@ -103,8 +109,40 @@ def test_demo_camvid_model(tmp_path, camvid_val, camvid_onnx, capsys):
         assert (band == colour).all(axis=1).any(), f'{colour} not in the legend'
     grids = sorted((out / 'grid').glob('*.png'))
     assert grids
-    g = cv2.imread(str(grids[0]), cv2.IMREAD_COLOR)[..., ::-1]
-    assert (g.reshape(-1, 3) == (112, 137, 134)).all(axis=1).any()   # unknown, RViz map
+    g = cv2.imread(str(grids[0]), cv2.IMREAD_COLOR)[..., ::-1].reshape(-1, 3)
+    assert (g == (112, 137, 134)).all(axis=1).any()   # unknown, RViz map
+    # The grid legend shows the costs of CamVid's taxonomy (road 60), not a fixed 30.
+    from seg_ros.tools import demo
+    from seg_ros.traversability import legend
+    blank = np.zeros((2, 480, 3), np.uint8)
+    drawn = demo.legends(Path(camvid_onnx), argparse.Namespace(node_arg=[]))['grid'](blank)
+    assert np.array_equal(drawn, legend.with_legend(blank, legend.grid_entries([0, 60, 100])))
+    # The overlay has a class legend: every CamVid class in its palette colour.
+    from seg_ros.inference import contract
+    info = contract.check_onnx(camvid_onnx)
+    ov = cv2.imread(str(out / 'overlay' / '0000.png'), cv2.IMREAD_COLOR)[..., ::-1]
+    assert ov.shape[0] > h and ov.shape[1] == pred.shape[1]
+    band = ov[h:].reshape(-1, 3)
+    for colour in info.palette:
+        if tuple(colour) != (0, 0, 0):
+            assert (band == colour).all(axis=1).any(), f'{colour} not in the overlay legend'
+
+
+def test_demo_node_arg_needs_an_assignment(tmp_path, capsys):
+    rc, _ = _demo(tmp_path, '--model-path', 'x.onnx', '--node-arg', 'overlay_alpha=0.3')
+    assert rc == 2
+    assert "--node-arg 'overlay_alpha=0.3': expected NAME:=VALUE" in capsys.readouterr().err
+
+
+def test_grid_legend_follows_the_taxonomy_costs():
+    from seg_ros.traversability import legend, taxonomy
+    from seg_ros.zoo import CAMVID_CLASSES, get
+    camvid = taxonomy.load(taxonomy.resolve('camvid'), CAMVID_CLASSES)
+    rugd = taxonomy.load(taxonomy.resolve('rugd'), get('bisenetv2_rugd').classes)
+    names = [n for n, _ in legend.grid_entries(legend.grid_costs(camvid))]
+    assert names == ['free 0', 'cost 60', 'lethal 100', 'unknown']
+    entries = dict(legend.grid_entries(legend.grid_costs(rugd)))
+    assert entries['cost 40'] == (153, 153, 153) and 'cost 30' not in entries
 
 
 def test_demo_empty_image_folder(tmp_path, capsys):

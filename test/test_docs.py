@@ -60,3 +60,57 @@ def test_docs_build_without_warnings(tmp_path):
     assert result.returncode == 0, (
         ' '.join(cmd) + '\n' + result.stdout[-5000:] + result.stderr[-20000:])
     assert (tmp_path / 'html' / 'api.html').is_file()
+
+
+def _table_names(text: str, pattern: str) -> set[str]:
+    """Backticked names matching ``pattern`` in the first cell of the Markdown table rows."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith('| `'):
+            names.update(re.findall(pattern, line.split('|')[1]))
+    return names
+
+
+@pytest.mark.parametrize('page', ['README.md', 'doc/tools.md'])
+def test_command_tables_list_every_cli_command(page):
+    from seg_ros.tools import cli
+    documented = _table_names((ROOT / page).read_text(), r'`seg-ros ([a-z0-9-]+)`')
+    missing = sorted(set(cli.COMMANDS) - documented)
+    assert not missing, f'{page}: add a "| `seg-ros NAME` | ... |" row for {", ".join(missing)}'
+    stale = sorted(documented - set(cli.COMMANDS))
+    assert not stale, f'{page}: seg-ros has no command {", ".join(stale)}'
+
+
+def test_testing_page_names_every_test_file():
+    documented = _table_names((DOC / 'testing.md').read_text(), r'`(test_\w+\.py)`')
+    files = {p.name for p in (ROOT / 'test').glob('test_*.py')}
+    missing = sorted(files - documented)
+    assert not missing, ('doc/testing.md, "What is tested where": add a row (or a name to a '
+                         f'row) for {", ".join(missing)}')
+    stale = sorted(documented - files)
+    assert not stale, f'doc/testing.md names test files that do not exist: {", ".join(stale)}'
+
+
+def test_models_page_lists_every_zoo_entry():
+    from seg_ros.zoo import registry
+    documented = _table_names((DOC / 'models.md').read_text(), r'`([a-z0-9_]+)`')
+    missing = sorted(set(registry.names()) - documented)
+    assert not missing, f'doc/models.md, the zoo table: add a row for {", ".join(missing)}'
+
+
+def test_doc_commands_use_the_one_activation():
+    """README and doc/ activate the venv with .venv/setup.sh, never half of it."""
+    pages = [ROOT / 'README.md'] + sorted(DOC.glob('*.md'))
+    allowed = 'python3 -m venv .venv && . .venv/bin/activate'   # README's by-hand install
+    found = [f'{p.name}:{i}: {line.strip()}' for p in pages
+             for i, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r'\.venv/bin/|\.venv/ros2_extras/setup', line) and allowed not in line]
+    assert not found, 'use ". .venv/setup.sh" then the bare command:\n' + '\n'.join(found)
+
+
+def test_tools_page_names_what_replay_records_by_default():
+    from seg_ros.ros.player import NODE_OUTPUTS
+    text = ' '.join((DOC / 'tools.md').read_text().split())
+    sentence = text[text.index('By default the node'):text.index('chooses others')]
+    missing = [t for t in NODE_OUTPUTS if f'`{t}`' not in sentence]
+    assert not missing, f'doc/tools.md: name {", ".join(missing)} among the recorded defaults'

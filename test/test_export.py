@@ -271,6 +271,22 @@ def test_cityscapes_model_sees_the_road(cityscapes_onnx, camvid_val):
     assert matched / labelled > 0.6
 
 
+def test_attribution_survives_simplify_and_precision(camvid_onnx, tmp_path, recwarn):
+    """The export puts doc_string back after onnxslim and the fp16 converter drop it."""
+    entry = zoo.get('espnet_camvid')
+    half = export.export_onnx('espnet_camvid', tmp_path / 'half.onnx', input_size=(64, 96),
+                              precision='fp16')
+    for path in (camvid_onnx, half):    # simplified fp32 (the default), simplified fp16
+        model = onnx.load(path)
+        assert entry.attribution in model.doc_string, path
+        assert model.producer_name == 'seg_ros'
+        assert entry.attribution in contract.check_onnx(path).metadata['seg_ros.license']
+    # The fp16 converter's per-tensor range warnings come as one summary line.
+    messages = [str(w.message) for w in recwarn]
+    assert not [m for m in messages if 'will be truncated' in m], messages
+    assert len([m for m in messages if m.startswith('fp16: float32 weights')]) == 1, messages
+
+
 def test_export_options_and_errors(tmp_path):
     path = export.export_onnx('espnet_camvid', tmp_path / 'small.onnx', input_size=(240, 320),
                               confidence=False, opset=18)
@@ -329,7 +345,10 @@ def test_export_cli(tmp_path, capsys):
     assert contract.check_onnx(str(out)).input_size == (240, 320)
     assert contract.check_onnx(str(out)).has_confidence
     assert cli.main(['export', '--list']) == 0
-    assert 'espnet_cityscapes' in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert 'espnet_cityscapes' in listing
+    assert not [line for line in listing.splitlines() if line.strip() == 'sha256:']
+    assert 'sha256: none published: download the file yourself, pass --weights' in listing
     assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--input-size', '7x7']) == 1
     assert 'multiples of 8' in capsys.readouterr().err
     assert cli.main(['export', 'espnet_camvid', '-o', str(out), '--input-size', 'big']) == 1

@@ -382,6 +382,32 @@ def test_cli_folder_loop_and_limit(tmp_path):
                           _frame(0)[:, :, ::-1])  # read as BGR file, sent as rgb8
 
 
+def test_cli_folder_skips_a_damaged_frame_and_reports_it(tmp_path, capsys):
+    """A damaged file in the middle is skipped, named, and the run ends with its summary."""
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for name in ('a', 'c', 'd'):
+        cv2.imwrite(str(folder / f'{name}.png'), _frame(0))
+    (folder / 'b.png').write_bytes(b'truncated png')
+    rc = cli.main(['replay', str(folder), '--as-fast-as-possible', '--no-wait', '--drain', '0.3',
+                   '--record', '/image', '--record-bag', str(tmp_path / 'rec'),
+                   '--summary', str(tmp_path / 's.json')])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f'replay: skipping {folder / "b.png"}: cannot read image' in captured.err
+    assert 'skipped 1 of 4 files' in captured.err
+    summary = json.loads((tmp_path / 's.json').read_text())
+    assert summary['frames_sent'] == 3 and summary['skipped_files'] == [str(folder / 'b.png')]
+    with Reader(tmp_path / 'rec') as reader:
+        assert reader.topics['/image'].msgcount == 3
+    (folder / 'a.png').write_bytes(b'x')
+    (folder / 'c.png').write_bytes(b'x')
+    (folder / 'd.png').write_bytes(b'x')
+    assert cli.main(['replay', str(folder), '--as-fast-as-possible', '--no-wait',
+                     '--drain', '0.1']) == 2
+    assert 'error: no frame could be sent' in capsys.readouterr().err
+
+
 @pytest.mark.parametrize('args, message', [
     (['--speed', '2'], '--speed needs recorded timing'),
     (['--limit', '0'], '--limit must be at least 1'),

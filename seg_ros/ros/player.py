@@ -107,10 +107,23 @@ def folder_topics(image_topic: str = 'image',
 def folder_items(files: Sequence[Path], encoding: str = 'rgb8', frame_id: str = 'camera',
                  image_topic: str = 'image', info_topic: Optional[str] = 'camera_info',
                  camera: Optional[replay.CameraModel] = None,
-                 hfov_deg: float = replay.DEFAULT_HFOV_DEG) -> Iterable[Outgoing]:
-    """Return an image folder as steps: camera_info then image, both stamped at send time."""
+                 hfov_deg: float = replay.DEFAULT_HFOV_DEG,
+                 on_skip: Optional[Callable[[Path, str], None]] = None) -> Iterable[Outgoing]:
+    """
+    Return an image folder as steps: camera_info then image, both stamped at send time.
+
+    A file that cannot be read raises :class:`ReplayError`, or, with ``on_skip``, is reported
+    to it (path, reason) and left out, so one damaged frame in a long folder does not end
+    the run.
+    """
     for path in files:
-        img = replay.read_image(path, encoding)
+        try:
+            img = replay.read_image(path, encoding)
+        except ReplayError as exc:
+            if on_skip is None:
+                raise
+            on_skip(Path(path), str(exc))
+            continue
         h, w = img.shape[:2]
         cam = camera.scaled_to(w, h) if camera else replay.pinhole_guess(w, h, hfov_deg)
 

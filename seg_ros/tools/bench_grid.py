@@ -23,7 +23,7 @@ fused grid (``FusedGrid.update``: resampling the monocular class grid into the o
 the evidence update, the output costs and inflation) with the robot moving and turning a
 little every frame, so the window re-centres and the resampling changes each time (the same
 frame is fused at every pose: the timing is realistic, the fused picture would not be).
-``--save DIR`` writes the label image and both per-frame grids as PNG files.
+``--save DIR`` writes the functional image and both per-frame grids as PNG files.
 """
 from __future__ import annotations
 
@@ -54,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='grid.row_step (default: the parameter default)')
     parser.add_argument('--window', type=float, default=None,
                         help='fusion.window_size in metres (default: the parameter default)')
-    parser.add_argument('--save', default='', help='folder for labels.png and grid_*.png')
+    parser.add_argument('--save', default='', metavar='DIR',
+                        help='write functional.png, grid_monocular.png and grid_depth.png '
+                             'into DIR')
 
 
 def _scene() -> 'scene.Scene':

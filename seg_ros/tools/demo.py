@@ -48,6 +48,10 @@ FOLDERS = {'segmentation/overlay': 'overlay', 'segmentation/labels': 'labels',
            'segmentation/functional_color': 'functional', 'traversability/grid': 'grid'}
 
 
+# Up to this many model classes the overlay pictures get a class legend.
+MAX_LEGEND_CLASSES = 40
+
+
 class DemoError(RuntimeError):
     """A demo step that cannot go on; the message says which file to put where."""
 
@@ -247,6 +251,11 @@ def _run(args: argparse.Namespace) -> int:
         raise DemoError('--limit must be at least 1')
     if args.rate <= 0:
         raise DemoError('--rate must be positive')
+    for arg in args.node_arg:
+        name, sep, _ = arg.partition(':=')
+        if not sep or not name:
+            raise DemoError(f'--node-arg {arg!r}: expected NAME:=VALUE, for example '
+                            '--node-arg overlay_alpha:=0.3')
     cache = cache_dir(args.cache)
     images = resolve_images(args.images, cache, args.model if not args.model_path else '')
     files = replay.list_images(images)
@@ -267,6 +276,13 @@ def _run(args: argparse.Namespace) -> int:
     node = process.NodeProcess(node_command(model, args), env, out / 'node.log',
                                new_session=True)
     last_diag: dict[str, Any] = {}
+    skipped: list[str] = []
+
+    def skip(path: Path, why: str) -> None:
+        if str(path) not in skipped:   # the warm-up may have met it first
+            print(f'demo: skipping {path}: {why}', file=sys.stderr, flush=True)
+            skipped.append(str(path))
+
     written, player_closing = contextlib.ExitStack(), contextlib.ExitStack()
     # Leaving: the node stops first, then the player (nothing is recorded after it), then the
     # files it wrote to.
@@ -294,14 +310,17 @@ def _run(args: argparse.Namespace) -> int:
                             alive=node.dead)
             p.wait_for_peer('segmentation/labels', 10.0, 'demo: no labels publisher',
                             alive=node.dead)
-            first = next(iter(player.folder_items(files[:1])))
+            first = next(iter(player.folder_items(files, on_skip=skip)), None)
+            if first is None:
+                raise DemoError(f'none of the {len(files)} files in {images} is a readable '
+                                'image')
             warm = p.warm_up(first, max(1.0, args.startup_timeout - (time.monotonic() - t0)),
                              alive=node.dead)
         except ReplayError as exc:
             if node.dead():
                 raise
             raise DemoError(f'{exc}; the end of {node.log_path}:\n{node.tail()}') from None
-        items = player.folder_items(files)
+        items = player.folder_items(files, on_skip=skip)
         print(f'demo: node answered its first frame after {time.monotonic() - t0:.1f} s '
               f'(warm-up {warm:.1f} s); playing', flush=True)
         pacer = replay.Pacer('asap') if args.as_fast_as_node else replay.Pacer('rate',
@@ -332,6 +351,7 @@ def _run(args: argparse.Namespace) -> int:
         'node_exit_code': rc,
         'node_diagnostics': last_diag.get('values', {}),
         'bag': str(out / 'outputs'),
+        'skipped_files': skipped,
     }
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     _print_summary(summary, out)
@@ -343,13 +363,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def legends(model: Path, args: argparse.Namespace) -> dict[str, Any]:
     """
-    Return the demo's picture decorators: a legend under each functional and grid picture.
+    Return the demo's picture decorators: a legend under each overlay, functional and grid picture.
 
-    The functional pictures are ``segmentation/functional_color`` (the taxonomy's colours, as
-    RViz shows them); their legend is the taxonomy the node loads for this model (its
-    dataset's preset, or a ``taxonomy:=`` given with ``--node-arg``). The grid pictures are in
-    RViz's map colours.
+    The overlay's legend is the model's classes in its palette (up to
+    :data:`MAX_LEGEND_CLASSES`; an ADE20K model's 150 would hide the picture). The functional
+    pictures are ``segmentation/functional_color`` (the taxonomy's colours, as RViz shows
+    them); their legend is the taxonomy the node loads for this model (its dataset's preset, or
+    a ``taxonomy:=`` given with ``--node-arg``). The grid pictures are in RViz's map colours,
+    with a swatch for each cost that taxonomy gives.
     """
+    from seg_ros.inference import contract
     from seg_ros.traversability import legend
     from seg_ros.traversability import taxonomy as tax
     from seg_ros.traversability.pipeline import resolve_taxonomy
@@ -357,15 +380,23 @@ def legends(model: Path, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {'grid': lambda rgb: legend.with_legend(rgb, legend.grid_entries())}
     name = next((a.split(':=', 1)[1] for a in args.node_arg if a.startswith('taxonomy:=')), '')
     try:
-        from seg_ros.inference import contract
         info = contract.check_onnx(str(model))
+    except contract.ContractError as exc:
+        print(f'demo: no legends on the pictures ({exc})', file=sys.stderr)
+        return out
+    if len(info.classes) <= MAX_LEGEND_CLASSES:
+        classes = legend.class_entries(info.classes, info.palette)
+        out['overlay'] = lambda rgb: legend.with_legend(rgb, classes)
+    try:
         taxonomy = tax.load(resolve_taxonomy(name, info.metadata.get('seg_ros.dataset')),
                             info.classes)
     except Exception as exc:  # noqa: B902 - a legend is a nicety; say why it is missing
         print(f'demo: no legend on the functional pictures ({exc})', file=sys.stderr)
         return out
     entries = legend.taxonomy_entries(taxonomy)
+    grid = legend.grid_entries(legend.grid_costs(taxonomy))
     out['functional'] = lambda rgb: legend.with_legend(rgb, entries)
+    out['grid'] = lambda rgb: legend.with_legend(rgb, grid)
     return out
 
 
@@ -383,7 +414,9 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
     print(f'\nseg_ros demo: {s["model"]} on {s["backend"]} ({s["device"]})')
     print(f'  frames sent {s["frames_sent"]}, labels received {s["frames_answered"]}, '
           f'dropped {s["frames_dropped"]}')
-    print(f'  send rate {s["send_fps"]} Hz, output rate {s["output_fps"]} Hz')
+    rates = [f'{what} {s[key]} Hz' if s[key] is not None else f'{what} n/a (one frame)'
+             for what, key in (('send rate', 'send_fps'), ('output rate', 'output_fps'))]
+    print('  ' + ', '.join(rates))
     print(f'  age of frame at the output (ms): p50 {age["p50"]}, p95 {age["p95"]}, '
           f'p99 {age["p99"]}, max {age["max"]}')
     diag = s.get('node_diagnostics') or {}
@@ -392,5 +425,9 @@ def _print_summary(s: dict[str, Any], out: Path) -> None:
         if keys:
             print('  node: ' + ', '.join(f'{k} {diag[k]}' for k in keys))
     print(f'  saved: {replay.describe_counts(s["saved"])}')
-    print(f'\nOutput written to {out.resolve()}/ (overlay/, labels/, overlay.gif, '
-          'overlay.mp4, outputs/ bag, summary.json, node.log)')
+    if s.get('skipped_files'):
+        print(f'  skipped (not images or damaged): {", ".join(s["skipped_files"])}')
+    written = ([f'{folder}/' for folder in FOLDERS.values() if s['saved'].get(folder)]
+               + [Path(s[k]).name for k in ('gif', 'video') if s.get(k)]
+               + ['outputs/ bag', 'summary.json', 'node.log'])
+    print(f'\nOutput written to {out.resolve()}/ ({", ".join(written)})')

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 import json
+import os
 from pathlib import Path
 import sys
 import time
@@ -348,9 +349,10 @@ def _iou_bars(plt: Any, scores: metrics.Scores, path: Path, title: str) -> None:
     ax.set_ylabel('IoU (%)')
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    ax.legend(loc='upper right')
+    # Beside the axes: inside, it covered the bars (and their labels) on the right.
+    ax.legend(loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches='tight')
     plt.close(fig)
 
 
@@ -393,6 +395,9 @@ def run(args: argparse.Namespace) -> int:
     from seg_ros.inference.loader import create_backend
 
     try:
+        if not os.path.isfile(args.model):
+            raise EvaluationError(f'--model {args.model}: no such file; export one with '
+                                  f'seg-ros export espnet_camvid -o {args.model}')
         pairs, only_img, only_lab = pair_files(args.images, args.labels, args.label_suffix)
         if not pairs:
             raise EvaluationError(

@@ -62,9 +62,10 @@ def print_zoo() -> None:
     """Print one block per zoo entry."""
     for name in zoo.names():
         e = zoo.get(name)
+        sha = e.sha256 or 'none published: download the file yourself, pass --weights FILE'
         print(f'{name}\n  {e.architecture}; {e.dataset}; {len(e.classes)} classes; network '
               f'input {e.input_size[1]}x{e.input_size[0]}\n  weights: {e.url}\n'
-              f'  sha256: {e.sha256}\n  licence: {e.licence}')
+              f'  sha256: {sha}\n  licence: {e.licence}')
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from seg_ros.inference import contract
@@ -28,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.model):
+        print(f'error: {args.model}: no such file; export a model with '
+              f'seg-ros export NAME -o {args.model} (seg-ros export --list names them)',
+              file=sys.stderr)
+        return 1
     try:
         info = contract.check_onnx(args.model)
     except (contract.ContractError, FileNotFoundError) as exc:

@@ -53,14 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help='bag: publish topic FROM as TO (repeatable)')
     src.add_argument('--encoding', choices=['rgb8', 'bgr8'], default='rgb8',
                      help='folder: Image encoding (default rgb8)')
-    src.add_argument('--frame-id', default='camera', help='folder: header.frame_id')
+    src.add_argument('--frame-id', default='camera',
+                     help='folder: header.frame_id (default camera)')
     src.add_argument('--camera-info', metavar='YAML',
                      help='folder: calibration in the ROS camera_calibration YAML format')
     src.add_argument('--hfov', type=float, default=replay.DEFAULT_HFOV_DEG,
                      help='folder without --camera-info: horizontal FOV of the guessed pinhole '
                           f'(default {replay.DEFAULT_HFOV_DEG:g} deg)')
     pace = parser.add_argument_group('pacing').add_mutually_exclusive_group()
-    pace.add_argument('--rate', type=float, metavar='HZ', help='frames per second')
+    pace.add_argument('--rate', type=float, metavar='HZ',
+                      help=f'frames per second (default for folders {DEFAULT_FOLDER_RATE:g}; '
+                           'bags: recorded timing)')
     pace.add_argument('--speed', type=float, metavar='X',
                       help='bag: recorded timing scaled by X (default 1 for bags)')
     pace.add_argument('--as-fast-as-node', action='store_true',
@@ -69,8 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='no pacing at all')
     parser.add_argument('--reply-topic', default='segmentation/labels',
                         help='topic whose stamps answer frames (ages, --as-fast-as-node)')
-    parser.add_argument('--reply-timeout', type=float, default=5.0,
-                        help='--as-fast-as-node: give up on a frame after this many s')
+    parser.add_argument('--reply-timeout', type=float, default=5.0, metavar='S',
+                        help='--as-fast-as-node: give up on a frame after S s (default 5)')
     parser.add_argument('--loop', action='store_true', help='start over at the end')
     parser.add_argument('--limit', type=int, metavar='N', help='stop after N frames')
     parser.add_argument('--wait', type=float, default=10.0, metavar='S',
@@ -85,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rec.add_argument('--record-images', metavar='DIR',
                      help='save recorded Image / OccupancyGrid messages as DIR/<topic>/NNNN.png')
     rec.add_argument('--drain', type=float, default=2.0, metavar='S',
-                     help='after the last frame, record until outputs stop for S s')
+                     help='after the last frame, record until outputs stop for S s '
+                          '(default 2)')
     parser.add_argument('--summary', metavar='JSON', help='also write the summary here')
 
 
@@ -140,6 +144,12 @@ def _run(args: argparse.Namespace) -> int:
 
     bag = None
     known = dict(player.NODE_OUTPUTS)
+    skipped: dict[str, str] = {}   # folder files that could not be read: path -> reason
+
+    def skip(path: Path, why: str) -> None:
+        if str(path) not in skipped:   # once, also with --loop
+            print(f'replay: skipping {path}: {why}', file=sys.stderr, flush=True)
+            skipped[str(path)] = why
     if is_bag(source_path):
         bag = replay.BagSource(source_path, args.topics, args.image_topic)
         known.update(bag.topics)
@@ -172,7 +182,8 @@ def _run(args: argparse.Namespace) -> int:
 
         def items() -> Iterable[Any]:
             return player.folder_items(files, args.encoding, args.frame_id, image_topic,
-                                       args.info_topic or None, camera, args.hfov)
+                                       args.info_topic or None, camera, args.hfov,
+                                       on_skip=skip)
         total = len(files)
 
     if bag is not None:
@@ -240,6 +251,8 @@ def _run(args: argparse.Namespace) -> int:
             summary['frames_answered'] = summary['frames_dropped'] = None
             summary['note'] = f'nothing publishes {args.reply_topic}; no frame ages measured'
     summary['recorded'] = dict(recorder.counts) if recorder is not None else {}
+    if bag is None:
+        summary['skipped_files'] = sorted(skipped)
     print(json.dumps(summary, indent=2))
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=2) + '\n')
@@ -247,4 +260,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f'replay: outputs recorded in {args.record_bag}')
     if args.record_images:
         print(f'replay: images saved under {args.record_images}')
+    if skipped:
+        print(f'replay: skipped {len(skipped)} of {total} files that are not images or are '
+              f'damaged: {", ".join(sorted(skipped))}', file=sys.stderr)
+        if not summary.get('frames_sent'):
+            print('error: no frame could be sent', file=sys.stderr)
+            return 2
     return 0

@@ -21,7 +21,7 @@ scheme (:func:`seg_ros.traversability.grid.grid_image`).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -31,10 +31,31 @@ from seg_ros.traversability.taxonomy import Taxonomy
 Entry = tuple[str, tuple[int, int, int]]
 
 
-def grid_entries() -> list[Entry]:
-    """Legend of :func:`seg_ros.traversability.grid.grid_image` (RViz's map colours)."""
-    return [('free 0', (255, 255, 255)), ('cost 30', (179, 179, 179)),
-            ('cost 60', (102, 102, 102)), ('lethal 100', (0, 0, 0)), ('unknown', UNKNOWN_RGB)]
+def grid_entries(costs: Iterable[int] = ()) -> list[Entry]:
+    """
+    Legend of :func:`seg_ros.traversability.grid.grid_image` (RViz's map colours).
+
+    ``costs``: the costs between free and lethal that the grid can hold, i.e. those of the
+    taxonomy in use (:func:`grid_costs`); a swatch each, in the grey the grid draws.
+    """
+    middle = [(f'cost {c}', (grey(c),) * 3) for c in sorted(set(costs)) if 0 < c < 100]
+    return ([('free 0', (255, 255, 255))] + middle
+            + [('lethal 100', (0, 0, 0)), ('unknown', UNKNOWN_RGB)])
+
+
+def grey(cost: int) -> int:
+    """Grey level :func:`~seg_ros.traversability.grid.grid_image` draws for ``cost``."""
+    return 255 - (int(cost) * 255) // 100
+
+
+def grid_costs(taxonomy: Taxonomy) -> list[int]:
+    """Return the costs of the taxonomy's classes, the ones its grids hold."""
+    return sorted({int(c.cost) for c in taxonomy.classes if c.cost >= 0})
+
+
+def class_entries(names: Sequence[str], palette: Any) -> list[Entry]:
+    """Legend of a label overlay: each model class in its palette colour."""
+    return [(name, (int(c[0]), int(c[1]), int(c[2]))) for name, c in zip(names, palette)]
 
 
 def taxonomy_entries(taxonomy: Taxonomy) -> list[Entry]:

@@ -273,7 +273,8 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     _fix_batch_dim(model)
     _only_cast_reads_image(model)
     model.producer_name = 'seg_ros'
-    model.doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
+    doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
+    model.doc_string = doc_string
     props = metadata(entry, size, weights_sha, opset)
     _set_metadata(model, props)
     try:
@@ -288,6 +289,8 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
         if calib_files:
             props[contract.KEY_CALIBRATION] = calibration_description(calib_files, calib_method)
         _set_metadata(model, props)
+    # onnxslim and the precision converters build a new ModelProto without them.
+    model.producer_name, model.doc_string = 'seg_ros', doc_string
     _warn_tensorrt(model, entry.name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
 

@@ -50,7 +50,10 @@ setup(
                  'sphinx', 'myst-parser',
                  # cuda-python's bindings import without a GPU: the TensorRT backend's CUDA
                  # layer is tested against the real library (it reports the missing driver).
-                 'cuda-python>=12.6,<13'],
+                 'cuda-python>=12.6,<13',
+                 # foreign models for "seg-ros wrap" (test/test_wrap.py): torchvision's
+                 # segmentation networks and Hugging Face's SegFormer, built from configs
+                 'torchvision', 'transformers'],
     },
     zip_safe=True,
     maintainer='seg_ros maintainers',

@@ -22,7 +22,8 @@ if [ ! -f "$stamp" ]; then
     ros-diagnostic-msgs ros-visualization-msgs ros-lifecycle-msgs \
     ros-ament-flake8 ros-ament-pep257 ros-ament-index-python 2>&1 | quiet
   # torch first, pinned: an unpinned "torch" would pull the newest CUDA build (several GB).
-  "$PIP" install -q --disable-pip-version-check "torch==2.13.0" 2>&1 | quiet
+  # torchvision with it, pinned to the release built against that torch (0.28 <-> 2.13).
+  "$PIP" install -q --disable-pip-version-check "torch==2.13.0" "torchvision==0.28.0" 2>&1 | quiet
   "$PIP" install -q --disable-pip-version-check ".[cpu,export,tools,test]" 2>&1 | quiet
   # colcon builds and tests the package here as on a robot (test/test_colcon_install.py).
   "$PIP" install -q --disable-pip-version-check colcon-core colcon-ros colcon-python-setup-py \

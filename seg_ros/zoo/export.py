@@ -199,7 +199,7 @@ def _simplify(model: Any) -> Optional[Any]:
     try:
         onnx.checker.check_model(slim)
         _check_contract_bytes(slim.SerializeToString())
-        before, after = _tensorrt_problems(model), _tensorrt_problems(slim)
+        before, after = tensorrt_problems(model), tensorrt_problems(slim)
         if len(after) > len(before):   # e.g. Cast(FLOAT) -> Cast(UINT8) folded into one
             raise ExportError('onnxslim made the graph worse for TensorRT: '
                               + '; '.join(p for p in after if p not in before))
@@ -246,7 +246,7 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
         raise ExportError(f'unknown exporter "{exporter}"; choose one of {", ".join(EXPORTERS)}')
     entry = _entry(name_or_entry)
     size = _input_size(entry, input_size)
-    calib_files = _calibration_files(precision, calib_dir, calib_limit)
+    calib_files = calibration_files(precision, calib_dir, calib_limit)
     try:
         import onnx
         import torch  # noqa: F401 (fail early with the install hint, before any work)
@@ -275,24 +275,42 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     model.producer_name = 'seg_ros'
     model.doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
     props = metadata(entry, size, weights_sha, opset)
+    return finish(model, props, entry.name, out_path, simplify, precision, calib_files,
+                  calib_method)
+
+
+def finish(model: Any, props: dict[str, str], name: str, out_path: Union[str, os.PathLike],
+           simplify: bool = True, precision: str = 'fp32', calib_files: Sequence[str] = (),
+           calib_method: str = 'percentile') -> str:
+    """
+    Turn a float32 contract graph into the written model file; return its path.
+
+    Shared by ``seg-ros export`` and ``seg-ros wrap``: sets ``props`` as metadata, runs the ONNX
+    checker, optionally onnxslim (kept only if the labels stay the same), the typed
+    ``precision`` conversion (``calib_files`` from :func:`calibration_files`), the TensorRT
+    operator check (a warning) and the atomic write with the contract check.
+    """
+    import onnx
+
+    props = dict(props)
     _set_metadata(model, props)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f'{entry.name}: exported graph fails the ONNX checker: {exc}') from exc
+        raise ExportError(f'{name}: exported graph fails the ONNX checker: {exc}') from exc
     if simplify:
         model = _simplify(model) or model
     if precision != 'fp32':
-        model = _convert(model, entry.name, precision, calib_files, calib_method)
+        model = _convert(model, name, precision, calib_files, calib_method)
         props[contract.KEY_PRECISION] = precision
         if calib_files:
             props[contract.KEY_CALIBRATION] = calibration_description(calib_files, calib_method)
         _set_metadata(model, props)
-    _warn_tensorrt(model, entry.name)
+    _warn_tensorrt(model, name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
 
 
-def _calibration_files(precision: str, calib_dir: str, calib_limit: int) -> list[str]:
+def calibration_files(precision: str, calib_dir: str, calib_limit: int) -> list[str]:
     """Check the precision options before minutes of export; return the calibration frames."""
     from seg_ros.zoo import precision as prec
 
@@ -370,7 +388,7 @@ def _trace(wrapper: Any, size: tuple[int, int], opset: int, path: str, exporter:
         program.save(path)
 
 
-def _tensorrt_problems(model: Any) -> list[str]:
+def tensorrt_problems(model: Any) -> list[str]:
     """Return the TensorRT 10 parser-table problems of ``model`` (none without the table)."""
     from seg_ros.inference.tensorrt import trt_compat
 
@@ -465,7 +483,7 @@ def cached_export(name: Union[str, zoo.ZooEntry],
     entry = _entry(name)
     size = _input_size(entry, input_size)
     weights_sha = sha256_file(weights) if weights else entry.sha256
-    calib_files = _calibration_files(precision, calib_dir, calib_limit)
+    calib_files = calibration_files(precision, calib_dir, calib_limit)
     options: dict[str, Any] = {
         'entry': repr(entry), 'weights': weights_sha, 'size': size, 'opset': opset,
         'confidence': confidence, 'simplify': simplify, 'code': _code_version(entry),

@@ -75,6 +75,28 @@ def exports(request, tmp_path_factory):
     return ForeignCache(folder)
 
 
+@pytest.fixture(scope='session')
+def wrapped(exports, tmp_path_factory):
+    """The real exports wrapped once per session (the node test runs the same files)."""
+    out = tmp_path_factory.mktemp('wrapped')
+    results = {}
+
+    def get(name):
+        if name not in results:
+            src, kwargs = {
+                'deeplabv3': (exports.get('deeplabv3'), {'classes': 'cityscapes'}),
+                'segformer': (exports.get('segformer_b0'), {
+                    'input_size': (fm.SEGFORMER_SIZE, fm.SEGFORMER_SIZE), 'dataset': 'ade20k',
+                    'classes': fm.segformer_config(str(out / 'config.json')),
+                    'confidence': True}),
+                'argmax': (exports.get('lraspp_argmax'), {'classes': 'camvid'}),
+            }[name]
+            results[name] = wrap.wrap_onnx(src, out / f'{name}.onnx', **kwargs)
+        return results[name]
+
+    return get
+
+
 def run_labels(path, frame):
     sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     names = [o.name for o in sess.get_outputs()]
@@ -316,9 +338,9 @@ def _distinct(path, frame):
 
 
 @pytest.mark.slow
-def test_torchvision_deeplabv3_static_with_aux_head(exports, tmp_path):
+def test_torchvision_deeplabv3_static_with_aux_head(exports, wrapped):
     src = exports.get('deeplabv3')
-    result = wrap.wrap_onnx(src, tmp_path / 'dl.onnx', classes='cityscapes')
+    result = wrapped('deeplabv3')
     assert result.io.output_name == 'out' and result.io.ignored_outputs == ('aux',)
     assert result.input_size == (fm.NET_H, fm.NET_W) and result.agreement >= wrap.MIN_AGREEMENT
     assert any('left out: aux' in n for n in result.notes)
@@ -335,8 +357,9 @@ def test_torchvision_deeplabv3_static_with_aux_head(exports, tmp_path):
     assert options['left_out'] == ['aux'] and options['agreement'] >= 0.999
     assert contract.check_onnx(result.path).classes[0] == 'road'
     assert result.tensorrt_problems == []
-    aux = wrap.wrap_onnx(src, tmp_path / 'aux.onnx', classes='cityscapes', output_name='aux')
-    assert aux.io.output_name == 'aux' and aux.agreement >= wrap.MIN_AGREEMENT
+    aux = foreign.inspect(onnx.load(src, load_external_data=False), output_name='aux')
+    assert aux.output_name == 'aux' and aux.ignored_outputs == ('out',)
+    assert aux.output_shape == (1, 19, fm.NET_H, fm.NET_W)   # torchvision upsamples both
 
 
 @pytest.mark.slow
@@ -359,21 +382,18 @@ def test_torchvision_lraspp_dynamic_size_and_fp16_cli(exports, tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_argmax_export(exports, tmp_path):
-    src = exports.get('lraspp_argmax')
-    result = wrap.wrap_onnx(src, tmp_path / 'am.onnx', classes='camvid')
+def test_argmax_export(wrapped):
+    result = wrapped('argmax')
     assert result.io.kind == foreign.LABELS and result.io.output_shape == (1, 1, fm.NET_H,
                                                                            fm.NET_W)
+    assert result.io.output_type == TensorProto.INT64
     assert result.agreement >= wrap.MIN_AGREEMENT and _distinct(result.path, FRAMES[1]) >= 3
 
 
 @pytest.mark.slow
-def test_segformer_optimum_style(exports, tmp_path):
+def test_segformer_optimum_style(wrapped):
     pytest.importorskip('transformers')
-    src = exports.get('segformer_b0')
-    config = fm.segformer_config(str(tmp_path / 'config.json'))   # as save_pretrained writes it
-    result = wrap.wrap_onnx(src, tmp_path / 'sf.onnx', input_size=(64, 64),
-                            classes=str(config), dataset='ade20k', confidence=True)
+    result = wrapped('segformer')
     io = result.io
     assert io.input_name == 'pixel_values' and io.output_name == 'logits'
     assert io.input_shape == ('batch_size', 'num_channels', 'height', 'width')
@@ -381,6 +401,7 @@ def test_segformer_optimum_style(exports, tmp_path):
     info = contract.check_onnx(result.path)
     assert info.has_confidence and info.num_classes == 150 and info.classes[2] == 'sky'
     assert info.metadata['seg_ros.dataset'] == 'ade20k'
+    assert json.loads(info.metadata['seg_ros.wrap'])['classes'] == 'config.json'
     out = run_labels(result.path, FRAMES[0])
     assert 0 < out['confidence'].min() and out['confidence'].max() <= 1.0 + 1e-6
 
@@ -410,7 +431,7 @@ def test_wrapped_bare_espnet_equals_zoo_export(exports, camvid_onnx, camvid_val,
 # --- The node runs them -----------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_node_runs_wrapped_models(exports, tmp_path):
+def test_node_runs_wrapped_models(wrapped):
     """One node process loads three wrapped models in turn; labels come at the frame size."""
     from node_harness import NodeProcess, Probe
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
@@ -419,14 +440,8 @@ def test_node_runs_wrapped_models(exports, tmp_path):
     from seg_ros.ros.messages import image_message
     from sensor_msgs.msg import Image
 
-    models = [
-        (wrap.wrap_onnx(exports.get('deeplabv3'), tmp_path / 'dl.onnx',
-                        classes='cityscapes').path, 'cityscapes.yaml'),
-        (wrap.wrap_onnx(exports.get('segformer_b0'), tmp_path / 'sf.onnx',
-                        input_size=(64, 64), classes='ade20k').path, 'ade20k.yaml'),
-        (wrap.wrap_onnx(exports.get('lraspp_argmax'), tmp_path / 'am.onnx',
-                        classes='camvid').path, 'camvid.yaml'),
-    ]
+    models = [(wrapped(name).path, f'{taxonomy}.yaml') for name, taxonomy in (
+        ('deeplabv3', 'cityscapes'), ('segformer', 'ade20k'), ('argmax', 'camvid'))]
     rgb = cv2.resize(FRAMES[1], (100, 60))     # frame size differs from every network's
     probe = Probe('wrap_probe')
     try:

@@ -102,6 +102,7 @@ def _picked(net: Any, pick: Callable[[Any], Any]) -> Any:
     import torch
 
     class Picked(torch.nn.Module):
+
         def __init__(self) -> None:
             super().__init__()
             self.net = net
@@ -113,7 +114,7 @@ def _picked(net: Any, pick: Callable[[Any], Any]) -> Any:
 
 
 def deeplabv3(path: str) -> str:
-    """torchvision DeepLabV3-MobileNetV3 with its aux head: ``input`` -> ``out``, ``aux``."""
+    """Export torchvision's DeepLabV3-MobileNetV3 with its aux head (``out``, ``aux``)."""
     import torch
 
     models = import_torchvision().models.segmentation
@@ -126,7 +127,7 @@ def deeplabv3(path: str) -> str:
 
 
 def lraspp_dynamic(path: str) -> str:
-    """torchvision LR-ASPP-MobileNetV3, 12 classes, dynamic batch, height and width."""
+    """Export torchvision's LR-ASPP-MobileNetV3, 12 classes, dynamic batch, height, width."""
     import torch
 
     models = import_torchvision().models.segmentation
@@ -139,7 +140,7 @@ def lraspp_dynamic(path: str) -> str:
 
 
 def lraspp_argmax(path: str) -> str:
-    """LR-ASPP exported with its argmax (as PaddleSeg and mmdeploy can): int64 [1, 1, h, w]."""
+    """Export LR-ASPP with its argmax (as PaddleSeg and mmdeploy can): int64 [1, 1, h, w]."""
     import torch
 
     models = import_torchvision().models.segmentation
@@ -168,7 +169,7 @@ def segformer_config(path: str) -> str:
 
 def segformer_b0(path: str) -> str:
     """
-    Hugging Face SegFormer-B0 (150 ADE20K classes) exported as optimum does it.
+    Export Hugging Face's SegFormer-B0 (150 ADE20K classes) as optimum does it.
 
     ``pixel_values`` -> ``logits`` at a quarter of the input size, opset 14, every axis
     dynamic but the channels'.
@@ -187,7 +188,7 @@ def segformer_b0(path: str) -> str:
 
 
 def espnet_bare(path: str, weights: str) -> str:
-    """The zoo's ESPNet (CamVid weights) without the contract wrapper, at 480x360."""
+    """Export the zoo's ESPNet (CamVid weights) without the contract wrapper, at 480x360."""
     from seg_ros.zoo.export import build_network
 
     net = build_network('espnet_camvid', weights)
@@ -202,9 +203,10 @@ def conv_net(inputs: Optional[list[onnx.ValueInfoProto]] = None,
              size: tuple[int, int] = (32, 48), dtype: int = TensorProto.FLOAT,
              tail: str = 'logits') -> onnx.ModelProto:
     """
-    A two-conv stride-4 network ``x`` [1, 3, h, w] -> ``y`` logits [1, C, h/4, w/4].
+    Return a two-conv stride-4 network ``x`` [1, 3, h, w] -> ``y`` logits [1, C, h/4, w/4].
 
-    ``tail='argmax'`` ends it with ArgMax (int64 [1, h/4, w/4]); ``inputs``/``output`` replace
+    ``tail='argmax'`` ends it with ArgMax (int64 [1, h/4, w/4]), ``'argmax_int32'`` also casts
+    to int32 with a dynamic batch (PaddleSeg's form); ``inputs``/``output`` replace
     the declared I/O to make the shapes the refusal tests need.
     """
     rng = np.random.default_rng(7)
@@ -220,6 +222,10 @@ def conv_net(inputs: Optional[list[onnx.ValueInfoProto]] = None,
     if tail == 'argmax':
         nodes.append(helper.make_node('ArgMax', ['z'], ['y'], axis=1, keepdims=0))
         default_out = helper.make_tensor_value_info('y', TensorProto.INT64, [1, oh, ow])
+    elif tail == 'argmax_int32':   # PaddleSeg's export: int32 [N, H, W]
+        nodes += [helper.make_node('ArgMax', ['z'], ['i'], axis=1, keepdims=0),
+                  helper.make_node('Cast', ['i'], ['y'], to=TensorProto.INT32)]
+        default_out = helper.make_tensor_value_info('y', TensorProto.INT32, ['n', oh, ow])
     else:
         default_out = helper.make_tensor_value_info('y', dtype, [1, classes, oh, ow])
     graph = helper.make_graph(

@@ -77,7 +77,7 @@ def exports(request, tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def wrapped(exports, tmp_path_factory):
-    """The real exports wrapped once per session (the node test runs the same files)."""
+    """Wrap the real exports once per session (the node test runs the same files)."""
     out = tmp_path_factory.mktemp('wrapped')
     results = {}
 
@@ -205,8 +205,9 @@ def test_foreign_graph_kept_as_it_was(tmp_path):
     assert [i.name for i in out.graph.input] == ['image']
 
 
-def test_argmax_graph_labels_nearest(tmp_path):
-    src = save(fm.conv_net(tail='argmax'), tmp_path / 'argmax.onnx')
+@pytest.mark.parametrize('tail', ['argmax', 'argmax_int32'])
+def test_argmax_graph_labels_nearest(tmp_path, tail):
+    src = save(fm.conv_net(tail=tail), tmp_path / 'argmax.onnx')
     names = tmp_path / 'names.txt'
     names.write_text('# my classes\nground\n\nwall\nsky\nperson\ncar\n')
     result = wrap.wrap_onnx(src, tmp_path / 'out.onnx', classes=str(names), dataset='indoor')
@@ -233,17 +234,17 @@ def _io(name, elem, shape):
 
 F32, U8, I64 = TensorProto.FLOAT, TensorProto.UINT8, TensorProto.INT64
 REFUSALS = {
-    'two inputs': (dict(inputs=[_io('x', F32, [1, 3, 32, 48]), _io('scale', F32, [1])]), {},
+    'two inputs': ({'inputs': [_io('x', F32, [1, 3, 32, 48]), _io('scale', F32, [1])]}, {},
                    r'needs 2 inputs \("x" float \[1, 3, 32, 48\], "scale" float \[1\]\)'),
-    'nhwc': (dict(inputs=[_io('x', F32, [1, 32, 48, 3])]), {}, 'looks NHWC'),
-    'gray': (dict(inputs=[_io('x', F32, [1, 1, 32, 48])]), {}, 'does not have 3 channels'),
-    'uint8 input': (dict(inputs=[_io('x', U8, [1, 3, 32, 48])]), {}, 'is not float'),
-    'batch 8': (dict(inputs=[_io('x', F32, [8, 3, 32, 48])]), {}, 'has batch 8'),
-    'not an image': (dict(inputs=[_io('x', F32, [1, 3, 32])]), {}, 'not an image-like'),
-    'classification': (dict(output=_io('y', F32, [1, 1000])), {},
+    'nhwc': ({'inputs': [_io('x', F32, [1, 32, 48, 3])]}, {}, 'looks NHWC'),
+    'gray': ({'inputs': [_io('x', F32, [1, 1, 32, 48])]}, {}, 'does not have 3 channels'),
+    'uint8 input': ({'inputs': [_io('x', U8, [1, 3, 32, 48])]}, {}, 'is not float'),
+    'batch 8': ({'inputs': [_io('x', F32, [8, 3, 32, 48])]}, {}, 'has batch 8'),
+    'not an image': ({'inputs': [_io('x', F32, [1, 3, 32])]}, {}, 'not an image-like'),
+    'classification': ({'output': _io('y', F32, [1, 1000])}, {},
                        r'no output is NCHW logits .* "y" float \[1, 1000\]'),
-    'one channel': (dict(output=_io('y', F32, [1, 1, 8, 12])), {}, 'no output is NCHW logits'),
-    'opset 10': (dict(opset=10), {}, 'opset 10; wrapping needs opset 11'),
+    'one channel': ({'output': _io('y', F32, [1, 1, 8, 12])}, {}, 'no output is NCHW logits'),
+    'opset 10': ({'opset': 10}, {}, 'opset 10; wrapping needs opset 11'),
     'size clash': ({}, {'input_size': (64, 48)}, r'fixed height of 32 .* asks for 64'),
     'unknown input': ({}, {'input_name': 'pixels'}, r'no input named "pixels"; the model has '
                       r'"x" float \[1, 3, 32, 48\]'),
@@ -284,28 +285,24 @@ def test_refuses_seg_ros_model_and_clashing_names(tmp_path):
     result = wrap.wrap_onnx(save(model, tmp_path / 'clash.onnx'), tmp_path / 'out.onnx',
                             confidence=True)
     assert result.agreement == 1.0 and contract.check_onnx(result.path).has_confidence
-    assert any('renamed the model\'s confidence, labels' in n for n in result.notes)
+    assert any("renamed the model's confidence, labels" in n for n in result.notes)
     model.graph.node[0].output[0] = model.graph.node[1].input[0] = foreign.PREFIX + 'a'
     with pytest.raises(wrap.WrapError, match='already uses names starting with'):
         wrap.wrap_onnx(save(model, tmp_path / 'ours.onnx'), tmp_path / 'out.onnx')
 
 
-def test_agreement_failure_writes_nothing(tmp_path):
+def test_agreement_failure_writes_nothing(tmp_path, monkeypatch):
     """A post-processing that differs from the reference fails the check (threshold proof)."""
     src = save(fm.conv_net(), tmp_path / 'net.onnx')
-    spec_args = dict(align_corners=False)
     real = foreign._post_model
 
     def shifted(io, spec, ir):   # resize the logits with the other corner convention
         return real(io, foreign.WrapSpec(spec.input_size, spec.normalization,
                                          not spec.align_corners, spec.confidence), ir)
 
-    foreign._post_model = shifted
-    try:
-        with pytest.raises(wrap.WrapError, match=r'agrees with the reference .* on only'):
-            wrap.wrap_onnx(src, tmp_path / 'out.onnx', **spec_args)
-    finally:
-        foreign._post_model = real
+    monkeypatch.setattr(foreign, '_post_model', shifted)
+    with pytest.raises(wrap.WrapError, match=r'agrees with the reference .* on only'):
+        wrap.wrap_onnx(src, tmp_path / 'out.onnx')
     assert not (tmp_path / 'out.onnx').exists()
 
 

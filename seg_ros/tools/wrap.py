@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from seg_ros.common.images import parse_size
 from seg_ros.tools.export import add_precision_arguments
 
@@ -53,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='the network wants BGR channel order (frames arrive RGB)')
     parser.add_argument('--classes', metavar='FILE|PRESET',
                         help='class names: a text file (one per line), a JSON list, a Hugging '
-                        f"Face config.json (id2label), or a dataset preset ({presets}); the "
+                        f'Face config.json (id2label), or a dataset preset ({presets}); the '
                         "count must match the model's")
     parser.add_argument('--palette', metavar='FILE|PRESET',
                         help='colours: a file of "r g b" lines or a dataset preset (default: '
@@ -112,15 +114,18 @@ def run(args: argparse.Namespace) -> int:
               f'{100 * result.typed_agreement:.3f} %')
     for note in result.notes:
         print(f'  note: {note}')
-    if result.tensorrt_problems:
-        print('  TensorRT 10 would refuse: ' + '; '.join(result.tensorrt_problems))
+    problems = result.tensorrt_problems
+    if problems:   # foreign graphs can have hundreds of the same kind: show a few
+        more = f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''
+        print(f'  TensorRT 10 would refuse {len(problems)} node(s): '
+              + '; '.join(problems[:3]) + more)
     else:
-        print("  TensorRT 10 operator table: no problems found")
+        print('  TensorRT 10 operator table: no problems found')
     print(f'{result.path}: seg_ros contract OK (see "seg-ros info {result.path}")')
     return 0
 
 
-def _read_rgb(path: str) -> 'object':
+def _read_rgb(path: str) -> np.ndarray:
     import cv2
 
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)

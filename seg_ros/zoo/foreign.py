@@ -82,7 +82,7 @@ class ForeignIO:
 
     @property
     def static_size(self) -> Optional[tuple[int, int]]:
-        """The (height, width) the input is fixed to, or None when either is dynamic."""
+        """Return the (height, width) the input is fixed to, or None if either is dynamic."""
         h, w = self.input_shape[2], self.input_shape[3]
         return (h, w) if isinstance(h, int) and isinstance(w, int) else None
 
@@ -161,7 +161,8 @@ def inspect(model: onnx.ModelProto, input_name: Optional[str] = None,
         chosen = inputs[0]
     others = [v for v in inputs if v is not chosen]
     if others:
-        raise WrapError(f'the model needs {len(inputs)} inputs ({", ".join(_describe(v) for v in inputs)}); '
+        found = ', '.join(_describe(v) for v in inputs)
+        raise WrapError(f'the model needs {len(inputs)} inputs ({found}); '
                         'seg_ros feeds exactly one image: re-export the model with the image '
                         'as its only input')
     elem, dims = chosen.type.tensor_type.elem_type, _dims(chosen)
@@ -195,16 +196,16 @@ def inspect(model: onnx.ModelProto, input_name: Optional[str] = None,
                             '[1, C, h, w], C >= 2) nor class ids (int32/int64 [1, h, w] or '
                             '[1, 1, h, w])')
     else:
-        found = [(v, _output_kind(v)) for v in outputs]
-        usable = [(v, k) for v, k in found if k is not None]
+        usable = [(v, k) for v, k in ((v, _output_kind(v)) for v in outputs) if k is not None]
         if not usable:
             raise WrapError('no output is NCHW logits (float [1, C, h, w], C >= 2) or class ids '
                             '(int32/int64 [1, h, w] or [1, 1, h, w]); the model has '
                             f'{", ".join(_describe(v) for v in outputs)}')
         out, kind = usable[0]
+    assert kind is not None
     return ForeignIO(
         input_name=chosen.name, input_type=elem, input_shape=dims, output_name=out.name,
-        output_type=out.type.tensor_type.elem_type, output_shape=_dims(out), kind=str(kind),
+        output_type=out.type.tensor_type.elem_type, output_shape=_dims(out), kind=kind,
         opset=opset, ignored_outputs=tuple(v.name for v in outputs if v is not out))
 
 
@@ -495,7 +496,7 @@ def resize_nearest(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def reference_input(frame: np.ndarray, io: ForeignIO, spec: WrapSpec) -> np.ndarray:
-    """The foreign network's input for a uint8 RGB frame ``(H, W, 3)``: ``(1, 3, h, w)``."""
+    """Return the foreign network's input ``(1, 3, h, w)`` for a uint8 RGB frame ``(H, W, 3)``."""
     x = resize_linear(frame.transpose(2, 0, 1), spec.input_size, spec.align_corners)
     norm = spec.normalization
     gain, offset = norm.affine()
@@ -507,7 +508,7 @@ def reference_input(frame: np.ndarray, io: ForeignIO, spec: WrapSpec) -> np.ndar
 
 def reference_labels(output: np.ndarray, io: ForeignIO, frame_size: tuple[int, int],
                      spec: WrapSpec) -> np.ndarray:
-    """The labels ``(H, W)`` for the foreign network's output, post-processed in NumPy."""
+    """Return the labels ``(H, W)`` for the foreign network's output (NumPy post-processing)."""
     if io.kind == LOGITS:
         scores = _resize_hcw(output[0].astype(np.float32), frame_size, spec.align_corners)
         # ties go to the lowest id, as ONNX ArgMax (select_last_index=0) decides them

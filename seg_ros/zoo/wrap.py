@@ -153,6 +153,7 @@ def normalization(preset: Optional[str] = None,
         if bgr:
             m, s = (m[2], m[1], m[0]), (s[2], s[1], s[0])
     else:
+        assert std is not None
         m, s = _triplet(mean, '--mean'), _triplet(std, '--std')
         r = 1 / 255 if max(m + s) <= 1 else 1.0
     if rescale is not None:
@@ -283,9 +284,10 @@ def _foreign_outputs(session: Any, io: ForeignIO, spec: WrapSpec,
         except Exception as exc:  # onnxruntime raises its own exception types
             raise WrapError(f'ONNX Runtime could not run the model at '
                             f'{spec.input_size[1]}x{spec.input_size[0]} (WxH): {exc}') from exc
-        ok = (out.ndim == 4 and out.shape[0] == 1 and out.shape[1] >= 2 if io.kind == foreign.LOGITS
-              else out.ndim in (3, 4) and out.shape[0] == 1 and out.size == np.prod(
-                  out.shape[-2:]))
+        if io.kind == foreign.LOGITS:
+            ok = out.ndim == 4 and out.shape[0] == 1 and out.shape[1] >= 2
+        else:
+            ok = out.ndim in (3, 4) and out.shape[0] == 1 and out.size == np.prod(out.shape[-2:])
         if not ok:
             what = 'logits [1, C, h, w]' if io.kind == foreign.LOGITS else 'class ids [1, h, w]'
             raise WrapError(f'output "{io.output_name}" returned shape {list(out.shape)}, '
@@ -384,8 +386,9 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
     except export.ExportError as exc:
         raise WrapError(str(exc)) from exc
     if precision != 'fp32' and io.input_type != onnx.TensorProto.FLOAT:
+        kind = onnx.TensorProto.DataType.Name(io.input_type).lower()
         raise WrapError(f'--precision {precision} converts float32 networks; input '
-                        f'"{io.input_name}" is already {onnx.TensorProto.DataType.Name(io.input_type).lower()}')
+                        f'"{io.input_name}" is already {kind}')
     spec = WrapSpec(size, norm or normalization(), align_corners, confidence)
     frames = [np.ascontiguousarray(f, np.uint8) for f in check_frames] or [
         f[0] for f in export._probe_frames()]
@@ -397,7 +400,8 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
     if origin == 'generated':
         notes.append(f'no class names given: class_0..class_{len(names) - 1} (pass --classes '
                      'FILE or a dataset preset so taxonomies and legends can use them)')
-    reference = [foreign.reference_labels(o, io, f.shape[:2], spec) for o, f in zip(outputs, frames)]
+    reference = [foreign.reference_labels(o, io, f.shape[:2], spec)
+                 for o, f in zip(outputs, frames)]
     top = max(int(r.max()) for r in reference)
     if top >= len(names):
         raise WrapError(f'the model labels pixels with class {top}, but only {len(names)} '

@@ -398,6 +398,7 @@ def test_segformer_optimum_style(wrapped):
     info = contract.check_onnx(result.path)
     assert info.has_confidence and info.num_classes == 150 and info.classes[2] == 'sky'
     assert info.metadata['seg_ros.dataset'] == 'ade20k'
+    np.testing.assert_array_equal(info.palette, wrap.DATASETS['ade20k'].palette)
     assert json.loads(info.metadata['seg_ros.wrap'])['classes'] == 'config.json'
     out = run_labels(result.path, FRAMES[0])
     assert 0 < out['confidence'].min() and out['confidence'].max() <= 1.0 + 1e-6

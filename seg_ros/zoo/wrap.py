@@ -325,10 +325,14 @@ def _classes(io: ForeignIO, n_out: Optional[int], classes: Optional[str],
     elif len(names) != n:
         raise WrapError(f'the model outputs {n} classes (output "{io.output_name}" '
                         f'{list(io.output_shape)}) but {origin} names {len(names)}')
+    named = dataset_preset(dataset)   # --dataset ade20k with names from a file: its colours
+    named_fit = named.fit(n) if named is not None else None
     if palette:
         colours = read_palette(palette, n)
     elif preset is not None:
         colours = preset_palette
+    elif named_fit is not None:
+        colours = named_fit[1]
     else:
         colours = contract.default_palette(n)
     if dataset is None and preset is not None:

@@ -158,6 +158,32 @@ def test_normalization_forms_agree():
             wrap.normalization(**bad)
 
 
+def test_class_and_palette_files(tmp_path):
+    names = tmp_path / 'names.json'
+    names.write_text(json.dumps(['road', 'grass ', 'tree']))
+    assert wrap.read_classes(str(names)) == (('road', 'grass', 'tree'), None)
+    names.write_text(json.dumps({'id2label': {'1': 'grass', '0': 'road'}}))
+    assert wrap.read_classes(str(names))[0] == ('road', 'grass')
+    names.write_text(json.dumps({'id2label': {'0': 'road', '2': 'tree'}}))
+    with pytest.raises(wrap.WrapError, match='id2label ids are not 0..1'):
+        wrap.read_classes(str(names))
+    classes, preset = wrap.read_classes('CamVid')
+    assert preset is wrap.DATASETS['camvid'] and classes[-1] == 'void'
+    with pytest.raises(wrap.WrapError, match='neither a file nor a dataset preset'):
+        wrap.read_classes(str(tmp_path / 'missing.txt'))
+    colours = tmp_path / 'colours.txt'
+    colours.write_text('# r g b\n128 64 128\n0,255,0  # grass\n')
+    np.testing.assert_array_equal(wrap.read_palette(str(colours), 2), [[128, 64, 128],
+                                                                        [0, 255, 0]])
+    with pytest.raises(wrap.WrapError, match='2 colours for 3 classes'):
+        wrap.read_palette(str(colours), 3)
+    colours.write_text('1 2 300\n')
+    with pytest.raises(wrap.WrapError, match='line 1: expected "r g b" in 0..255'):
+        wrap.read_palette(str(colours), 1)
+    np.testing.assert_array_equal(wrap.read_palette('camvid', 11),
+                                  wrap.DATASETS['camvid'].palette[:11])
+
+
 # --- Hand-written graphs: every edge variant, exactly -------------------------------------------
 
 @pytest.mark.parametrize('opset', [11, 13, 18])

@@ -173,8 +173,8 @@ def test_class_and_palette_files(tmp_path):
         wrap.read_classes(str(tmp_path / 'missing.txt'))
     colours = tmp_path / 'colours.txt'
     colours.write_text('# r g b\n128 64 128\n0,255,0  # grass\n')
-    np.testing.assert_array_equal(wrap.read_palette(str(colours), 2), [[128, 64, 128],
-                                                                        [0, 255, 0]])
+    np.testing.assert_array_equal(wrap.read_palette(str(colours), 2),
+                                  [[128, 64, 128], [0, 255, 0]])
     with pytest.raises(wrap.WrapError, match='2 colours for 3 classes'):
         wrap.read_palette(str(colours), 3)
     colours.write_text('1 2 300\n')

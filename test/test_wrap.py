@@ -37,10 +37,10 @@ from seg_ros.common.files import sha256_file
 from seg_ros.inference import contract
 from seg_ros.tools import cli
 from seg_ros.zoo import foreign, wrap
-from seg_ros.zoo.export import _probe_frames
+from seg_ros.zoo.export import probe_frames
 from seg_ros.zoo.networks import Normalization
 
-FRAMES = [f[0] for f in _probe_frames()]     # (97, 131) and (240, 320) RGB
+FRAMES = [f[0] for f in probe_frames()]     # (97, 131) and (240, 320) RGB
 
 
 class ForeignCache:

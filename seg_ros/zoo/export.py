@@ -155,7 +155,7 @@ def _only_cast_reads_image(model: Any) -> None:
         nodes.insert(0, first)
 
 
-def _probe_frames() -> list[Any]:
+def probe_frames() -> list[Any]:
     """Deterministic frames of a few odd sizes, to compare two graphs' labels."""
     import numpy as np
 
@@ -203,7 +203,7 @@ def _simplify(model: Any) -> Optional[Any]:
         if len(after) > len(before):   # e.g. Cast(FLOAT) -> Cast(UINT8) folded into one
             raise ExportError('onnxslim made the graph worse for TensorRT: '
                               + '; '.join(p for p in after if p not in before))
-        frames = _probe_frames()
+        frames = probe_frames()
         same = all(np.array_equal(a, b) for a, b in zip(
             _run_labels(model.SerializeToString(), frames),
             _run_labels(slim.SerializeToString(), frames)))
@@ -357,7 +357,7 @@ def _convert(model: Any, name: str, precision: str, calib_files: Sequence[str],
         raise ExportError(f'{name}: {exc}') from exc
     try:
         onnx.checker.check_model(typed)
-        _run_labels(typed.SerializeToString(), _probe_frames()[:1])
+        _run_labels(typed.SerializeToString(), probe_frames()[:1])
     except Exception as exc:  # checker or runtime: the conversion produced an unusable graph
         raise ExportError(f'{name}: the {precision} graph is not usable ({exc})') from exc
     return typed

@@ -351,6 +351,28 @@ def _agreement(data: bytes, frames: Sequence[np.ndarray], reference: Sequence[np
     return worst
 
 
+def _metadata(model: Any, src: str, name: str, names: Sequence[str], colours: np.ndarray,
+              dataset: Optional[str], spec: WrapSpec, options: dict[str, Any]) -> dict[str, str]:
+    """Contract metadata with provenance; the model's own (non-seg_ros) keys are kept."""
+    import onnx
+
+    producer = ' '.join(p for p in (model.producer_name, model.producer_version) if p)
+    props = {p.key: p.value for p in model.metadata_props if not p.key.startswith('seg_ros.')}
+    try:
+        props.update(contract.encode_metadata(
+            names, colours, name=name, dataset=dataset or 'unknown',
+            input_size=json.dumps(list(spec.input_size)),
+            source=f'{Path(src).name} sha256:{sha256_file(src)}',
+            architecture=(f'foreign ONNX ({producer or "unknown producer"}, graph '
+                          f'"{model.graph.name}")'),
+            normalization=spec.normalization.describe(),
+            exporter=f'seg_ros wrap (onnx {onnx.__version__}, opset {options["opset"]})',
+            wrap=json.dumps(options, sort_keys=True)))
+    except contract.ContractError as exc:
+        raise WrapError(str(exc)) from exc
+    return props
+
+
 def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *,
               input_name: Optional[str] = None, output_name: Optional[str] = None,
               input_size: Optional[Sequence[int]] = None,
@@ -383,7 +405,7 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
     io = foreign.inspect(model, input_name, output_name)
     if io.ignored_outputs:
         notes.append(f'using output "{io.output_name}" ({io.kind}); left out: '
-                     f'{", ".join(io.ignored_outputs)} (pick another with --output)')
+                     f'{", ".join(io.ignored_outputs)} (pick another with --output-name)')
     size = _resolve_size(io, input_size)
     try:
         calib_files = export.calibration_files(precision, calib_dir, calib_limit)
@@ -395,7 +417,7 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
                         f'"{io.input_name}" is already {kind}')
     spec = WrapSpec(size, norm or normalization(), align_corners, confidence)
     frames = [np.ascontiguousarray(f, np.uint8) for f in check_frames] or [
-        f[0] for f in export._probe_frames()]
+        f[0] for f in export.probe_frames()]
     if any(f.ndim != 3 or f.shape[2] != 3 for f in frames):
         raise WrapError('check frames must be RGB (H, W, 3) images')
     outputs = _foreign_outputs(_session(model.SerializeToString()), io, spec, frames)
@@ -421,29 +443,15 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
                         f'only {100 * agreement:.3f} % of the pixels (needs '
                         f'{100 * min_agreement:.1f} %); nothing written')
     name = name or Path(src).stem
-    h, w = size
     options = {'input': io.input_name, 'output': io.output_name, 'output_kind': io.kind,
-               'left_out': list(io.ignored_outputs), 'input_size': [h, w],
+               'left_out': list(io.ignored_outputs), 'input_size': list(size),
                'align_corners': align_corners, 'confidence': confidence, 'classes': origin,
                'opset': io.opset, 'agreement': round(agreement, 6),
                'frames_checked': len(frames)}
+    props = _metadata(model, src, name, names, colours, dataset, spec, options)
     wrapped.producer_name = 'seg_ros wrap'
     wrapped.doc_string = (f'{name}: {Path(src).name} wrapped into the seg_ros contract. '
                           + model.doc_string)[:2000]
-    props = {p.key: p.value for p in model.metadata_props if not p.key.startswith('seg_ros.')}
-    try:
-        props.update(contract.encode_metadata(
-            names, colours, name=name, dataset=dataset or 'unknown',
-            input_size=json.dumps([h, w]),
-            source=f'{Path(src).name} sha256:{sha256_file(src)}',
-            architecture=(f'foreign ONNX ({model.producer_name or "unknown producer"} '
-                          f'{model.producer_version}, graph "{model.graph.name}")').replace(
-                ' ,', ','),
-            normalization=spec.normalization.describe(),
-            exporter=f'seg_ros wrap (onnx {onnx.__version__}, opset {io.opset})',
-            wrap=json.dumps(options, sort_keys=True)))
-    except contract.ContractError as exc:
-        raise WrapError(str(exc)) from exc
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         try:

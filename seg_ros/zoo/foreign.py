@@ -20,8 +20,9 @@ optimum (``pixel_values`` -> ``logits`` at a quarter of the input size), a torch
 (``input`` -> ``out``), an mmsegmentation or PaddleSeg export. They take normalised float NCHW
 at one size and return logits (or, exported with an argmax, class ids); resizing,
 normalisation and the argmax are left to the caller. This module adds what the contract keeps
-inside the graph, as two small graphs joined to the foreign one with :func:`onnx.compose.
-merge_models`, so the foreign nodes, weights and names stay exactly as they were:
+inside the graph, as two small graphs joined to the foreign one with
+:func:`onnx.compose.merge_models` under the foreign input's and output's own names, so the
+foreign nodes, weights and names stay exactly as they were:
 
 - before: ``image`` uint8 [1, H, W, 3] -> Cast to float (the only reader of the uint8 input, the
   TensorRT rule) -> NCHW -> bilinear Resize to the network size -> one 1x1 Conv doing channel

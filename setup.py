@@ -51,6 +51,10 @@ setup(
                  # cuda-python's bindings import without a GPU: the TensorRT backend's CUDA
                  # layer is tested against the real library (it reports the missing driver).
                  'cuda-python>=12.6,<13'],
+        # Foreign models for "seg-ros wrap"'s tests (test/test_wrap.py): torchvision's
+        # segmentation networks and Hugging Face's SegFormer, built from configs. Apart from
+        # "test" because torchvision pulls torch (install torch first, as for "export").
+        'foreign': ['torchvision', 'transformers'],
     },
     zip_safe=True,
     maintainer='seg_ros maintainers',

@@ -17,6 +17,7 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 SEG_ROS_TORCH=${SEG_ROS_TORCH:-cpu}
 TORCH_VERSION=2.13.0
+TORCHVISION_VERSION=0.28.0   # the release built against that torch
 TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 case "$SEG_ROS_TORCH" in
   cpu|cuda|none) ;;
@@ -40,7 +41,8 @@ if [ ! -f "$stamp" ]; then
     ros-diagnostic-msgs ros-visualization-msgs ros-lifecycle-msgs \
     ros-ament-flake8 ros-ament-pep257 ros-ament-index-python 2>&1 | quiet
   # torch first, pinned: an unpinned "torch" would pull the newest CUDA build (several GB).
-  extras=cpu,export,tools,test
+  # torchvision and transformers build the foreign models test/test_wrap.py wraps.
+  extras=cpu,export,tools,test,foreign
   case "$SEG_ROS_TORCH" in
     cpu)
       # A 5 s look at the CPU index first: pip would retry an unreachable index for minutes.
@@ -48,15 +50,17 @@ if [ ! -f "$stamp" ]; then
 urllib.request.urlopen(sys.argv[1] + '/torch/', timeout=5)" "$TORCH_CPU_INDEX" 2>/dev/null; then
         echo "[setup] torch $TORCH_VERSION, CPU build, from $TORCH_CPU_INDEX"
         "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" \
-          --index-url "$TORCH_CPU_INDEX" 2>&1 | quiet
+          "torchvision==$TORCHVISION_VERSION" --index-url "$TORCH_CPU_INDEX" 2>&1 | quiet
       else
         echo "[setup] $TORCH_CPU_INDEX cannot be reached: torch $TORCH_VERSION from the" \
           "configured package index (CPU build only if that index holds one)"
-        "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" 2>&1 | quiet
+        "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" \
+          "torchvision==$TORCHVISION_VERSION" 2>&1 | quiet
       fi ;;
     cuda)
       echo "[setup] torch $TORCH_VERSION from the configured index (on PyPI: CUDA, several GB)"
-      "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" 2>&1 | quiet ;;
+      "$PIP" install -q --disable-pip-version-check "torch==$TORCH_VERSION" \
+        "torchvision==$TORCHVISION_VERSION" 2>&1 | quiet ;;
     none)
       echo "[setup] SEG_ROS_TORCH=none: no torch, so no seg-ros export"
       extras=cpu,tools,test

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-simplify', action='store_true', help='skip onnxslim')
     parser.add_argument('--exporter', choices=('torchscript', 'dynamo'), default='torchscript',
                         help='PyTorch ONNX exporter (default torchscript: faster, same graph)')
+    add_precision_arguments(parser)
+    parser.add_argument('--list', action='store_true', help='list the zoo and exit')
+
+
+def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare --precision and the calibration options (``seg-ros wrap`` takes the same)."""
     parser.add_argument('--precision', choices=('fp32', 'fp16', 'int8'), default='fp32',
                         help='types inside the graph (default fp32). fp16: float16 weights and '
                         'activations; int8: explicit Q/DQ calibrated on --calib. Both keep the '
@@ -55,7 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default='percentile',
                         help='int8: how activation ranges are chosen (default percentile, '
                         '99.999 %%)')
-    parser.add_argument('--list', action='store_true', help='list the zoo and exit')
 
 
 def print_zoo() -> None:

@@ -155,7 +155,7 @@ def _only_cast_reads_image(model: Any) -> None:
         nodes.insert(0, first)
 
 
-def _probe_frames() -> list[Any]:
+def probe_frames() -> list[Any]:
     """Deterministic frames of a few odd sizes, to compare two graphs' labels."""
     import numpy as np
 
@@ -199,11 +199,11 @@ def _simplify(model: Any) -> Optional[Any]:
     try:
         onnx.checker.check_model(slim)
         _check_contract_bytes(slim.SerializeToString())
-        before, after = _tensorrt_problems(model), _tensorrt_problems(slim)
+        before, after = tensorrt_problems(model), tensorrt_problems(slim)
         if len(after) > len(before):   # e.g. Cast(FLOAT) -> Cast(UINT8) folded into one
             raise ExportError('onnxslim made the graph worse for TensorRT: '
                               + '; '.join(p for p in after if p not in before))
-        frames = _probe_frames()
+        frames = probe_frames()
         same = all(np.array_equal(a, b) for a, b in zip(
             _run_labels(model.SerializeToString(), frames),
             _run_labels(slim.SerializeToString(), frames)))
@@ -246,7 +246,7 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
         raise ExportError(f'unknown exporter "{exporter}"; choose one of {", ".join(EXPORTERS)}')
     entry = _entry(name_or_entry)
     size = _input_size(entry, input_size)
-    calib_files = _calibration_files(precision, calib_dir, calib_limit)
+    calib_files = calibration_files(precision, calib_dir, calib_limit)
     try:
         import onnx
         import torch  # noqa: F401 (fail early with the install hint, before any work)
@@ -276,26 +276,45 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     doc_string = f'{entry.name}: {entry.architecture}, {entry.dataset}. {entry.attribution}'
     model.doc_string = doc_string
     props = metadata(entry, size, weights_sha, opset)
+    return finish(model, props, entry.name, out_path, simplify, precision, calib_files,
+                  calib_method)
+
+
+def finish(model: Any, props: dict[str, str], name: str, out_path: Union[str, os.PathLike],
+           simplify: bool = True, precision: str = 'fp32', calib_files: Sequence[str] = (),
+           calib_method: str = 'percentile') -> str:
+    """
+    Turn a float32 contract graph into the written model file; return its path.
+
+    Shared by ``seg-ros export`` and ``seg-ros wrap``: sets ``props`` as metadata, runs the ONNX
+    checker, optionally onnxslim (kept only if the labels stay the same), the typed
+    ``precision`` conversion (``calib_files`` from :func:`calibration_files`), the TensorRT
+    operator check (a warning) and the atomic write with the contract check.
+    """
+    import onnx
+
+    props = dict(props)
+    doc_string = model.doc_string
     _set_metadata(model, props)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f'{entry.name}: exported graph fails the ONNX checker: {exc}') from exc
+        raise ExportError(f'{name}: exported graph fails the ONNX checker: {exc}') from exc
     if simplify:
         model = _simplify(model) or model
     if precision != 'fp32':
-        model = _convert(model, entry.name, precision, calib_files, calib_method)
+        model = _convert(model, name, precision, calib_files, calib_method)
         props[contract.KEY_PRECISION] = precision
         if calib_files:
             props[contract.KEY_CALIBRATION] = calibration_description(calib_files, calib_method)
         _set_metadata(model, props)
     # onnxslim and the precision converters build a new ModelProto without them.
     model.producer_name, model.doc_string = 'seg_ros', doc_string
-    _warn_tensorrt(model, entry.name)
+    _warn_tensorrt(model, name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
 
 
-def _calibration_files(precision: str, calib_dir: str, calib_limit: int) -> list[str]:
+def calibration_files(precision: str, calib_dir: str, calib_limit: int) -> list[str]:
     """Check the precision options before minutes of export; return the calibration frames."""
     from seg_ros.zoo import precision as prec
 
@@ -342,7 +361,7 @@ def _convert(model: Any, name: str, precision: str, calib_files: Sequence[str],
         raise ExportError(f'{name}: {exc}') from exc
     try:
         onnx.checker.check_model(typed)
-        _run_labels(typed.SerializeToString(), _probe_frames()[:1])
+        _run_labels(typed.SerializeToString(), probe_frames()[:1])
     except Exception as exc:  # checker or runtime: the conversion produced an unusable graph
         raise ExportError(f'{name}: the {precision} graph is not usable ({exc})') from exc
     return typed
@@ -373,7 +392,7 @@ def _trace(wrapper: Any, size: tuple[int, int], opset: int, path: str, exporter:
         program.save(path)
 
 
-def _tensorrt_problems(model: Any) -> list[str]:
+def tensorrt_problems(model: Any) -> list[str]:
     """Return the TensorRT 10 parser-table problems of ``model`` (none without the table)."""
     from seg_ros.inference.tensorrt import trt_compat
 
@@ -468,7 +487,7 @@ def cached_export(name: Union[str, zoo.ZooEntry],
     entry = _entry(name)
     size = _input_size(entry, input_size)
     weights_sha = sha256_file(weights) if weights else entry.sha256
-    calib_files = _calibration_files(precision, calib_dir, calib_limit)
+    calib_files = calibration_files(precision, calib_dir, calib_limit)
     options: dict[str, Any] = {
         'entry': repr(entry), 'weights': weights_sha, 'size': size, 'opset': opset,
         'confidence': confidence, 'simplify': simplify, 'code': _code_version(entry),

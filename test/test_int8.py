@@ -173,6 +173,8 @@ def test_int8_cpu_export_is_onnxruntime_quantized_and_refused_by_tensorrt(
     assert trt_compat.model_precision(out) == 'int8-cpu'
     with pytest.raises(engine_builder.EngineBuildError, match='--precision int8'):
         engine_builder.prepare_settings(out, engine_cache.BuildSettings())
+    assert cli.main(['build-engine', out, '--check']) == 1
+    assert 'TensorRT cannot build; export with --precision int8' in capsys.readouterr().out
     # and recognises the form without the metadata too
     del model.metadata_props[:]
     assert trt_compat.model_precision(model) == 'int8-cpu'

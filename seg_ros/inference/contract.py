@@ -46,10 +46,13 @@ KEY_INPUT_SIZE = 'seg_ros.input_size'   # JSON [height, width] the network runs 
 KEY_SOURCE = 'seg_ros.source'           # where the weights came from (URL, sha256)
 KEY_ARCH = 'seg_ros.architecture'
 KEY_CONTRACT_VERSION = 'seg_ros.contract_version'
-KEY_PRECISION = 'seg_ros.precision'     # fp32 | fp16 | int8: the types the graph itself has
-KEY_CALIBRATION = 'seg_ros.calibration'  # int8: frames, method and content hash calibrated on
+KEY_PRECISION = 'seg_ros.precision'     # fp32 | fp16 | int8 | int8-cpu: the graph's own types
+KEY_CALIBRATION = 'seg_ros.calibration'  # int8*: frames, method and content hash calibrated on
+KEY_FLOAT_LAYERS = 'seg_ros.int8_float_layers'   # int8: layers kept float32 (sensitivity pass)
+KEY_CPU_QUANT = 'seg_ros.int8_cpu'      # int8-cpu: ONNX Runtime format, types, reduce_range
 OPTIONAL_KEYS = (KEY_NAME, KEY_DATASET, KEY_INPUT_SIZE, KEY_SOURCE, KEY_ARCH,
-                 KEY_CONTRACT_VERSION, KEY_PRECISION, KEY_CALIBRATION)
+                 KEY_CONTRACT_VERSION, KEY_PRECISION, KEY_CALIBRATION, KEY_FLOAT_LAYERS,
+                 KEY_CPU_QUANT)
 CONTRACT_VERSION = '1'
 MAX_CLASSES = 256          # ids must fit the mono8 label image
 MAX_NAME_LENGTH = 256      # characters per class name

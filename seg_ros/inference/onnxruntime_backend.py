@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from typing import Any
+import warnings
 
 import numpy as np
 
@@ -95,6 +96,11 @@ class OnnxRuntimeBackend(Backend):
         except contract.ContractError as exc:
             raise BackendError(str(exc)) from exc
         super().__init__(info, model_path)
+        precision = info.metadata.get(contract.KEY_PRECISION, '')
+        if precision == 'int8-cpu' and options.device == 'cuda':
+            warnings.warn(f'{model_path} is an int8-cpu export (the CPU quantized form of ONNX '
+                          'Runtime): the GPU providers run little of it and TensorRT none; '
+                          'export with --precision int8 for TensorRT / the GPU')
         fetch_confidence = info.has_confidence and options.confidence
         if info.has_confidence and not fetch_confidence:
             # ONNX Runtime runs every node of the graph whatever outputs are fetched, so cut the

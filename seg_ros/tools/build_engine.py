@@ -125,6 +125,10 @@ def check(model: str) -> int:
     """Print the contract and TensorRT-table verdicts; return 0 when both are clean."""
     info = contract.check_onnx(model)
     print(f'{model}: seg_ros contract OK, {info.num_classes} classes')
+    if trt_compat.model_precision(model) == 'int8-cpu':   # one reason, not 500 symptoms
+        print(f'{model}: an int8-cpu export (the CPU quantized form of ONNX Runtime), which '
+              'TensorRT cannot build; export with --precision int8 for TensorRT')
+        return 1
     problems = trt_compat.check_model(model)
     for problem in problems:
         print(f'  TensorRT 10: {problem}')

@@ -47,11 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare --precision and the calibration options (``seg-ros wrap`` takes the same)."""
-    parser.add_argument('--precision', choices=('fp32', 'fp16', 'int8'), default='fp32',
+    parser.add_argument('--precision', choices=('fp32', 'fp16', 'int8', 'int8-cpu'),
+                        default='fp32',
                         help='types inside the graph (default fp32). fp16: float16 weights and '
-                        'activations; int8: explicit Q/DQ calibrated on --calib. Both keep the '
-                        'uint8 image in and labels out, and TensorRT 10 and 11 build them as '
-                        'typed (see doc/tensorrt.md)')
+                        'activations; int8: explicit symmetric Q/DQ calibrated on --calib, for '
+                        'TensorRT 10 and 11 (they build fp16/int8 as typed, see '
+                        "doc/tensorrt.md); int8-cpu: ONNX Runtime's own quantized form for its "
+                        'CPU kernels (U8S8; TensorRT cannot build it). All keep the uint8 image '
+                        'in and labels out')
     parser.add_argument('--calib', metavar='DIR', default='',
                         help='int8: folder of frames like the robot sees (not the evaluation '
                         "frames), fed through the graph's own preprocessing")
@@ -61,6 +64,12 @@ def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
                         default='percentile',
                         help='int8: how activation ranges are chosen (default percentile, '
                         '99.999 %%)')
+    parser.add_argument('--keep-float', type=int, default=0, metavar='N',
+                        help='int8: run the per-layer sensitivity pass, print it, and keep the '
+                        'N most sensitive layers in float32 (default 0: no pass)')
+    parser.add_argument('--sensitivity-frames', type=int, default=0, metavar='N',
+                        help='int8: calibration frames the sensitivity pass runs on, spread over '
+                        'the set (default 0 = 4)')
 
 
 def print_zoo() -> None:
@@ -93,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
                            confidence=args.confidence, weights=args.weights,
                            simplify=not args.no_simplify, exporter=args.exporter,
                            precision=args.precision, calib_dir=args.calib,
-                           calib_limit=args.calib_count, calib_method=args.calib_method)
+                           calib_limit=args.calib_count, calib_method=args.calib_method,
+                           keep_float=args.keep_float,
+                           sensitivity_frames=args.sensitivity_frames, log=print)
         info = contract.check_onnx(path)
     except (zoo.ZooError, ExportError, ValueError, contract.ContractError) as exc:
         print(f'error: {exc}', file=sys.stderr)

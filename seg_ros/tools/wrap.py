@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
                            align_corners=args.align_corners, check_frames=frames,
                            simplify=args.simplify, precision=args.precision,
                            calib_dir=args.calib, calib_limit=args.calib_count,
-                           calib_method=args.calib_method)
+                           calib_method=args.calib_method, keep_float=args.keep_float,
+                           sensitivity_frames=args.sensitivity_frames)
     except (WrapError, ExportError, ValueError, FileNotFoundError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1

@@ -36,7 +36,7 @@ import json
 import os
 from pathlib import Path
 import tempfile
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 import warnings
 
 from seg_ros import zoo
@@ -228,13 +228,18 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
                 confidence: bool = False, weights: Optional[str] = None,
                 simplify: bool = True, exporter: str = 'torchscript',
                 precision: str = 'fp32', calib_dir: str = '', calib_limit: int = 0,
-                calib_method: str = 'percentile') -> str:
+                calib_method: str = 'percentile', keep_float: int = 0,
+                sensitivity_frames: int = 0,
+                log: Optional[Callable[[str], None]] = None) -> str:
     """
     Export a zoo model to ``out_path`` in the seg_ros contract and return the path.
 
-    ``precision`` ``fp16`` or ``int8`` converts the float32 graph into a typed one
-    (:mod:`seg_ros.zoo.precision`); ``int8`` calibrates on the frames in ``calib_dir`` (the
-    first ``calib_limit``, 0 = all) with ``calib_method``.
+    ``precision`` ``fp16``, ``int8`` (TensorRT's Q/DQ form) or ``int8-cpu`` (ONNX Runtime's
+    CPU form) converts the float32 graph into a typed one (:mod:`seg_ros.zoo.precision`); the
+    int8 ones calibrate on the frames in ``calib_dir`` (the first ``calib_limit``, 0 = all)
+    with ``calib_method``. ``keep_float`` (``int8``) keeps that many of the layers the
+    sensitivity pass (on ``sensitivity_frames`` calibration frames, 0 = the default) finds
+    most sensitive in float32; its table and other progress go to ``log``.
 
     ``input_size`` is the network's (height, width) (default: the entry's); the exported model
     takes frames of any size. ``weights`` overrides the zoo's weights file (not sha-checked).
@@ -247,6 +252,7 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     entry = _entry(name_or_entry)
     size = _input_size(entry, input_size)
     calib_files = calibration_files(precision, calib_dir, calib_limit)
+    check_keep_float(precision, keep_float, sensitivity_frames)
     try:
         import onnx
         import torch  # noqa: F401 (fail early with the install hint, before any work)
@@ -277,12 +283,13 @@ def export_onnx(name_or_entry: Union[str, zoo.ZooEntry], out_path: Union[str, os
     model.doc_string = doc_string
     props = metadata(entry, size, weights_sha, opset)
     return finish(model, props, entry.name, out_path, simplify, precision, calib_files,
-                  calib_method)
+                  calib_method, keep_float, sensitivity_frames, log)
 
 
 def finish(model: Any, props: dict[str, str], name: str, out_path: Union[str, os.PathLike],
            simplify: bool = True, precision: str = 'fp32', calib_files: Sequence[str] = (),
-           calib_method: str = 'percentile') -> str:
+           calib_method: str = 'percentile', keep_float: int = 0, sensitivity_frames: int = 0,
+           log: Optional[Callable[[str], None]] = None) -> str:
     """
     Turn a float32 contract graph into the written model file; return its path.
 
@@ -303,15 +310,26 @@ def finish(model: Any, props: dict[str, str], name: str, out_path: Union[str, os
     if simplify:
         model = _simplify(model) or model
     if precision != 'fp32':
-        model = _convert(model, name, precision, calib_files, calib_method)
+        model = _convert(model, name, precision, calib_files, calib_method, keep_float,
+                         sensitivity_frames, log)
+        props.update({p.key: p.value for p in model.metadata_props})   # the conversion's own
         props[contract.KEY_PRECISION] = precision
         if calib_files:
             props[contract.KEY_CALIBRATION] = calibration_description(calib_files, calib_method)
         _set_metadata(model, props)
+    if precision != 'int8-cpu':   # that one is for ONNX Runtime's CPU kernels only
+        _warn_tensorrt(model, name)
     # onnxslim and the precision converters build a new ModelProto without them.
     model.producer_name, model.doc_string = 'seg_ros', doc_string
-    _warn_tensorrt(model, name)
     return _write_atomic(model.SerializeToString(), Path(out_path))
+
+
+def check_keep_float(precision: str, keep_float: int, sensitivity_frames: int) -> None:
+    """Refuse sensitivity-pass options that the chosen precision would silently ignore."""
+    if keep_float and precision != 'int8':
+        raise ExportError(f'--keep-float is only used by --precision int8, not {precision}')
+    if keep_float < 0 or sensitivity_frames < 0:
+        raise ExportError('--keep-float and --sensitivity-frames must be >= 0')
 
 
 def calibration_files(precision: str, calib_dir: str, calib_limit: int) -> list[str]:
@@ -320,12 +338,14 @@ def calibration_files(precision: str, calib_dir: str, calib_limit: int) -> list[
 
     if precision not in prec.PRECISIONS:
         raise ExportError(f'precision "{precision}" is not one of {", ".join(prec.PRECISIONS)}')
-    if precision != 'int8':
+    if precision not in prec.INT8_PRECISIONS:
         if calib_dir:
-            raise ExportError(f'--calib is only used by --precision int8, not {precision}')
+            raise ExportError(f'--calib is only used by --precision int8 and int8-cpu, not '
+                              f'{precision}')
         return []
     if not calib_dir:
-        raise ExportError('--precision int8 needs calibration frames: pass --calib DIR (frames '
+        raise ExportError(f'--precision {precision} needs calibration frames: pass --calib DIR '
+                          '(frames '
                           'like the robot sees, e.g. ../shared/data/camvid/calib; never the '
                           'frames you evaluate on)')
     if calib_limit < 0:
@@ -348,15 +368,22 @@ def calibration_description(files: Sequence[str], method: str) -> str:
 
 
 def _convert(model: Any, name: str, precision: str, calib_files: Sequence[str],
-             method: str) -> Any:
+             method: str, keep_float: int = 0, sensitivity_frames: int = 0,
+             log: Optional[Callable[[str], None]] = None) -> Any:
     """Return the typed model; it must still load in ONNX Runtime and give contract I/O."""
     import onnx
 
     from seg_ros.zoo import precision as prec
 
     try:
-        typed = (prec.to_fp16(model) if precision == 'fp16'
-                 else prec.to_int8(model, calib_files, method))
+        if precision == 'fp16':
+            typed = prec.to_fp16(model)
+        elif precision == 'int8-cpu':
+            typed = prec.to_int8_cpu(model, calib_files, method, log=log)
+        else:
+            typed = prec.to_int8(model, calib_files, method, keep_float=keep_float,
+                                 sensitivity_frames=sensitivity_frames or prec.SENSITIVITY_FRAMES,
+                                 log=log)
     except prec.PrecisionError as exc:
         raise ExportError(f'{name}: {exc}') from exc
     try:
@@ -472,7 +499,7 @@ def cached_export(name: Union[str, zoo.ZooEntry],
                   confidence: bool = False, weights: Optional[str] = None,
                   simplify: bool = True, exporter: str = 'torchscript',
                   precision: str = 'fp32', calib_dir: str = '', calib_limit: int = 0,
-                  calib_method: str = 'percentile') -> str:
+                  calib_method: str = 'percentile', keep_float: int = 0) -> str:
     """
     Return the path of an export of ``name``, exporting only if no up-to-date one exists.
 
@@ -496,6 +523,8 @@ def cached_export(name: Union[str, zoo.ZooEntry],
         options['precision'] = precision
     if calib_files:
         options['calibration'] = calibration_description(calib_files, calib_method)
+    if keep_float:
+        options['keep_float'] = keep_float
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
     folder = Path(cache_dir) if cache_dir else zoo.cache_dir() / 'onnx'
     folder.mkdir(parents=True, exist_ok=True)
@@ -509,4 +538,4 @@ def cached_export(name: Union[str, zoo.ZooEntry],
             except contract.ContractError:
                 pass  # damaged: export again
         return export_onnx(entry, path, size, opset, confidence, weights, simplify, exporter,
-                           precision, calib_dir, calib_limit, calib_method)
+                           precision, calib_dir, calib_limit, calib_method, keep_float)

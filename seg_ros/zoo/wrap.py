@@ -381,7 +381,8 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
               name: Optional[str] = None, confidence: bool = False,
               align_corners: bool = False, check_frames: Sequence[np.ndarray] = (),
               simplify: bool = False, precision: str = 'fp32', calib_dir: str = '',
-              calib_limit: int = 0, calib_method: str = 'percentile',
+              calib_limit: int = 0, calib_method: str = 'percentile', keep_float: int = 0,
+              sensitivity_frames: int = 0,
               min_agreement: float = MIN_AGREEMENT) -> WrapResult:
     """
     Wrap the foreign model ``src`` into the seg_ros contract at ``out_path``; see the module doc.
@@ -409,6 +410,7 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
     size = _resolve_size(io, input_size)
     try:
         calib_files = export.calibration_files(precision, calib_dir, calib_limit)
+        export.check_keep_float(precision, keep_float, sensitivity_frames)
     except export.ExportError as exc:
         raise WrapError(str(exc)) from exc
     if precision != 'fp32' and io.input_type != onnx.TensorProto.FLOAT:
@@ -456,7 +458,7 @@ def wrap_onnx(src: Union[str, os.PathLike], out_path: Union[str, os.PathLike], *
         warnings.simplefilter('always')
         try:
             path = export.finish(wrapped, props, name, out_path, simplify, precision,
-                                 calib_files, calib_method)
+                                 calib_files, calib_method, keep_float, sensitivity_frames)
         except export.ExportError as exc:
             raise WrapError(str(exc)) from exc
     notes += [str(c.message) for c in caught if 'TensorRT 10 would refuse' not in str(c.message)]

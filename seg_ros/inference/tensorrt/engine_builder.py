@@ -192,6 +192,12 @@ def prepare_settings(onnx_path: str, settings: engine_cache.BuildSettings
     build gets the digest of its calibration frames, which is part of the cache key.
     """
     model = trt_compat.model_precision(onnx_path)
+    if model == 'int8-cpu':
+        raise EngineBuildError(
+            f'{onnx_path} is an int8-cpu export (the CPU quantized form of ONNX Runtime: QLinear '
+            'operators, uint8 activations), which TensorRT cannot build; export the model with '
+            '--precision int8 (symmetric Q/DQ) for TensorRT, or run this one with the '
+            'onnxruntime backend on a CPU')
     if model != 'fp32':
         settings = dataclasses.replace(settings, precision=model, typed=True, calib_dir='',
                                        calib_limit=0, calib_digest='')

@@ -283,15 +283,21 @@ def model_precision(model: Union[onnx.ModelProto, str, Path]) -> str:
     """
     Return the precision an ONNX graph carries itself: 'int8' (Q/DQ), 'fp16' or 'fp32'.
 
-    ``seg-ros export --precision`` records it in ``seg_ros.precision``; graphs from elsewhere
-    are recognised by their QuantizeLinear nodes or float16 initializers.
+    'int8-cpu' is ONNX Runtime's CPU form (``QLinearConv`` and friends, com.microsoft
+    operators, uint8 activations), which TensorRT cannot build. ``seg-ros export
+    --precision`` records the precision in ``seg_ros.precision``; graphs from elsewhere are
+    recognised by their QLinear*/com.microsoft nodes, QuantizeLinear nodes or float16
+    initializers.
     """
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
     props = {p.key: p.value for p in model.metadata_props}
     recorded = props.get('seg_ros.precision', '')
-    if recorded in ('fp32', 'fp16', 'int8'):
+    if recorded in ('fp32', 'fp16', 'int8', 'int8-cpu'):
         return recorded
+    if any(n.op_type.startswith('QLinear') or n.domain == 'com.microsoft'
+           for n in model.graph.node):
+        return 'int8-cpu'
     if any(n.op_type in ('QuantizeLinear', 'DequantizeLinear') for n in model.graph.node):
         return 'int8'
     if any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer):

@@ -49,9 +49,9 @@ def int8_onnx(zoo_export, assets: Path) -> str:
 
 
 @pytest.fixture(scope='module')
-def int8_cpu_onnx(request: pytest.FixtureRequest, assets: Path) -> str:
-    return _export(request, precision='int8-cpu',
-                   calib_dir=str(assets / 'data' / 'camvid' / 'calib'))
+def int8_cpu_onnx(zoo_export, assets: Path) -> str:
+    return zoo_export('espnet_camvid', precision='int8-cpu',
+                      calib_dir=str(assets / 'data' / 'camvid' / 'calib'))
 
 
 def _producers(model: onnx.ModelProto) -> dict:

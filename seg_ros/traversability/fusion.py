@@ -50,6 +50,11 @@ from seg_ros.traversability.taxonomy import GROUND, OBSTACLE, Taxonomy
 BACKWARDS_RESET = 1.0    # seconds the stamps may go back (reordering) before the map resets
 
 
+def window_cells(window_size: float, resolution: float) -> int:
+    """Return the side of the fused window in cells (even, so the robot's cell is central)."""
+    return max(2, int(math.ceil(window_size / resolution / 2.0)) * 2)
+
+
 @dataclass(frozen=True)
 class FusionConfig:
     """Fusion parameters (``fusion.*``); see ``pipeline.PARAMETERS`` for their meaning."""
@@ -103,7 +108,7 @@ class FusedGrid:
         self.config = config
         self.taxonomy = taxonomy
         self.resolution = float(resolution)
-        self.cells = max(2, int(math.ceil(config.window_size / resolution / 2.0)) * 2)
+        self.cells = window_cells(config.window_size, resolution)
         names = set(taxonomy.names)
         missing = [n for n in config.dynamic_classes if n not in names]
         if missing:

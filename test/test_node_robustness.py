@@ -161,3 +161,21 @@ def test_a_fixed_model_path_updates_the_errors_of_a_failed_activate(paced, probe
         assert probe.wait(lambda: 'nowhere' not in str(problems(probe)), 5), problems(probe)
         assert 'model' not in problems(probe)
         assert transition(probe, Transition.TRANSITION_ACTIVATE), node.output()[-3000:]
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
+def test_a_signal_during_the_model_load_stops_the_node_cleanly(probe, tmp_path, sig):
+    """SIGINT printed a KeyboardInterrupt traceback; SIGTERM killed at once (rc -15)."""
+    path = str(tmp_path / 'slow_to_load.onnx')
+    onnx.save(paced_model(CLASSES, load_nodes=20000), path)   # about 2.5 s to load
+    with start(path) as node:
+        assert node.wait_for_output('activating: loading'), node.output()
+        node.proc.send_signal(sig)
+        rc = node.proc.wait(30)
+        out = node.output()
+        assert rc == 0, out[-3000:]
+        assert 'Traceback' not in out and 'KeyboardInterrupt' not in out, out[-3000:]
+        assert f'{sig.name} received: shutting down' in out
+        # The load was under way when the signal came (it finished before the node stopped).
+        assert out.index('activating: loading') < out.index('loaded ') \
+            < out.index(f'{sig.name} received'), out[-3000:]

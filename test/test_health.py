@@ -99,4 +99,3 @@ def test_qos_entry_names_only_the_incompatible_peer_and_clears_when_it_leaves():
         assert 'qos /labels' not in reports, reports
     finally:
         rclpy.shutdown(context=context)
-

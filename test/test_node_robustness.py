@@ -111,8 +111,8 @@ def test_a_signal_during_a_long_inference_interrupts_it_and_exits_cleanly(paced,
         assert not answers_to(probe, 'segmentation/labels', LONG_STAMP)
 
 
-def test_deactivate_during_a_long_inference_is_bounded_and_nothing_stale_comes_out(paced,
-                                                                                  probe):
+def test_deactivate_during_a_long_inference_is_bounded_and_nothing_stale_comes_out(
+        paced, probe):
     """Deactivate took 10 s, left two workers, and the old frame came out after activate."""
     with start(paced) as node:
         assert node.wait_for_output('active: segmenting'), node.output()

@@ -125,7 +125,9 @@ class OnnxRuntimeBackend(Backend):
 
     def _run_options(self, pixels: int) -> Any:
         """
-        Options of one run (interruptible); release the CPU arena after a run whose frame size jumped (2x or more either way).
+        Options of one run (interruptible); shrink the CPU arena after a frame-size jump.
+
+        The arena is released after a run whose frame size jumped (2x or more either way).
 
         ORT's arena keeps its largest allocation for good: one 4000x3000 frame through a
         network that upsamples its logits left the process at 1 GB (measured: 146 MB -> 1018

@@ -364,8 +364,9 @@ class SegmentationNode(LifecycleNode):
         elif self._retry_activation and self._state == 'inactive':
             # autostart's activation failed (say, a bad model): a new model retries it, as a
             # transition (its own callback group), not inside this parameter callback.
-            timer = self.create_timer(0.0, lambda: self._retry(timer),
-                                      callback_group=self._transitions)
+            timers: list[Any] = []
+            timers.append(self.create_timer(0.0, lambda: self._retry(timers[0]),
+                                            callback_group=self._transitions))
         else:
             self._note_new_model()
 

@@ -166,9 +166,9 @@ class SegmentationNode(LifecycleNode):
             return self._transition_failed(
                 'activate', problem.message if problem else 'the model could not be loaded')
         self._worker.start()
-        if self._reload_after_activate:   # a model parameter changed while it was loading
+        self._state = 'active'   # from here a model parameter is served by the worker ...
+        if self._reload_after_activate:   # ... and one changed while it was loading, now
             self._worker.request(model=True)
-        self._state = 'active'
         self._retry_activation = False
         self._diag.clear('lifecycle')
         self.get_logger().info('active: segmenting')

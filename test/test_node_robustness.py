@@ -118,11 +118,12 @@ def test_deactivate_during_a_long_inference_is_bounded_and_nothing_stale_comes_o
         assert node.wait_for_output('active: segmenting'), node.output()
         pub = put_on_a_long_frame(probe, node)
         future = change_state_async(probe, Transition.TRANSITION_DEACTIVATE)
-        # While it waits for the worker, diagnostics and parameters are served and say so.
+        # While it waits for the worker, /diagnostics says so; a parameter request is answered
+        # once the bounded wait is over.
         status = last_status(probe, lambda s: values(s).get('lifecycle state') == 'deactivating',
                              timeout=5)
         assert status is not None, node.output()[-3000:]
-        assert set_parameter(probe, 'overlay_alpha', 0.4, timeout=5).successful
+        assert set_parameter(probe, 'overlay_alpha', 0.4, timeout=10).successful
         assert probe.wait(future.done, 15) and future.result().success, node.output()[-3000:]
         assert state(probe) == 'inactive'
         assert transition(probe, Transition.TRANSITION_ACTIVATE), node.output()[-3000:]
@@ -179,3 +180,19 @@ def test_a_signal_during_the_model_load_stops_the_node_cleanly(probe, tmp_path, 
         # The load was under way when the signal came (it finished before the node stopped).
         assert out.index('activating: loading') < out.index('loaded ') \
             < out.index(f'{sig.name} received'), out[-3000:]
+
+
+def test_diagnostics_are_published_while_activate_loads(probe, tmp_path):
+    """Activate blocked the executor while the model loaded: no /diagnostics meanwhile."""
+    path = str(tmp_path / 'slow_to_load.onnx')
+    onnx.save(paced_model(CLASSES, load_nodes=20000), path)   # about 2.5 s to load
+    with start(path, autostart=False) as node:
+        assert transition(probe, Transition.TRANSITION_CONFIGURE)
+        future = change_state_async(probe, Transition.TRANSITION_ACTIVATE)
+        status = last_status(probe, lambda s: values(s).get('lifecycle state') == 'activating',
+                             timeout=10)
+        assert status is not None, node.output()[-3000:]
+        assert 'activating' in status.message
+        assert set_parameter(probe, 'overlay_alpha', 0.3, timeout=30).successful   # after it
+        assert probe.wait(future.done, 30) and future.result().success, node.output()[-3000:]
+        assert state(probe) == 'active'

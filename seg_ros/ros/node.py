@@ -24,10 +24,12 @@ worker thread (:mod:`seg_ros.ros.worker`) and what it says about itself
 frame into the worker's one-slot mailbox (replacing, and counting as dropped, a frame the
 worker has not started yet); the worker converts, runs the model and publishes. Latency
 therefore stays bounded by one inference when frames arrive faster than the model, and a slow
-model never blocks callbacks, timers or parameter services. The lifecycle services have a
-callback group of their own and the node spins with two executor threads, so a transition that
-takes time (activate loads the model) never holds up /diagnostics, parameters or frames, and
-its state (``activating``, ``deactivating``) shows on /diagnostics meanwhile.
+model never blocks callbacks, timers or parameter services. A lifecycle transition does run
+on the executor thread (rclpy's lifecycle services are synchronous), so while activate loads a
+model or deactivate waits for the worker, /diagnostics is published from a thread of its own
+(:meth:`SegmentationNode._transition`), with the state ``activating`` or ``deactivating``;
+parameter requests are answered when the transition ends. (A multi-threaded executor would
+answer them too, but it cost the 30 Hz stream frames and latency in the soak: BENCHMARKS.md.)
 
 Lifecycle: a managed node (``rclpy.lifecycle``), as Nav2 brings its nodes up. *configure*
 creates the publishers and subscriptions, *activate* loads the model and starts the worker,
@@ -44,13 +46,14 @@ never published after it, and one worker thread runs at most.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+import threading
 import time
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -83,7 +86,6 @@ class SegmentationNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('segmentation_node', **kwargs)
-        self._transitions = self._own_group_for_transitions()
         self._retry_activation = False   # autostart's activation failed: a new model retries
         self._reload_after_activate = False
         self._diag = Diagnostics(self)
@@ -108,20 +110,31 @@ class SegmentationNode(LifecycleNode):
             self.get_logger().info('autostart is false: waiting for a lifecycle manager '
                                    '(configure, then activate)')
 
-    def _own_group_for_transitions(self) -> MutuallyExclusiveCallbackGroup:
+    @contextmanager
+    def _transition(self, state: str) -> Iterator[None]:
         """
-        Move the lifecycle services into a callback group of their own.
+        Be in ``state`` (activating, deactivating) and keep /diagnostics coming meanwhile.
 
-        rclpy's LifecycleNode puts them in the default group, with the diagnostics timer, the
-        parameter services and the image callback: a transition that loads a model for 10 s
-        would stall all of those. Transitions stay mutually exclusive among themselves.
+        The transition holds the executor thread (its diagnostics timer with it) for as long as
+        a model loads (seconds; a TensorRT engine build, minutes) or the worker takes to stop:
+        a thread publishes the status instead until it ends, so an operator sees what it waits
+        for instead of silence.
         """
-        group = MutuallyExclusiveCallbackGroup()
-        for service in self.services:
-            if getattr(service.srv_type, '__module__', '').startswith('lifecycle_msgs.'):
-                service.callback_group = group
-                group.add_entity(service)
-        return group
+        self._state = state
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.settings.diagnostics_period):
+                self._publish_diagnostics()
+
+        thread = threading.Thread(target=beat, name='seg_ros_transition_diagnostics',
+                                  daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     @property
     def settings(self) -> Settings:
@@ -157,10 +170,11 @@ class SegmentationNode(LifecycleNode):
             return self._transition_failed(
                 'activate', 'the worker of the previous activation is still in the runtime '
                 '(it could not be interrupted); activate again once it has returned')
-        self._state = 'activating'
         self._reload_after_activate = False
         self.get_logger().info(f'activating: loading {self.settings.model_path!r}')
-        if not self._frames.load():
+        with self._transition('activating'):
+            loaded = self._frames.load()
+        if not loaded:
             self._state = 'inactive'
             problem = self._diag.get('model')
             return self._transition_failed(
@@ -176,10 +190,10 @@ class SegmentationNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop the worker and release the model, so an inactive node holds no GPU/CPU memory."""
-        self._state = 'deactivating'
         self._retry_activation = False   # a manager took over: it decides when to activate
-        self.stop_worker(DEACTIVATE_WAIT)
-        self._release_model()
+        with self._transition('deactivating'):
+            self.stop_worker(DEACTIVATE_WAIT)
+            self._release_model()
         self._state = 'inactive'
         self.get_logger().info('inactive: model released, not segmenting')
         return super().on_deactivate(state)
@@ -362,11 +376,10 @@ class SegmentationNode(LifecycleNode):
         elif self._state == 'activating':
             self._reload_after_activate = True
         elif self._retry_activation and self._state == 'inactive':
-            # autostart's activation failed (say, a bad model): a new model retries it, as a
-            # transition (its own callback group), not inside this parameter callback.
+            # autostart's activation failed (say, a bad model): a new model retries it, from a
+            # timer, so this parameter request is answered before the model loads.
             timers: list[Any] = []
-            timers.append(self.create_timer(0.0, lambda: self._retry(timers[0]),
-                                            callback_group=self._transitions))
+            timers.append(self.create_timer(0.0, lambda: self._retry(timers[0])))
         else:
             self._note_new_model()
 
@@ -417,8 +430,8 @@ def main(args: Optional[list[str]] = None) -> None:
     """Entry point of ``segmentation_node`` / ``ros2 run seg_ros segmentation_node``."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     # Built inside spin, with its signal handlers in place: autostart loads the model in the
-    # constructor. Two threads: transitions in one, everything else in the other.
-    spin(SegmentationNode, threads=2)
+    # constructor.
+    spin(SegmentationNode)
 
 
 if __name__ == '__main__':

@@ -28,14 +28,13 @@ import threading
 from typing import Callable, Union
 
 import rclpy
-from rclpy.executors import (Executor, ExternalShutdownException, MultiThreadedExecutor,
-                             SingleThreadedExecutor)
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def spin(node: Union[Node, Callable[[], Node]], threads: int = 1) -> int:
+def spin(node: Union[Node, Callable[[], Node]]) -> int:
     """
     Spin until a signal or shutdown; stop the worker, destroy the node, shut rclpy down.
 
@@ -45,8 +44,7 @@ def spin(node: Union[Node, Callable[[], Node]], threads: int = 1) -> int:
     SIGHUP (the terminal closing) is handled like SIGTERM. ``node`` may be a factory: it is
     then built with the handlers in place, so a signal during a long model load at start-up
     stops the node cleanly once the load returns (no KeyboardInterrupt traceback, no death by
-    SIGTERM). ``threads`` > 1 spins with a multi-threaded executor (callback groups decide
-    what may run at once).
+    SIGTERM).
 
     A worker that is still in the runtime after ``stop_worker()`` (it waits, then interrupts
     the inference) cannot be joined, and closing the runtime under it would abort the process
@@ -64,8 +62,7 @@ def spin(node: Union[Node, Callable[[], Node]], threads: int = 1) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in SIGNALS:
             previous[sig] = signal.signal(sig, on_signal)
-    executor: Executor = (SingleThreadedExecutor() if threads <= 1
-                          else MultiThreadedExecutor(num_threads=threads))
+    executor = SingleThreadedExecutor()
     built = None
     try:
         built = node if isinstance(node, Node) else node()

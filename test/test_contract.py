@@ -14,6 +14,7 @@
 
 """The model contract and the ONNX Runtime backend on tiny real models."""
 import json
+import re
 
 import numpy as np
 import onnx
@@ -170,3 +171,16 @@ def test_input_size_metadata_bounded(size):
     props = {contract.KEY_CLASSES: '["a"]', contract.KEY_INPUT_SIZE: size}
     with pytest.raises(contract.ContractError, match='seg_ros.input_size'):
         contract.parse_metadata(props)
+
+
+def test_a_model_path_that_is_no_regular_file_says_what_it_is(tmp_path):
+    """/dev/zero, a directory and a FIFO were all 'model file not found'."""
+    import os
+
+    fifo = tmp_path / 'pipe.onnx'
+    os.mkfifo(fifo)
+    for path, what in (('/dev/zero', 'a character device'), (str(tmp_path), 'a directory'),
+                       (str(fifo), 'a FIFO (named pipe)')):
+        with pytest.raises(BackendError, match=f'model_path {path} is {re.escape(what)}, not a '
+                           'model file'):
+            create_backend('onnxruntime', path)

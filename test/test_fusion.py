@@ -342,8 +342,27 @@ def test_time_going_back_resets():
     result, _ = see(trav, scene.Scene(SIDEWALK, SKY), Pose2D(0, 0, 0))
     fused.update(result.classes, result.spec, Pose2D(0, 0, 0), 100.0)
     assert np.count_nonzero(fused.classes) > 1000
+    assert fused.restarted is None
     out = fused.update(np.zeros((160, 160), np.uint8), GridSpec(), Pose2D(0, 0, 0), 10.0)
     assert np.all(out.grid == -1)
+    # Said, not silent: the node reports it (a frame stamped 10 s ahead did this unreported).
+    assert fused.restarted is not None and 'stamped 90.0 s before' in fused.restarted
+    fused.update(np.zeros((160, 160), np.uint8), GridSpec(), Pose2D(0, 0, 0), 10.1)
+    assert fused.restarted is None
+
+
+def test_a_pose_that_cannot_be_right_is_refused_by_name():
+    """A NaN position failed with 'cannot convert float NaN to integer'; |q| = 2 was used."""
+    with pytest.raises(ValueError, match='non-finite pose'):
+        Pose2D.from_transform((float('nan'), 0.0), (0.0, 0.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match='quaternion of length 0'):
+        Pose2D.from_transform((0.0, 0.0), (0.0, 0.0, 0.0, 0.0))
+    assert Pose2D.from_transform((0.0, 0.0), (0.0, 0.0, 2 * math.sin(0.6),
+                                              2 * math.cos(0.6))).yaw == pytest.approx(1.2)
+    trav = make_trav()
+    fused = fresh(trav)
+    with pytest.raises(ValueError, match='not finite'):
+        fused.update(np.zeros((160, 160), np.uint8), GridSpec(), Pose2D(float('nan'), 0, 0), 1.0)
 
 
 # ---------------------------------------------------------------------- confidence

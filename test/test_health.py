@@ -51,3 +51,51 @@ def test_qos_texts():
                                             'history keep_last depth 1')
     assert 'set qos.reliability: best_effort' in health.qos_fix(False, 'RELIABILITY', '/image')
     assert 'durability volatile' in health.qos_fix(True, 'DURABILITY', '/segmentation/labels')
+
+
+def test_qos_entry_names_only_the_incompatible_peer_and_clears_when_it_leaves():
+    """A volatile subscriber was named incompatible (its "Infinite" deadline), for good."""
+    import time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from seg_ros.ros.health import QosMonitor
+    from seg_ros.ros.outputs import QOS
+    from sensor_msgs.msg import Image
+
+    context = rclpy.Context()   # its own: other tests of the session may hold the default one
+    rclpy.init(context=context)
+    reports: dict[str, str] = {}
+    try:
+        ours = Node('seg_ros_qos_ours', context=context)
+        ordinary = Node('seg_ros_qos_ordinary', context=context)
+        latched = Node('seg_ros_qos_latched', context=context)
+        monitor = QosMonitor(ours, lambda kind, level, text: reports.update({kind: text}),
+                             lambda kind: reports.pop(kind, None), 2)
+        ours.create_publisher(Image, 'labels', QOS,
+                              event_callbacks=monitor.publisher('labels', QOS))
+        ordinary.create_subscription(Image, 'labels', lambda m: None, 10)
+        transient = latched.create_subscription(
+            Image, 'labels', lambda m: None,
+            QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                       reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.TRANSIENT_LOCAL))
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(ours)
+        end = time.monotonic() + 10
+        while 'qos /labels' not in reports and time.monotonic() < end:
+            executor.spin_once(timeout_sec=0.1)   # the incompatible-QoS event
+        text = reports.get('qos /labels', '')
+        assert 'durability' in text and '/seg_ros_qos_latched' in text, reports
+        assert 'seg_ros_qos_ordinary' not in text
+        monitor.recheck()                     # the transient_local peer is still there
+        assert 'qos /labels' in reports
+        latched.destroy_subscription(transient)
+        while 'qos /labels' in reports and time.monotonic() < end + 5:
+            time.sleep(0.1)
+            monitor.recheck()                 # what the diagnostics tick does
+        assert 'qos /labels' not in reports, reports
+    finally:
+        rclpy.shutdown(context=context)

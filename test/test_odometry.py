@@ -92,3 +92,51 @@ def test_missing_or_mismatched_sources_are_explained():
         tracker.lookup('odom', 'base_link', _stamp(1.0))
     tracker.on_odometry(_odometry(2.0, 0.0, 0.0, 0.0, frame='', child=''))
     assert tracker.lookup('odom', 'base_link', _stamp(2.0))[1] == 'odometry'
+
+
+def test_bad_poses_are_refused_with_a_reason_and_the_next_good_one_is_used():
+    """A NaN quaternion froze the fused grid for good; |q| = 2 gave the wrong yaw."""
+    tracker = PoseTracker(tf2_ros.Buffer())
+    tracker.on_odometry(_odometry(1.0, 0.0, 0.0, 0.0))
+    bad = _odometry(1.1, 0.1, 0.0, 0.0)
+    bad.pose.pose.orientation.z = float('nan')
+    tracker.on_odometry(bad)
+    assert 'non-finite pose' in tracker.take_rejected()
+    nan_position = _odometry(1.2, float('nan'), 0.0, 0.0)
+    tracker.on_odometry(nan_position)
+    assert 'non-finite pose' in tracker.take_rejected()
+    zero = _odometry(1.3, 0.0, 0.0, 0.0)
+    zero.pose.pose.orientation.w = 0.0
+    tracker.on_odometry(zero)
+    assert 'quaternion of length 0' in tracker.take_rejected()
+    assert tracker.take_rejected() is None          # reported once
+    long = _odometry(2.0, 1.0, 0.0, 0.0)
+    long.pose.pose.orientation.z = 2 * math.sin(0.4)   # yaw 0.8 at |q| = 2
+    long.pose.pose.orientation.w = 2 * math.cos(0.4)
+    tracker.on_odometry(long)
+    pose, _ = tracker.lookup('odom', 'base_link', _stamp(2.0))
+    assert pose.yaw == pytest.approx(0.8) and pose.x == 1.0
+    pose, _ = tracker.lookup('odom', 'base_link', _stamp(1.5))   # between the good ones
+    assert all(math.isfinite(v) for v in (pose.x, pose.y, pose.yaw))
+
+
+def test_a_pose_far_from_the_image_stamp_is_refused():
+    """Odometry that stopped while the robot drove on left phantom obstacles, unreported."""
+    tracker = PoseTracker(tf2_ros.Buffer())
+    tracker.on_odometry(_odometry(10.0, 0.0, 0.0, 0.0))
+    tracker.on_odometry(_odometry(10.1, 0.1, 0.0, 0.0))
+    assert tracker.lookup('odom', 'base_link', _stamp(10.15), max_age=0.1)[0].x == 0.1
+    with pytest.raises(LookupError, match=r'covers 10.000..10.100, more than tf_tolerance 0.1'):
+        tracker.lookup('odom', 'base_link', _stamp(12.0), max_age=0.1)   # odometry stopped
+    with pytest.raises(LookupError, match='tf_tolerance'):
+        tracker.lookup('odom', 'base_link', _stamp(20.0), max_age=0.1)   # stamped 10 s ahead
+    # TF alike: its newest transform 2 s before the image is not the robot's pose then.
+    buffer = tf2_ros.Buffer()
+    tf = TransformStamped()
+    tf.header.stamp = _stamp(10.0)
+    tf.header.frame_id, tf.child_frame_id = 'odom', 'base_link'
+    tf.transform.rotation.w = 1.0
+    buffer.set_transform(tf, 'test')
+    with pytest.raises(LookupError, match=r'stamped \+2.000 s from the image, beyond'):
+        PoseTracker(buffer).lookup('odom', 'base_link', _stamp(12.0), max_age=0.1)
+    assert PoseTracker(buffer).lookup('odom', 'base_link', _stamp(10.05), max_age=0.1)[1] == 'tf'

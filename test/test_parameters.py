@@ -166,3 +166,23 @@ def test_doc_command_check_mode(tmp_path):
     assert parameters.main([str(out), '--check']) == 0
     out.write_text(out.read_text() + 'edited by hand\n')
     assert parameters.main([str(out), '--check']) == 1
+
+
+def test_fused_window_cell_count_is_bounded():
+    """A 200 m window at 0.001 m was accepted and the next model load died (37 GiB)."""
+    small = {'grid.resolution': 0.001, 'grid.x_max': 0.5, 'grid.y_min': -0.25,
+             'grid.y_max': 0.25, 'fusion.enabled': True}
+    for resolution, side in ((0.001, 200000), (0.05, 4000)):
+        with pytest.raises(ValueError) as err:
+            traversability.from_parameters({**small, 'grid.resolution': resolution,
+                                            'fusion.window_size': 200.0})
+        text = str(err.value)
+        assert f'{side} x {side} fused grid' in text and 'fusion.window_size' in text
+        assert f'{traversability.pipeline.MAX_GRID_CELLS} cells' in text
+    # Within the bound (or with fusion off) the same values are taken.
+    assert traversability.from_parameters({**small, 'fusion.window_size': 1.0}).fusion.enabled
+    traversability.from_parameters({**small, 'fusion.enabled': False,
+                                    'fusion.window_size': 200.0})
+    cfg = traversability.from_parameters({'fusion.enabled': True, 'fusion.window_size': 50.0})
+    assert traversability.fusion.window_cells(50.0, cfg.grid.resolution) ** 2 <= \
+        traversability.pipeline.MAX_GRID_CELLS

@@ -248,3 +248,32 @@ def test_bounded_stop_of_a_stuck_worker_and_one_worker_after_restart(job, worker
         if thread.name == 'test_worker' and thread is not worker._thread:
             thread.join(WAIT)
     assert [t for t in threading.enumerate() if t.name == 'test_worker'] == [worker._thread]
+
+
+def test_a_stopped_thread_knows_its_item_is_no_longer_wanted(job, worker):
+    """The job asks serving() before publishing: an item taken before a stop stays unpublished."""
+    seen: list[tuple[object, bool]] = []
+    process = job.process
+
+    def process_and_ask(item: object) -> None:
+        process(item)
+        seen.append((item, worker.serving()))
+
+    job.process = process_and_ask
+    assert not worker.serving()                  # not a worker thread at all
+    worker.start()
+    worker.mailbox.put('live')
+    assert job.wait_for('process', 'live')
+    assert job.wait_for('settle')
+    job.gate.clear()
+    job.started.clear()
+    worker.mailbox.put('taken before the stop')
+    assert job.started.wait(WAIT)
+    assert not worker.stop(timeout=0.05)
+    worker.start()                               # even after a restart it stays unwanted
+    job.gate.set()
+    assert job.wait_for('process', 'taken before the stop')
+    worker.mailbox.put('after')
+    assert job.wait_for('process', 'after')
+    assert job.wait_for('settle', count=3)
+    assert seen == [('live', True), ('taken before the stop', False), ('after', True)]

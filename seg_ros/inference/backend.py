@@ -78,6 +78,16 @@ class Backend(abc.ABC):
     def close(self) -> None:
         """Release runtime resources (GPU memory, sessions)."""
 
+    def interrupt(self) -> bool:
+        """
+        Ask an inference running on another thread to give up now; False if it cannot.
+
+        The node calls it when it must stop (shutdown, deactivate) and the frame in flight takes
+        longer than it can wait: the runtime's session must never be closed under a running
+        inference, so the run has to end first. The interrupted :meth:`infer` raises.
+        """
+        return False
+
 
 def check_frame(rgb: np.ndarray) -> np.ndarray:
     """Make a frame safe to hand to a runtime (uint8, (H, W, 3), C-contiguous, batch of one)."""

@@ -22,6 +22,7 @@ only when chosen: ONNX Runtime and TensorRT are both optional at install time.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Optional
 
 from seg_ros.common.share import share_path
@@ -44,6 +45,20 @@ def resolve_model_path(path: str) -> str:
         return path
 
 
+def _not_a_regular_file(path: str) -> str:
+    """Name what ``path`` is when it exists but is no regular file (reading it would hang)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ''
+    for test, what in ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO (named pipe)'),
+                       (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'),
+                       (stat.S_ISSOCK, 'a socket')):
+        if test(mode):
+            return what
+    return ''
+
+
 def create_backend(kind: str, model_path: str,
                    options: Optional[BackendOptions] = None) -> Backend:
     """Load ``model_path`` with the named backend; errors say which file or option is wrong."""
@@ -53,6 +68,11 @@ def create_backend(kind: str, model_path: str,
     if not model_path:
         raise BackendError('no model given: set the "model_path" parameter to a .onnx file '
                            '(make one with "seg-ros export espnet_camvid -o model.onnx")')
+    not_a_file = _not_a_regular_file(model_path)
+    if not_a_file:
+        raise BackendError(f'model_path {model_path} is {not_a_file}, not a model file; check '
+                           'the "model_path" parameter (make one with "seg-ros export NAME -o '
+                           'FILE.onnx")')
     if not os.path.isfile(model_path):
         raise BackendError(f'model file not found: {model_path}; check the "model_path" '
                            'parameter (make one with "seg-ros export NAME -o FILE.onnx")')

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from seg_ros import traversability
@@ -72,6 +72,9 @@ class FrameProcessor:
         self._grids = Grids(diagnostics, outputs, clock)
         self._size_jump = memory.SizeJump()
         self._pixels = 0
+        # Whether the frame in hand is still wanted (Worker.serving): a frame taken before a
+        # stop is neither published nor reported after it.
+        self.current: Callable[[], bool] = lambda: True
 
     @property
     def pose_source(self) -> str:
@@ -112,6 +115,17 @@ class FrameProcessor:
         return True
 
     def load_traversability(self) -> None:
+        """(Re)build the taxonomy and grid; whatever fails there, the model keeps segmenting."""
+        try:
+            self._build_traversability()
+        except Exception as exc:  # noqa: B902 - MemoryError, a bug: never the model's end
+            self._grids.trav = self._grids.fusion = None
+            self._diag.problem('traversability', stats.ERROR,
+                               f'traversability not built: unexpected {type(exc).__name__}: '
+                               f'{exc}; segmentation goes on without it; fix the '
+                               'traversability parameters (ros2 param set) to rebuild it')
+
+    def _build_traversability(self) -> None:
         """(Re)build the taxonomy and grid for the loaded model's classes."""
         grids = self._grids
         grids.trav = grids.fusion = None
@@ -144,6 +158,11 @@ class FrameProcessor:
             except ValueError as exc:
                 self._diag.problem('fusion', stats.ERROR,
                                    f'{exc}; no fused grid until it is fixed')
+
+    def interrupt(self) -> bool:
+        """Ask the runtime to give up the inference in flight (see Backend.interrupt)."""
+        backend = self.backend
+        return backend is not None and backend.interrupt()
 
     def release(self) -> None:
         """Close the model and drop what is built on it (its memory goes back now)."""
@@ -205,10 +224,14 @@ class FrameProcessor:
         try:
             result = backend.infer(rgb)
         except Exception as exc:  # noqa: B902 - runtimes raise their own types
+            if not self.current():
+                return False   # interrupted by a stop: not a failure of the model
             self._diag.problem('inference', stats.ERROR,
                                f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
             return False
         inference_s = time.perf_counter() - t0
+        if not self.current():
+            return False   # stopped (deactivate, shutdown) while inferring: nobody wants it
         self._diag.clear('inference')
 
         header = msg.header
@@ -222,7 +245,7 @@ class FrameProcessor:
                 and self._out.wanted(out.CONFIDENCE)):
             conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
             self._out.publish(out.CONFIDENCE, messages.image_message(conf, 'mono8', header))
-        if self.streams is not None:
+        if self.streams is not None and self.current():
             self._grids.publish(self.settings, self.streams, header, result.labels,
                                 result.confidence)
         stamp_ns = conversions.stamp_ns(header.stamp)

@@ -93,7 +93,7 @@ class Grids:
         self._publish_clouds(trav, result, camera_frame if from_tf else result.spec.frame_id,
                              header, from_tf)
         if self.fusion is not None:
-            self._publish_fused(self.fusion, streams, result, header)
+            self._publish_fused(settings, self.fusion, streams, result, header)
 
     def _publish_functional(self, trav: traversability.Traversability, header: Any,
                             labels: np.ndarray, confidence: Optional[np.ndarray]) -> None:
@@ -180,20 +180,34 @@ class Grids:
         self._out.publish(out.DYNAMIC_OBSTACLES, messages.point_cloud(dynamic, frame, header))
         self._out.publish(out.CLEARING, messages.point_cloud(clearing, frame, header))
 
-    def _publish_fused(self, fused: FusedGrid, streams: Streams,
+    def _publish_fused(self, s: Settings, fused: FusedGrid, streams: Streams,
                        result: traversability.TraversabilityResult, header: Any) -> None:
-        """Add the frame to the fused grid at the robot's pose in odom; publish it."""
+        """
+        Add the frame to the fused grid at the robot's pose in odom; publish it.
+
+        Only with a pose that belongs to the frame: within ``tf_tolerance`` of its stamp,
+        finite, with a usable quaternion (odometry.PoseTracker); otherwise the frame is left
+        out with a WARN, and the next good pose resumes fusion.
+        """
         try:
             pose, _ = streams.poses.lookup(fused.config.odom_frame, result.spec.frame_id,
-                                           header.stamp)
+                                           header.stamp, max_age=s.tf_tolerance)
         except LookupError as exc:
             self._diag.problem('fusion', stats.WARN, f'no fused grid for this frame: {exc}')
             return
-        self._diag.clear('fusion')
         if result.classes is None:  # every projection fills it; None only in hand-made results
             return
         stamp = (conversions.stamp_seconds(header.stamp)
                  or self._clock.now().nanoseconds * 1e-9)
-        out_grid = fused.update(result.classes, result.spec, pose, stamp)
+        try:
+            out_grid = fused.update(result.classes, result.spec, pose, stamp)
+        except ValueError as exc:
+            self._diag.problem('fusion', stats.WARN, f'no fused grid for this frame: {exc}')
+            return
+        warning = fused.restarted or streams.poses.take_rejected()
+        if warning:
+            self._diag.problem('fusion', stats.WARN, warning)
+        else:
+            self._diag.clear('fusion')
         self._out.publish(out.FUSED_GRID,
                           messages.occupancy_grid(out_grid.grid, out_grid.spec, header))

@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import threading
 from typing import Any, Callable, Optional
 
+from rclpy.duration import Duration, Infinite
 from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
-from rclpy.qos import qos_check_compatible, QoSCompatibility, QoSPolicyKind
+from rclpy.qos import (DurabilityPolicy, LivelinessPolicy, QoSPolicyKind, ReliabilityPolicy)
 
 Report = Callable[[str, int, str], None]   # (kind, level, message), as NodeStats.report
 Clear = Callable[[str], None]
@@ -146,6 +147,41 @@ def qos_fix(ours_is_publisher: bool, policy: str, topic: str) -> str:
             'policy match the other side')
 
 
+def _finite(duration: Duration) -> bool:
+    """Whether a QoS duration is set: 0 (the default) and Infinite both mean "none"."""
+    return 0 < duration.nanoseconds < Infinite.nanoseconds
+
+
+def incompatible_policies(pub: Any, sub: Any) -> list[str]:
+    """
+    Return the policies for which DDS refuses to match ``pub`` with ``sub`` (empty: they match).
+
+    rclpy's ``qos_check_compatible`` is not usable on profiles read from the graph: a peer's
+    unset deadline and liveliness lease come back as "Infinite" and ours as 0, and it reports
+    "Subscription has a deadline, but publisher does not" for every ordinary subscriber. Only
+    the request-offered rules are checked here, with unset and infinite durations alike.
+    """
+    bad = []
+    if (pub.reliability == ReliabilityPolicy.BEST_EFFORT
+            and sub.reliability == ReliabilityPolicy.RELIABLE):
+        bad.append('RELIABILITY')
+    if (pub.durability == DurabilityPolicy.VOLATILE
+            and sub.durability == DurabilityPolicy.TRANSIENT_LOCAL):
+        bad.append('DURABILITY')
+    if _finite(sub.deadline) and (not _finite(pub.deadline)
+                                  or pub.deadline.nanoseconds > sub.deadline.nanoseconds):
+        bad.append('DEADLINE')
+    if (sub.liveliness == LivelinessPolicy.MANUAL_BY_TOPIC
+            and pub.liveliness == LivelinessPolicy.AUTOMATIC):
+        bad.append('LIVELINESS')
+    elif _finite(sub.liveliness_lease_duration) and (
+            not _finite(pub.liveliness_lease_duration)
+            or pub.liveliness_lease_duration.nanoseconds
+            > sub.liveliness_lease_duration.nanoseconds):
+        bad.append('LIVELINESS')
+    return bad
+
+
 class QosMonitor:
     """Incompatible-QoS events of every endpoint of one node, reported as ERROR per topic."""
 
@@ -178,8 +214,7 @@ class QosMonitor:
         bad = []
         for peer in self._peers(topic, ours_is_publisher):
             pub, sub = (qos, peer.qos_profile) if ours_is_publisher else (peer.qos_profile, qos)
-            compatibility, _ = qos_check_compatible(pub, sub)
-            if compatibility == QoSCompatibility.ERROR:
+            if incompatible_policies(pub, sub):
                 bad.append(peer)
         return bad
 

@@ -24,19 +24,32 @@ worker thread (:mod:`seg_ros.ros.worker`) and what it says about itself
 frame into the worker's one-slot mailbox (replacing, and counting as dropped, a frame the
 worker has not started yet); the worker converts, runs the model and publishes. Latency
 therefore stays bounded by one inference when frames arrive faster than the model, and a slow
-model never blocks callbacks, timers or parameter services.
+model never blocks callbacks, timers or parameter services. A lifecycle transition does run
+on the executor thread (rclpy's lifecycle services are synchronous), so while activate loads a
+model or deactivate waits for the worker, /diagnostics is published from a thread of its own
+(:meth:`SegmentationNode._transition`), with the state ``activating`` or ``deactivating``;
+parameter requests are answered when the transition ends. (A multi-threaded executor would
+answer them too, but it cost the 30 Hz stream frames and latency in the soak: BENCHMARKS.md.)
 
 Lifecycle: a managed node (``rclpy.lifecycle``), as Nav2 brings its nodes up. *configure*
 creates the publishers and subscriptions, *activate* loads the model and starts the worker,
 *deactivate* stops the worker and releases the model (and its memory), *cleanup* and *shutdown*
 release everything. With ``autostart`` (the default) the node configures and activates itself,
-so ``ros2 run`` and ``ros2 launch`` need no lifecycle manager. ``/diagnostics`` is published in
-every state: a failed transition leaves its reason there.
+so ``ros2 run`` and ``ros2 launch`` need no lifecycle manager; if that first activation fails,
+fixing a model parameter retries it (only that one: a node a manager deactivated stays inactive
+until a manager activates it). ``/diagnostics`` is published in every state: a failed
+transition leaves its reason there.
+
+Stopping a frame in flight (deactivate, shutdown) waits for it a bounded time, then interrupts
+the runtime (:meth:`seg_ros.inference.backend.Backend.interrupt`); a frame taken before a stop is
+never published after it, and one worker thread runs at most.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+import threading
 import time
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
@@ -63,12 +76,18 @@ from seg_ros.ros.spin import spin
 from seg_ros.ros.worker import Put, Worker
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+SHUTDOWN_WAIT = 5.0     # seconds a shutdown waits for the frame in flight (doc/diagnostics.md)
+DEACTIVATE_WAIT = 1.0   # seconds a deactivate waits for it: its result is not published anyway
+INTERRUPT_WAIT = 2.0    # seconds more, once the runtime was asked to give up the inference
+
 
 class SegmentationNode(LifecycleNode):
     """Segments every frame it can keep up with; see the module docstring for the threading."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('segmentation_node', **kwargs)
+        self._retry_activation = False   # autostart's activation failed: a new model retries
+        self._reload_after_activate = False
         self._diag = Diagnostics(self)
         self._outputs = Outputs(self, self._diag.qos)
         self._subscriptions_made: list[Any] = []
@@ -79,15 +98,43 @@ class SegmentationNode(LifecycleNode):
                                       self._outputs, settings)
         self._frames.trav_config = self._traversability_config()
         self._worker: Worker[Any] = Worker(self._frames, self._diag.watchdog)
+        self._frames.current = self._worker.serving
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self.create_timer(settings.diagnostics_period, self._publish_diagnostics)
         if settings.autostart:
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+                self._retry_activation = (self.trigger_activate()
+                                          != TransitionCallbackReturn.SUCCESS)
         else:
             self.get_logger().info('autostart is false: waiting for a lifecycle manager '
                                    '(configure, then activate)')
+
+    @contextmanager
+    def _transition(self, state: str) -> Iterator[None]:
+        """
+        Be in ``state`` (activating, deactivating) and keep /diagnostics coming meanwhile.
+
+        The transition holds the executor thread (its diagnostics timer with it) for as long as
+        a model loads (seconds; a TensorRT engine build, minutes) or the worker takes to stop:
+        a thread publishes the status instead until it ends, so an operator sees what it waits
+        for instead of silence.
+        """
+        self._state = state
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.settings.diagnostics_period):
+                self._publish_diagnostics()
+
+        thread = threading.Thread(target=beat, name='seg_ros_transition_diagnostics',
+                                  daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     @property
     def settings(self) -> Settings:
@@ -117,32 +164,50 @@ class SegmentationNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model (failing the transition if it cannot be), start the worker, publish."""
-        if not self._frames.load():
+        if self._worker.alive:
+            # A runtime that cannot be interrupted is still on a frame of the last activation:
+            # two workers would share one model, and its frame would come out after this.
+            return self._transition_failed(
+                'activate', 'the worker of the previous activation is still in the runtime '
+                '(it could not be interrupted); activate again once it has returned')
+        self._reload_after_activate = False
+        self.get_logger().info(f'activating: loading {self.settings.model_path!r}')
+        with self._transition('activating'):
+            loaded = self._frames.load()
+        if not loaded:
+            self._state = 'inactive'
             problem = self._diag.get('model')
             return self._transition_failed(
                 'activate', problem.message if problem else 'the model could not be loaded')
         self._worker.start()
-        self._state = 'active'
+        self._state = 'active'   # from here a model parameter is served by the worker ...
+        if self._reload_after_activate:   # ... and one changed while it was loading, now
+            self._worker.request(model=True)
+        self._retry_activation = False
         self._diag.clear('lifecycle')
         self.get_logger().info('active: segmenting')
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop the worker and release the model, so an inactive node holds no GPU/CPU memory."""
-        self.stop_worker()
-        self._release_model()
+        self._retry_activation = False   # a manager took over: it decides when to activate
+        with self._transition('deactivating'):
+            self.stop_worker(DEACTIVATE_WAIT)
+            self._release_model()
         self._state = 'inactive'
         self.get_logger().info('inactive: model released, not segmenting')
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy what configure created; back to unconfigured."""
+        self._retry_activation = False
         self._destroy_endpoints()
         self._state = 'unconfigured'
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release everything, whatever the state it is called from."""
+        self._retry_activation = False
         self.stop_worker()
         self._release_model()
         self._destroy_endpoints()
@@ -198,15 +263,31 @@ class SegmentationNode(LifecycleNode):
             streams.tf.close()
         self._diag.watch_input(None)
 
-    def stop_worker(self, timeout: float = 10.0) -> None:
-        """Stop the worker and wait for it, so nothing publishes once publishers or context go."""
-        self._worker.stop(timeout)
+    def stop_worker(self, timeout: float = SHUTDOWN_WAIT) -> bool:
+        """
+        Stop the worker: wait ``timeout`` s for its frame, then interrupt the runtime.
+
+        Returns True once the thread has ended, so nothing publishes once publishers or context
+        go and the model can be closed; False when it is still in a runtime that could not be
+        interrupted (the model must then stay loaded: closing it under a run aborts).
+        """
+        if self._worker.stop(timeout):
+            return True
+        self._diag.log(stats.WARN, f'the worker is still on a frame after {timeout:g} s: '
+                       'interrupting the inference')
+        deadline = time.monotonic() + INTERRUPT_WAIT
+        while time.monotonic() < deadline:
+            self._frames.interrupt()
+            if self._worker.stop(0.1):
+                return True
+        return False
 
     def _release_model(self) -> None:
         if self._worker.alive:
             # Stuck in the runtime: closing the session under it would crash the process.
-            self._diag.problem('lifecycle', stats.ERROR, 'the worker did not stop within 10 s '
-                               '(stuck in the runtime); the model stays loaded until it returns')
+            self._diag.problem('lifecycle', stats.ERROR, 'the worker did not stop (stuck in a '
+                               'runtime that cannot be interrupted); the model stays loaded '
+                               'until it returns')
             return
         self._frames.release()
 
@@ -290,11 +371,31 @@ class SegmentationNode(LifecycleNode):
 
     def _reload_model(self) -> None:
         """Reload on the worker; retry activation when autostart's activation failed."""
-        if self._state == 'inactive' and self.settings.autostart:
-            # autostart's activation failed (say, a bad model): a new model retries it.
+        if self._state == 'active':
+            self._worker.request(model=True)
+        elif self._state == 'activating':
+            self._reload_after_activate = True
+        elif self._retry_activation and self._state == 'inactive':
+            # autostart's activation failed (say, a bad model): a new model retries it, from a
+            # timer, so this parameter request is answered before the model loads.
+            timers: list[Any] = []
+            timers.append(self.create_timer(0.0, lambda: self._retry(timers[0])))
+        else:
+            self._note_new_model()
+
+    def _retry(self, timer: Any) -> None:
+        self.destroy_timer(timer)
+        if self._retry_activation and self._state == 'inactive':
             self.trigger_activate()
-            return
-        self._worker.request(model=True)
+
+    def _note_new_model(self) -> None:
+        """Not active: the model is loaded at the next activate; errors of the old one go."""
+        self._diag.clear('model')
+        failed = self._diag.get('lifecycle')
+        if failed is not None and failed.message.startswith('activate failed'):
+            self._diag.problem('lifecycle', stats.WARN,
+                               f'the last activate failed; model_path is now '
+                               f'{self.settings.model_path!r}: activate again to load it')
 
     # ---------------------------------------------------------------- callbacks
     def _on_image(self, msg: Any) -> None:
@@ -328,7 +429,9 @@ def _keep(buffer: sync.StreamBuffer, msg: Any) -> None:
 def main(args: Optional[list[str]] = None) -> None:
     """Entry point of ``segmentation_node`` / ``ros2 run seg_ros segmentation_node``."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    spin(SegmentationNode())
+    # Built inside spin, with its signal handlers in place: autostart loads the model in the
+    # constructor.
+    spin(SegmentationNode)
 
 
 if __name__ == '__main__':

@@ -46,50 +46,83 @@ class PoseTracker:
         self._lock = threading.Lock()
         self._odom: deque[tuple[float, Pose2D]] = deque(maxlen=history)
         self._odom_frames = ('', '')
+        self._rejected: Optional[str] = None
+
+    def take_rejected(self) -> Optional[str]:
+        """Return why the last refused Odometry was refused (once), or None."""
+        with self._lock:
+            rejected, self._rejected = self._rejected, None
+        return rejected
 
     def on_odometry(self, msg: Odometry) -> None:
-        """Keep one nav_msgs/Odometry (subscription callback on ``odom``)."""
+        """Keep one nav_msgs/Odometry (subscription callback on ``odom``); refuse a bad one."""
         p = msg.pose.pose
-        pose = Pose2D.from_transform((p.position.x, p.position.y),
-                                     (p.orientation.x, p.orientation.y, p.orientation.z,
-                                      p.orientation.w))
         t = stamp_seconds(msg.header.stamp)
+        try:
+            pose = Pose2D.from_transform((p.position.x, p.position.y, p.position.z),
+                                         (p.orientation.x, p.orientation.y, p.orientation.z,
+                                          p.orientation.w))
+        except ValueError as exc:
+            with self._lock:
+                self._rejected = f'the Odometry on odom stamped {t:.3f} has {exc}: ignored'
+            return
         with self._lock:
             if self._odom and t < self._odom[-1][0]:
                 self._odom.clear()      # time went back (bag loop, simulation reset)
             self._odom.append((t, pose))
             self._odom_frames = (msg.header.frame_id, msg.child_frame_id)
 
-    def lookup(self, fixed_frame: str, robot_frame: str, stamp: Any) -> tuple[Pose2D, str]:
+    def lookup(self, fixed_frame: str, robot_frame: str, stamp: Any,
+               max_age: float = math.inf) -> tuple[Pose2D, str]:
         """
         Return the pose of ``robot_frame`` in ``fixed_frame`` at ``stamp`` and its source.
 
-        Raises ``LookupError`` with a message that names both sources and what to provide.
+        A pose more than ``max_age`` seconds from the image's stamp (TF's newest transform, or
+        the odometry's first or last message) is refused: the robot may have moved since, and
+        the frame would be added where it was not taken. So is a pose with NaN or a zero
+        quaternion. Raises ``LookupError`` with a message that names both sources and what to
+        provide.
         """
         tf_problem = 'tf2_ros is not installed'
+        t_image = stamp_seconds(stamp)
         if self._tf is not None:
             try:
                 tf = self._lookup_tf(fixed_frame, robot_frame, stamp)
+                t, q = tf.transform.translation, tf.transform.rotation
+                pose = Pose2D.from_transform((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+                t_tf = stamp_seconds(tf.header.stamp)
+                if t_image > 0 and t_tf > 0 and abs(t_image - t_tf) > max_age:
+                    raise ValueError(f'the newest transform is stamped {t_image - t_tf:+.3f} s '
+                                     f'from the image, beyond tf_tolerance {max_age:g} s')
             except Exception as exc:  # noqa: B902 - tf2 raises LookupException and relatives
                 tf_problem = str(exc).strip() or type(exc).__name__
             else:
-                t, q = tf.transform.translation, tf.transform.rotation
-                return Pose2D.from_transform((t.x, t.y), (q.x, q.y, q.z, q.w)), 'tf'
+                return pose, 'tf'
         with self._lock:
             history = list(self._odom)
             frames = self._odom_frames
         if not history:
+            rejected = self.take_rejected()
             raise LookupError(
                 f'no pose of {robot_frame} in {fixed_frame}: TF has none ({tf_problem}) and no '
-                'nav_msgs/Odometry arrived on odom; publish one of them, or set fusion.enabled '
-                'false')
+                + (f'usable nav_msgs/Odometry arrived on odom ({rejected})' if rejected else
+                   'nav_msgs/Odometry arrived on odom')
+                + '; publish one of them, or set fusion.enabled false')
         parent, child = frames
         if (parent and parent != fixed_frame) or (child and child != robot_frame):
             raise LookupError(
                 f'the Odometry on odom is {child or "?"} in {parent or "?"}, but the fused grid '
                 f'needs {robot_frame} in {fixed_frame} (TF has none: {tf_problem}); set '
                 'fusion.odom_frame and grid.frame_id to match, or publish the TF')
-        return interpolate(history, stamp_seconds(stamp)), 'odometry'
+        if t_image > 0 and not history[0][0] - max_age <= t_image <= history[-1][0] + max_age:
+            rejected = self.take_rejected()
+            raise LookupError(
+                f'no pose of {robot_frame} in {fixed_frame} at the image stamp {t_image:.3f}: '
+                f'TF has none ({tf_problem}) and the Odometry on odom covers '
+                f'{history[0][0]:.3f}..{history[-1][0]:.3f}, more than tf_tolerance '
+                f'{max_age:g} s away (the odometry stopped, or the image is stamped by '
+                f'another clock){"; " + rejected if rejected else ""}')
+        return interpolate(history, t_image), 'odometry'
 
     def _lookup_tf(self, fixed_frame: str, robot_frame: str, stamp: Any) -> Any:
         """At the image's time if TF has it, else the latest transform."""

@@ -185,7 +185,8 @@ Every parameter is checked before the node uses it: a value of the wrong type, o
 range or not among its choices is reported as an ERROR on ``/diagnostics`` (and the default
 kept) at start-up, and refused with the same message by ``ros2 param set``. The traversability
 parameters are also checked together (a non-empty extent, at most {MAX_GRID_CELLS} grid
-cells, obstacle heights in order); a bad combination turns traversability off until it is fixed.
+cells, as many in the fused window when fusion is enabled, obstacle heights in order); a bad
+combination turns traversability off until it is fixed.
 """
 
 

@@ -14,47 +14,78 @@
 
 
 """
-Spin one node until SIGINT/SIGTERM, then stop it in order: its worker, the node, rclpy.
+Spin one node until SIGINT/SIGTERM/SIGHUP, then stop it in order: its worker, the node, rclpy.
 
 Generic (any rclpy node; one with a ``stop_worker()`` has it called first), so the
 segmentation node and the benchmark's relay and naive nodes stop the same way.
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
+from typing import Callable, Union
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-def spin(node: Node) -> int:
+
+def spin(node: Union[Node, Callable[[], Node]]) -> int:
     """
-    Spin until SIGINT/SIGTERM or shutdown; stop the worker, destroy the node, shut rclpy down.
+    Spin until a signal or shutdown; stop the worker, destroy the node, shut rclpy down.
 
     The signals only set a flag here (rclpy's own handler, which shuts the context down at
     once, is not installed by the nodes' ``main``), so a worker finishes its frame and stops
     while its publishers are still valid: no "publisher's context is invalid" at shutdown.
+    SIGHUP (the terminal closing) is handled like SIGTERM. ``node`` may be a factory: it is
+    then built with the handlers in place, so a signal during a long model load at start-up
+    stops the node cleanly once the load returns (no KeyboardInterrupt traceback, no death by
+    SIGTERM).
+
+    A worker that is still in the runtime after ``stop_worker()`` (it waits, then interrupts
+    the inference) cannot be joined, and closing the runtime under it would abort the process
+    (std::terminate, SIGABRT): the process then logs that and exits at once with status 0,
+    leaving the runtime to the operating system.
     """
     stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
     previous = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        for sig in SIGNALS:
+            previous[sig] = signal.signal(sig, on_signal)
     executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    built = None
     try:
+        built = node if isinstance(node, Node) else node()
+        executor.add_node(built)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        stop_worker = getattr(node, 'stop_worker', None)
-        if stop_worker is not None:
-            stop_worker()
-        executor.shutdown()
-        node.destroy_node()
+        if built is not None:
+            if received:
+                built.get_logger().info(f'{received[0]} received: shutting down')
+            stop_worker = getattr(built, 'stop_worker', None)
+            if stop_worker is not None and stop_worker() is False:
+                built.get_logger().warning(
+                    'the worker is still in the runtime after the shutdown grace and did not '
+                    'give up when interrupted; exiting now without closing the model (closing '
+                    'it under a running inference would abort the process)')
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
+            executor.shutdown()
+            built.destroy_node()
         rclpy.try_shutdown()
         for sig, handler in previous.items():
             if handler is not None:   # None: the handler was not installed from Python

@@ -189,12 +189,24 @@ class Worker(Generic[T]):
         self._lock = threading.Lock()
         self._model = self._traversability = False
         self._thread: Optional[threading.Thread] = None
+        self._local = threading.local()   # the generation a worker thread serves
 
     @property
     def alive(self) -> bool:
         """Return whether a thread runs (serving, or stuck in an item after :meth:`stop`)."""
         thread = self._thread
         return thread is not None and thread.is_alive()
+
+    def serving(self) -> bool:
+        """
+        Whether the calling thread serves the current generation: its results are still wanted.
+
+        A thread that was stopped (or superseded) while on an item finishes it without knowing;
+        the job asks this before it publishes, so a frame taken before a stop never comes out
+        after it, not even after a restart.
+        """
+        generation = getattr(self._local, 'generation', None)
+        return generation is not None and self.mailbox.serves(generation)
 
     def start(self) -> None:
         """Open a new generation (no request, no item pending) and start its thread."""
@@ -231,6 +243,7 @@ class Worker(Generic[T]):
     def _run(self, generation: int) -> None:
         """Serve requests, then the newest item, until the mailbox stops serving this thread."""
         job, watch, mailbox = self._job, self._watch, self.mailbox
+        self._local.generation = generation
         while True:
             item = mailbox.take(generation)
             if item is None and not mailbox.serves(generation):

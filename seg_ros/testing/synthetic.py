@@ -20,7 +20,9 @@ Tiny contract models built with onnx.helper, for tests, benchmarks of the plumbi
 adds fixed work that does not depend on the frame, to make a model deliberately slow (overload
 and frame-dropping tests) without a real network. ``ballast_mb`` adds a large weight of which
 the graph reads one element per frame: a model that costs memory but no time, to check that
-memory is released.
+memory is released. ``paced_model`` takes as long as the frame asks (its first pixel's green
+value): one model gives a test quick frames and frames that run for many seconds, to shut down,
+deactivate or reconfigure the node in the middle of an inference.
 """
 from __future__ import annotations
 
@@ -122,3 +124,64 @@ def save_passthrough(path: str, classes: Sequence[str], **kwargs: object) -> str
     """Write a passthrough model to ``path`` and return the path."""
     onnx.save(passthrough_model(classes, **kwargs), path)  # type: ignore[arg-type]
     return path
+
+
+def paced_model(classes: Sequence[str], unit: int = 512, steps_per_level: int = 64,
+                name: str = 'paced', load_nodes: int = 0) -> onnx.ModelProto:
+    """
+    Labels = R channel, after ``G[0, 0] * steps_per_level`` matrix products of ``unit`` size.
+
+    The work is a Loop whose trip count comes from the frame, so it cannot be folded away and
+    ONNX Runtime checks its terminate flag between iterations (a run can be cut short). A frame
+    whose first pixel has green 0 is answered at once; green 255 takes about sixteen thousand
+    steps. ``load_nodes`` adds that many scalar additions, which make loading slow (20000:
+    about 2.5 s on one core) and inference hardly slower.
+    """
+    nodes = [helper.make_node('Cast', ['image'], ['image_i32'], to=TensorProto.INT32),
+             helper.make_node('Gather', ['image_i32', 'zero'], ['labels_raw'], axis=3),
+             helper.make_node('Slice', ['image', 'g_start', 'g_end'], ['g_px']),
+             helper.make_node('Cast', ['g_px'], ['g_i64'], to=TensorProto.INT64),
+             helper.make_node('ReduceMax', ['g_i64'], ['g_level'], keepdims=0),
+             helper.make_node('Mul', ['g_level', 'steps'], ['trips'])]
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((unit, unit)) / unit).astype(np.float32)
+    inits = [numpy_helper.from_array(np.array(0, np.int64), 'zero'),
+             numpy_helper.from_array(np.array([0, 0, 0, 1], np.int64), 'g_start'),
+             numpy_helper.from_array(np.array([1, 1, 1, 2], np.int64), 'g_end'),
+             numpy_helper.from_array(np.array(steps_per_level, np.int64), 'steps'),
+             numpy_helper.from_array(np.array(True), 'cond'),
+             numpy_helper.from_array(w, 'w'),
+             numpy_helper.from_array(np.array(0.0, np.float32), 'fzero')]
+    body = helper.make_graph(
+        [helper.make_node('Identity', ['cond_in'], ['cond_out']),
+         helper.make_node('MatMul', ['acc_in', 'w'], ['acc_out'])],
+        'step',
+        [helper.make_tensor_value_info('i', TensorProto.INT64, []),
+         helper.make_tensor_value_info('cond_in', TensorProto.BOOL, []),
+         helper.make_tensor_value_info('acc_in', TensorProto.FLOAT, [unit, unit])],
+        [helper.make_tensor_value_info('cond_out', TensorProto.BOOL, []),
+         helper.make_tensor_value_info('acc_out', TensorProto.FLOAT, [unit, unit])])
+    nodes += [helper.make_node('Loop', ['trips', 'cond', 'w'], ['acc'], body=body),
+              # Fold the work into the output (times zero) so the optimiser cannot drop it.
+              helper.make_node('ReduceSum', ['acc'], ['acc_sum'], keepdims=0),
+              helper.make_node('Mul', ['acc_sum', 'fzero'], ['acc_zero'])]
+    last = 'acc_zero'
+    for i in range(load_nodes):
+        nodes.append(helper.make_node('Add', [last, 'fzero'], [f'load{i}']))
+        last = f'load{i}'
+    nodes += [helper.make_node('Cast', [last], ['acc_i32'], to=TensorProto.INT32),
+              helper.make_node('Add', ['labels_raw', 'acc_i32'], ['labels_work']),
+              helper.make_node('Cast', ['labels_work'], ['labels_f'], to=TensorProto.FLOAT),
+              helper.make_node('Cast', ['labels_f'], ['labels'], to=TensorProto.UINT8)]
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info('image', TensorProto.UINT8, [1, 'H', 'W', 3])],
+        [helper.make_tensor_value_info('labels', TensorProto.UINT8, [1, 'H', 'W'])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)],
+                              producer_name='seg_ros.testing.synthetic')
+    model.ir_version = 8
+    helper.set_model_props(model, contract.encode_metadata(
+        classes, contract.default_palette(len(classes)), name=name, architecture='passthrough'))
+    onnx.checker.check_model(model)
+    return model

@@ -56,6 +56,11 @@ BACKWARDS_RESET = 1.0    # seconds the stamps may go back (reordering) before th
 RECENTRE_STEP = 0.25     # the window moves in steps of this fraction of its side
 
 
+def window_cells(window_size: float, resolution: float) -> int:
+    """Return the side of the fused window in cells (even, so the robot's cell is central)."""
+    return max(2, int(math.ceil(window_size / resolution / 2.0)) * 2)
+
+
 @dataclass(frozen=True)
 class FusionConfig:
     """Fusion parameters (``fusion.*``); see ``pipeline.PARAMETERS`` for their meaning."""
@@ -81,10 +86,40 @@ class Pose2D:
     @classmethod
     def from_transform(cls, translation: Sequence[float],
                        quaternion: Sequence[float]) -> 'Pose2D':
-        """From a TF transform or an odometry pose (quaternion x, y, z, w); drops roll/pitch."""
-        qx, qy, qz, qw = (float(v) for v in quaternion)
+        """
+        From a TF transform or an odometry pose (quaternion x, y, z, w); drops roll/pitch.
+
+        Raises ``ValueError`` (see :func:`pose_problem`) for a pose that cannot be right; a
+        quaternion that is not of unit length is normalised first (its yaw would be wrong).
+        """
+        problem = pose_problem(translation, quaternion)
+        if problem:
+            raise ValueError(problem)
+        norm = math.sqrt(sum(float(v) * float(v) for v in quaternion))
+        qx, qy, qz, qw = (float(v) / norm for v in quaternion)
         yaw = math.atan2(2.0 * (qw * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
         return cls(float(translation[0]), float(translation[1]), yaw)
+
+
+MIN_QUATERNION_NORM = 1e-3   # below it the direction of a quaternion is numerical noise
+
+
+def pose_problem(translation: Sequence[float], quaternion: Sequence[float]) -> Optional[str]:
+    """
+    Say what makes a pose unusable (NaN or inf anywhere, a zero quaternion), or None.
+
+    One such pose must not reach the fused grid: a NaN spreads through the interpolation of
+    every later pose and a zero quaternion has no heading at all.
+    """
+    values = [float(v) for v in translation] + [float(v) for v in quaternion]
+    if not all(math.isfinite(v) for v in values):
+        return (f'a non-finite pose (position {[float(v) for v in translation]}, quaternion '
+                f'{[float(v) for v in quaternion]})')
+    norm = math.sqrt(sum(float(v) * float(v) for v in quaternion))
+    if norm < MIN_QUATERNION_NORM:
+        return (f'a quaternion of length {norm:g} ({[float(v) for v in quaternion]}): it '
+                'gives no orientation (an unset orientation is x=y=z=0, w=1)')
+    return None
 
 
 @dataclass(frozen=True)
@@ -109,7 +144,7 @@ class FusedGrid:
         self.config = config
         self.taxonomy = taxonomy
         self.resolution = float(resolution)
-        self.cells = max(2, int(math.ceil(config.window_size / resolution / 2.0)) * 2)
+        self.cells = window_cells(config.window_size, resolution)
         names = set(taxonomy.names)
         missing = [n for n in config.dynamic_classes if n not in names]
         if missing:
@@ -133,6 +168,7 @@ class FusedGrid:
                           if fc.cost >= 0 and fc.inflation > 0
                           and fc.inflation / self.resolution >= 0.5]
         self._kernels: dict[int, np.ndarray] = {}
+        self.restarted: Optional[str] = None   # why the last update started the grid over
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -225,7 +261,14 @@ class FusedGrid:
 
         if classes.shape != spec.shape:
             raise ValueError(f'class grid {classes.shape} does not match its spec {spec.shape}')
+        if not all(math.isfinite(v) for v in (pose.x, pose.y, pose.yaw, stamp)):
+            raise ValueError(f'the robot pose {pose} at {stamp} is not finite')
+        self.restarted = None
         if self._stamp is not None and stamp < self._stamp - BACKWARDS_RESET:
+            self.restarted = (f'the frame is stamped {self._stamp - stamp:.1f} s before the '
+                              'newest one in the fused grid (a bag looped, a simulation '
+                              'restarted, or an earlier frame was stamped in the future): the '
+                              'fused grid starts over')
             self.reset()
         self._stamp = stamp if self._stamp is None else max(stamp, self._stamp)
         self._recentre(pose)

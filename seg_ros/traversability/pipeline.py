@@ -129,7 +129,9 @@ PARAMETERS: dict[str, Param] = {
     'fusion.odom_frame': Param('odom', 'fixed frame the fused grid is accumulated and '
                                'published in', _frame_name),
     'fusion.window_size': Param(16.0, 'side of the square fused window centred on the robot '
-                                '(m); cells leaving it are forgotten', minimum=1.0,
+                                '(m); cells leaving it are forgotten; with fusion.enabled the '
+                                f'window may hold at most {MAX_GRID_CELLS} cells of '
+                                'grid.resolution', minimum=1.0,
                                 maximum=200.0),
     'fusion.decay.dynamic': Param(1.0, 'seconds a cell of a class in fusion.dynamic_classes '
                                   'stays after it was last seen', minimum=0.01, maximum=86400.0),
@@ -180,7 +182,8 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
 
     Each value is checked against its bounds in the table first (so no arithmetic ever sees an
     unchecked float), then the rules that join several: a non-empty extent, at most
-    ``MAX_GRID_CELLS`` cells, obstacle heights in order. Raises ``ValueError`` naming the
+    ``MAX_GRID_CELLS`` cells in the grid and (with fusion) in the fused window, obstacle
+    heights in order. Raises ``ValueError`` naming the
     parameter, its valid range and, for the grid size, the bound.
     """
     unknown = sorted(k for k in values if k not in PARAMETERS)
@@ -206,6 +209,14 @@ def from_parameters(values: Mapping[str, Any]) -> Config:
                          f'makes a {cols} x {rows} grid ({cols * rows} cells), above the bound '
                          f'of {MAX_GRID_CELLS} cells (one frame would take seconds); raise '
                          'grid.resolution or shrink the extent')
+    side = fusion.window_cells(float(p['fusion.window_size']), res)
+    if p['fusion.enabled'] and side * side > MAX_GRID_CELLS:
+        # Its arrays (11 bytes a cell) and each frame's passes over them grow with the square:
+        # 200 m at 0.05 m is 16 million cells, +310 MB; at 0.001 m it cannot be allocated.
+        raise ValueError(f'fusion.window_size {p["fusion.window_size"]} m at grid.resolution '
+                         f'{res} m makes a {side} x {side} fused grid ({side * side} cells), '
+                         f'above the bound of {MAX_GRID_CELLS} cells; shrink '
+                         'fusion.window_size or raise grid.resolution')
     spec = GridSpec(res, x_min, x_max, y_min, y_max, p['grid.frame_id'])
     lo = float(p['depth.min_obstacle_height'])
     hi = float(p['depth.max_obstacle_height'])

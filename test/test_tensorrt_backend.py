@@ -494,13 +494,19 @@ def test_activation_memory_follows_the_frame_size(tmp_path, monkeypatch, version
         assert backend.describe().endswith(
             'activation memory allocated per frame size (up to 158.6 MB at the profile max '
             '1920x1080)')
+        hardware = backend.hardware()
         _check_frame(backend, 480, 640)
         assert backend.describe().endswith(
             'activation memory 24.4 MB for 640x480 frames (158.6 MB at the profile max '
             '1920x1080)')
+        # /diagnostics: the figure is a value of its own; hardware_id stays the same.
+        assert backend.memory() == ('activation memory 24.4 MB for 640x480 frames (158.6 MB '
+                                    'at the profile max 1920x1080)')
+        assert backend.hardware() == hardware and 'MB' not in hardware
         assert gpu.used() == 24_395_776 + 640 * 480 * (3 + 1 + 4)
         _check_frame(backend, 240, 320, seed=1)          # smaller: nothing reallocated
         assert 'activation memory 6.9 MB for 320x240 frames' in backend.describe()
+        assert backend.hardware() == hardware
         assert gpu.used() == 24_395_776 + 640 * 480 * (3 + 1 + 4)
         _check_frame(backend, 480, 640, seed=2)
     finally:

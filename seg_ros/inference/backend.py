@@ -75,6 +75,19 @@ class Backend(abc.ABC):
         """One line for logs and diagnostics (runtime, device, providers)."""
         return self.name
 
+    def hardware(self) -> str:
+        """
+        Name what runs the model, for ``DiagnosticStatus.hardware_id``.
+
+        Unlike :meth:`describe` it must not change from frame to frame (monitors group
+        statuses by it), so it leaves out figures such as the activation memory per frame size.
+        """
+        return self.describe()
+
+    def memory(self) -> str:
+        """Accelerator memory the backend holds for the current frame size ('' if none)."""
+        return ''
+
     def close(self) -> None:
         """Release runtime resources (GPU memory, sessions)."""
 

@@ -199,9 +199,11 @@ class Diagnostics:
             'input topic': view.input_topic,
             'camera pose': view.pose_source,
         })
+        if backend and backend.memory():
+            values['accelerator memory'] = backend.memory()
         status = DiagnosticStatus(
             level=_LEVELS[level], name=f'{self._node.get_fully_qualified_name()}: segmentation',
-            message=message, hardware_id=backend.describe() if backend else 'none',
+            message=message, hardware_id=backend.hardware() if backend else 'none',
             values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self._node.get_clock().now().to_msg()

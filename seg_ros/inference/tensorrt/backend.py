@@ -537,6 +537,13 @@ class TensorRTBackend(Backend):
                 + (f', DLA core {dla}' if dla is not None and int(dla) >= 0 else '')
                 + f', {self.memory_summary()}')
 
+    def hardware(self) -> str:
+        return (f'tensorrt {self._platform.tensorrt_version} on {self._platform.gpu_name} '
+                f'(sm {self._platform.compute_capability})')
+
+    def memory(self) -> str:
+        return self.memory_summary()
+
     def memory_summary(self) -> str:
         """
         Return the activation memory the execution context holds, for logs and /diagnostics.

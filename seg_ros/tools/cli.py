@@ -37,6 +37,7 @@ COMMANDS = {
     'replay': ('seg_ros.tools.replay', 'play a bag or image folder as camera topics, record'),
     'demo': ('seg_ros.tools.demo', 'the end-to-end demo: export, run the node on CamVid, record'),
     'bench-grid': ('seg_ros.tools.bench_grid', 'time the traversability projection (synthetic)'),
+    'finetune': ('seg_ros.tools.finetune', 'train a zoo model on your labelled frames, export it'),
 }
 
 

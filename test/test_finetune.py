@@ -68,7 +68,7 @@ def finetune(small, out, *extra):
 
 @pytest.fixture(scope='module')
 def run3(small, tmp_path_factory):
-    """A three-epoch run with export; returns its folder."""
+    """Run three epochs with export; return the run folder."""
     out = tmp_path_factory.mktemp('ft') / 'run'
     assert finetune(small, out, '--epochs', '3', '--name', 'espnet_small_test') == 0
     return out
@@ -133,11 +133,12 @@ def test_exported_model_matches_validation_and_runs_in_the_node(run3, small):
 
 @pytest.mark.slow
 def test_resume_continues_from_the_saved_step(run3, small, tmp_path, capsys):
-    """Two epochs, then --resume to three: the same log and the same weights as one run."""
+    """Stopped after two epochs, then resumed: the same log and the same weights as one run."""
     import torch
     out = tmp_path / 'resumed'
-    assert finetune(small, out, '--epochs', '2', '--no-export') == 0
-    capsys.readouterr()
+    assert finetune(small, out, '--epochs', '3', '--stop-after', '2', '--no-export') == 0
+    assert 'stopping after epoch 2 of 3' in capsys.readouterr().out
+    assert not (out / 'curves.png').exists()
     assert finetune(small, out, '--epochs', '3', '--no-export', '--resume') == 0
     assert f'resuming {out} after epoch 2 (step 4)' in capsys.readouterr().out
     ours = torch.load(out / 'last.ckpt', weights_only=False)
@@ -245,7 +246,7 @@ def test_label_map_merges_and_renames(tmp_path):
 
 
 def test_functional_taxonomy_mapping():
-    """CamVid labels onto the camvid taxonomy: functional classes, void still ignored."""
+    """Map CamVid labels onto the camvid taxonomy: functional classes, void still ignored."""
     spec = td.class_spec(preset='camvid', taxonomy='camvid')
     assert spec.classes == ('unknown', 'traversable', 'obstacle', 'dynamic_obstacle', 'road')
     raw = np.arange(12)[None]

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help='label convention of a dataset instead of --classes: camvid (ignore 11), '
                    'cityscapes (train ids), rugd')
     g.add_argument('--ignore', type=int, default=None, metavar='N',
-                   help='label value that is neither learnt nor scored (default: the preset\'s, '
+                   help="label value that is neither learnt nor scored (default: the preset's, "
                    'else 255)')
     g.add_argument('--label-map', default='', metavar='YAML',
                    help='merge or rename classes: mapping of label class -> class to train '
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument('--weights', metavar='PATH',
                    help="start from this state_dict instead of the zoo's weights")
     g.add_argument('--size', metavar='WxH', help='network input size for validation and export '
-                   '(default: the validation frames\' size, rounded to the network\'s multiple)')
+                   "(default: the validation frames' size, rounded to the network's multiple)")
     g.add_argument('--name', default='', help='model name in the exported metadata '
                    '(default BASE_finetuned)')
     g = parser.add_argument_group('training')
@@ -97,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument('--threads', type=int, default=0, help='CPU threads (0 = all cores)')
     g.add_argument('--resume', action='store_true',
                    help='continue the run in RUN_DIR from its last finished epoch')
+    g.add_argument('--stop-after', type=int, default=0, metavar='N',
+                   help='stop after N epochs of this call, as if interrupted (time-boxed '
+                   'sessions on a shared machine); continue later with --resume')
     g.add_argument('--limit-train', type=int, default=0, metavar='N',
                    help='use only the first N training frames (0 = all)')
     g.add_argument('--limit-val', type=int, default=0, metavar='N',
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
             warmup=args.warmup, class_weights=args.class_weights, loss=args.loss,
             dice=args.dice, seed=args.seed, threads=args.threads, device=args.device,
-            resume=args.resume, limit_train=args.limit_train, limit_val=args.limit_val,
+            resume=args.resume, stop_after=args.stop_after, limit_train=args.limit_train, limit_val=args.limit_val,
             name=args.name, export=not args.no_export, precision=args.precision,
             calib=args.calib, calib_count=args.calib_count,
             progress=False if args.no_progress else None)

@@ -62,7 +62,7 @@ class Preset:
 
 
 def presets() -> dict[str, Preset]:
-    """Return the dataset presets (``--dataset``), built from the zoo's class lists."""
+    """Return the dataset presets for ``--dataset``, built from the zoo's class lists."""
     from seg_ros.zoo.datasets.camvid import CAMVID_CLASSES, CAMVID_PALETTE
     from seg_ros.zoo.datasets.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
     from seg_ros.zoo.datasets.rugd import RUGD_CLASSES, RUGD_PALETTE
@@ -465,14 +465,14 @@ class Augment:
             out = (out - out.mean()) * c + out.mean()
             grey = out @ np.array([0.299, 0.587, 0.114], np.float32)
             out = grey[..., None] + (out - grey[..., None]) * s
-        out = np.clip(out, 0, 255).astype(np.uint8)
+        img = np.clip(out, 0, 255).astype(np.uint8)
         if self.hue > 0:
             shift = int(rng.integers(-self.hue, self.hue + 1))
             if shift:
-                hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+                hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
                 hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
-                out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-        return out
+                img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        return img
 
 
 def sample_rng(seed: int, epoch: int, position: int) -> np.random.Generator:

@@ -99,6 +99,7 @@ class Options:
     threads: int = 0
     device: str = 'cpu'
     resume: bool = False
+    stop_after: int = 0                        # stop after this many epochs of this call
     limit_train: int = 0
     limit_val: int = 0
     name: str = ''
@@ -127,6 +128,8 @@ def _check_options(o: Options) -> None:
     if o.class_weights not in CLASS_WEIGHTS:
         raise FinetuneError(f'--class-weights {o.class_weights}: choose one of '
                             f'{", ".join(CLASS_WEIGHTS)}')
+    if o.stop_after < 0:
+        raise FinetuneError(f'--stop-after {o.stop_after} must be >= 0 (0 = run to the end)')
     if o.epochs < 1 or o.batch < 1:
         raise FinetuneError(f'--epochs ({o.epochs}) and --batch ({o.batch}) must be >= 1')
     if not 0 < o.scale[0] <= o.scale[1]:
@@ -136,7 +139,7 @@ def _check_options(o: Options) -> None:
 
 
 def _network_size(o: Options, entry: zoo.ZooEntry, first: np.ndarray) -> tuple[int, int]:
-    """The network input size: the option, else the frames' own size rounded to the multiple."""
+    """Return the network size: the option, else the frames' own size rounded to the multiple."""
     m = entry.size_multiple
     if o.size:
         h, w = o.size
@@ -366,6 +369,11 @@ def finetune(o: Options, log: Callable[[str], None] = print) -> Result:
             f'{100 * scores.mean_iou:.2f} (best {100 * best_miou:.2f} @ {best_epoch}), '
             f'{epoch_s:.1f} s ({row["train_img_per_s"]:.2f} img/s training, val '
             f'{row["val_s"]:.1f} s)')
+        if o.stop_after and epoch + 1 - start_epoch >= o.stop_after and epoch + 1 < o.epochs:
+            log(f'stopping after epoch {epoch + 1} of {o.epochs} (--stop-after '
+                f'{o.stop_after}); continue with --resume')
+            return Result(history, best_epoch, best_miou, out,
+                          files=[out / 'log.csv', out / 'log.json', ckpt_path, best_path])
     result = Result(history, best_epoch, best_miou, out,
                     files=[out / 'log.csv', out / 'log.json', ckpt_path, best_path])
     result.files.append(write_curves(out / 'curves.png', history, spec.classes))

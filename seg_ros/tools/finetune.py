@@ -131,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
             weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
             warmup=args.warmup, class_weights=args.class_weights, loss=args.loss,
             dice=args.dice, seed=args.seed, threads=args.threads, device=args.device,
-            resume=args.resume, stop_after=args.stop_after, limit_train=args.limit_train, limit_val=args.limit_val,
+            resume=args.resume, stop_after=args.stop_after, limit_train=args.limit_train,
+            limit_val=args.limit_val,
             name=args.name, export=not args.no_export, precision=args.precision,
             calib=args.calib, calib_count=args.calib_count,
             progress=False if args.no_progress else None)

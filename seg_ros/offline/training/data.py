@@ -465,7 +465,7 @@ class Augment:
             out = (out - out.mean()) * c + out.mean()
             grey = out @ np.array([0.299, 0.587, 0.114], np.float32)
             out = grey[..., None] + (out - grey[..., None]) * s
-        img = np.clip(out, 0, 255).astype(np.uint8)
+        img: np.ndarray = np.clip(out, 0, 255).astype(np.uint8)
         if self.hue > 0:
             shift = int(rng.integers(-self.hue, self.hue + 1))
             if shift:

@@ -217,7 +217,24 @@ _RESUME_KEYS = ('base', 'classes_trained', 'network_size', 'batch', 'seed')
 
 
 def finetune(o: Options, log: Callable[[str], None] = print) -> Result:
-    """Run (or resume) a fine-tuning run into ``o.out``; see the module docstring."""
+    """
+    Run (or resume) a fine-tuning run into ``o.out``; see the module docstring.
+
+    PyTorch's thread count and determinism switch are process-wide: they are restored on
+    return, so a caller (a test session, a notebook) is left as it was.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        return _finetune(o, log)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _finetune(o: Options, log: Callable[[str], None]) -> Result:
     _check_options(o)
     spec = td.class_spec(o.classes, o.dataset, o.ignore, o.label_map, o.taxonomy)
     entry = zoo.get(o.base)

@@ -475,9 +475,11 @@ def write_curves(path: Path, history: list[dict[str, Any]], classes: Sequence[st
     axes[0].set_title('training loss')
     axes[1].plot(epochs, [100 * r['val_miou'] for r in history], 'o-', color='tab:red')
     axes[1].set_title('validation mIoU (%)')
-    for c in classes:
+    colours = plt.get_cmap('tab20' if len(classes) > 10 else 'tab10')
+    for i, c in enumerate(classes):     # one colour per class (tab10 repeats after ten)
         axes[2].plot(epochs, [100 * (r['val_iou'][c] if r['val_iou'][c] is not None
-                                     else float('nan')) for r in history], '.-', label=c)
+                                     else float('nan')) for r in history], '.-', label=c,
+                     color=colours(i % colours.N))
     axes[2].set_title('validation IoU per class (%)')
     axes[2].legend(fontsize=7, ncol=2 if len(classes) > 8 else 1, loc='lower right')
     for ax in axes:

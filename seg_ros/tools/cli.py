@@ -38,6 +38,7 @@ COMMANDS = {
     'demo': ('seg_ros.tools.demo', 'the end-to-end demo: export, run the node on CamVid, record'),
     'bench-grid': ('seg_ros.tools.bench_grid', 'time the traversability projection (synthetic)'),
     'wrap': ('seg_ros.tools.wrap', 'turn your own segmentation ONNX into a seg_ros model'),
+    'finetune': ('seg_ros.tools.finetune', 'train a zoo model on your labelled frames, export it'),
 }
 
 

@@ -79,3 +79,12 @@ def test_strip_module_prefix_only_when_every_key_has_it():
     out = strip_module_prefix(plain)
     assert out == plain and out is not plain
     assert strip_module_prefix({}) == {}
+
+
+def test_label_files_pair_by_stem_with_the_suffix_stripped(tmp_path):
+    for name in ('a_L.png', 'b_L.PNG', 'c.png', 'd_L.jpg'):
+        (tmp_path / name).write_bytes(b'')
+    (tmp_path / 'e_L.png').mkdir()
+    assert images.label_files(tmp_path, '_L') == {'a': tmp_path / 'a_L.png',
+                                                  'b': tmp_path / 'b_L.PNG'}
+    assert set(images.label_files(tmp_path)) == {'a_L', 'b_L', 'c'}

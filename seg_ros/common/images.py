@@ -83,6 +83,26 @@ def list_images(folder: PathLike) -> list[Path]:
     return files
 
 
+def label_files(folder: Path, suffix: str = '') -> dict[str, Path]:
+    """
+    Map each label PNG of ``folder`` to its frame's stem (``suffix`` stripped, e.g. ``_L``).
+
+    Label maps pair with frames by stem, so evaluation and training agree on which label
+    belongs to which frame; PNGs without the suffix are not labels.
+    """
+    labels: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() != '.png' or not p.is_file():
+            continue
+        stem = p.stem
+        if suffix:
+            if not stem.endswith(suffix):
+                continue
+            stem = stem[:-len(suffix)]
+        labels[stem] = p
+    return labels
+
+
 def read_image(path: PathLike, encoding: str = 'rgb8') -> np.ndarray:
     """Return an image file as contiguous ``(H, W, 3)`` uint8 in ``encoding`` (rgb8 or bgr8)."""
     if encoding not in READ_ENCODINGS:

@@ -34,7 +34,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from seg_ros.common.images import ImageFileError, is_image_file, read_image
+from seg_ros.common.images import ImageFileError, is_image_file, label_files, read_image
 from seg_ros.offline import metrics
 
 SCHEMA_VERSION = 1
@@ -60,16 +60,7 @@ def pair_files(images: Path, labels: Path, label_suffix: str = '') -> tuple[
         if not folder.is_dir():
             raise EvaluationError(f'{what} folder not found: {folder}')
     imgs = {p.stem: p for p in sorted(images.iterdir()) if is_image_file(p)}
-    labs = {}
-    for p in sorted(labels.iterdir()):
-        if p.suffix.lower() != '.png' or not p.is_file():
-            continue
-        stem = p.stem
-        if label_suffix:
-            if not stem.endswith(label_suffix):
-                continue
-            stem = stem[:-len(label_suffix)]
-        labs[stem] = p
+    labs = label_files(labels, label_suffix)
     pairs = [(imgs[s], labs[s]) for s in sorted(imgs.keys() & labs.keys())]
     return pairs, sorted(imgs.keys() - labs.keys()), sorted(labs.keys() - imgs.keys())
 

@@ -34,7 +34,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import cv2
 import numpy as np
-from seg_ros.common.images import ImageFileError, is_image_file, read_image
+from seg_ros.common.images import ImageFileError, is_image_file, label_files, read_image
 from seg_ros.inference.contract import default_palette
 import yaml
 
@@ -327,16 +327,7 @@ def pair_folder(images: Path, labels: Path, label_suffix: str = '') -> list[tupl
     imgs = {p.stem: p for p in sorted(images.iterdir()) if is_image_file(p)}
     if not imgs:
         raise DataError(f'no images in {images} (empty split); put the frames there')
-    labs: dict[str, Path] = {}
-    for p in sorted(labels.iterdir()):
-        if p.suffix.lower() != '.png' or not p.is_file():
-            continue
-        stem = p.stem
-        if label_suffix:
-            if not stem.endswith(label_suffix):
-                continue
-            stem = stem[:-len(label_suffix)]
-        labs[stem] = p
+    labs = label_files(labels, label_suffix)
     if not labs:
         raise DataError(f'no label PNGs in {labels} (empty split)')
     no_label = sorted(imgs.keys() - labs.keys())

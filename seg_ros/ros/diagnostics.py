@@ -139,16 +139,26 @@ class Diagnostics:
         with self._lock:
             self._stats.on_input(now)
 
+    def on_decode(self, now: float, decode_s: float) -> None:
+        """Record the time one frame took to decode (in the receiving callback)."""
+        with self._lock:
+            self._stats.on_decode(now, decode_s)
+
     def on_drop(self) -> None:
-        """Count a frame the worker had not started, replaced by a newer one."""
+        """Count a frame inference had not started, replaced by a newer one."""
         with self._lock:
             self._stats.on_drop()
 
+    def on_tail_drop(self) -> None:
+        """Count a segmented frame the publishing stage had not started, replaced by a newer."""
+        with self._lock:
+            self._stats.on_drop(before_tail=True)
+
     def on_output(self, now: float, inference_s: float, age_s: Optional[float],
-                  overlay: bool) -> None:
+                  overlay: bool, tail_s: Optional[float] = None) -> None:
         """Count a frame segmented and published, with its timings."""
         with self._lock:
-            self._stats.on_output(now, inference_s, age_s, overlay)
+            self._stats.on_output(now, inference_s, age_s, overlay, tail_s)
 
     # ---------------------------------------------------------------- health and the message
     def watch_input(self, topic: Optional[str], timeout_s: float = 0.0) -> None:

@@ -74,7 +74,7 @@ class Grids:
         ``trav`` and ``fusion`` are those built for the model that made ``labels`` (taken with
         them on the inference thread; :attr:`trav` may have been rebuilt since).
         """
-        self._publish_functional(trav, header, labels, confidence)
+        functional = self._publish_functional(trav, header, labels, confidence)
         stamp, frame = conversions.stamp_ns(header.stamp), header.frame_id
         info = self._camera_info(settings, streams, stamp, frame, labels.shape)
         if info is None:
@@ -89,7 +89,7 @@ class Grids:
             camera_frame = frame or info.header.frame_id
             from_tf = self._update_camera_pose(settings, trav, streams, camera_frame,
                                                header.stamp)
-            result = trav.process(labels, depth, confidence)
+            result = trav.process(labels, depth, confidence, functional)
         except (ValueError, conversions.ImageError) as exc:
             self._diag.problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
             return
@@ -100,12 +100,14 @@ class Grids:
             self._publish_fused(fusion, streams, result, header)
 
     def _publish_functional(self, trav: traversability.Traversability, header: Any,
-                            labels: np.ndarray, confidence: Optional[np.ndarray]) -> None:
+                            labels: np.ndarray, confidence: Optional[np.ndarray]) -> np.ndarray:
+        """Publish the functional image (and its colours if wanted); return it for the grid."""
         functional = trav.functional(labels, confidence)
         self._out.publish(out.FUNCTIONAL, messages.image_message(functional, 'mono8', header))
         if self._out.wanted(out.FUNCTIONAL_COLOR):
             self._out.publish(out.FUNCTIONAL_COLOR, messages.image_message(
                 trav.taxonomy.colorize(functional), 'rgb8', header))
+        return functional
 
     def _camera_info(self, s: Settings, streams: Streams, stamp: int, frame: str,
                      shape: tuple[int, ...]) -> Any:

@@ -29,6 +29,27 @@ def test_rates_and_percentiles():
     assert values['frames processed'] == '11'
 
 
+def test_stage_times_and_drops_per_stage():
+    s = stats.NodeStats(started=0.0)
+    for i in range(4):
+        s.on_input(float(i))
+        s.on_decode(float(i), 0.002)
+    s.on_drop()                                   # replaced before inference
+    for i in range(3):
+        s.on_inference(1.0 + i, 0.010 * (i + 1))  # three inferences ...
+    s.on_drop(before_tail=True)                   # ... one replaced before publishing
+    s.on_output(3.5, None, 0.05, tail_s=0.004)
+    s.on_output(3.6, None, 0.05, tail_s=0.006)
+    _, _, values = s.summary(4.0)
+    assert values['frames dropped (overload)'] == '2'
+    assert values['frames dropped before inference'] == '1'
+    assert values['frames dropped before publishing'] == '1'
+    assert values['frames processed'] == '2'
+    assert values['decode time p50 (ms)'] == '2.0'
+    assert values['inference time p50 (ms)'] == '20.0'       # every inference, published or not
+    assert values['publishing time p50 (ms)'] == '5.0'
+
+
 def test_window_forgets_old_samples():
     w = stats.Window(seconds=1.0)
     w.add(0.0, 5.0)

@@ -108,12 +108,18 @@ class NodeStats:
         self.dropped += 1
         self.dropped_before_tail += int(before_tail)
 
-    def on_output(self, now: float, inference_s: float, age_s: Optional[float],
+    def on_inference(self, now: float, inference_s: float) -> None:
+        """Record one inference (also of a frame dropped before publishing)."""
+        self.inference_ms.add(now, inference_s * 1000.0)
+
+    def on_output(self, now: float, inference_s: Optional[float], age_s: Optional[float],
                   overlay: bool = False, tail_s: Optional[float] = None) -> None:
+        """Count a published frame; ``inference_s`` None when :meth:`on_inference` had it."""
         self.processed += 1
         self.overlays += int(overlay)
         self.outputs.add(now)
-        self.inference_ms.add(now, inference_s * 1000.0)
+        if inference_s is not None:
+            self.inference_ms.add(now, inference_s * 1000.0)
         if tail_s is not None:
             self.tail_ms.add(now, tail_s * 1000.0)
         if age_s is not None:

@@ -154,7 +154,12 @@ class Diagnostics:
         with self._lock:
             self._stats.on_drop(before_tail=True)
 
-    def on_output(self, now: float, inference_s: float, age_s: Optional[float],
+    def on_inference(self, now: float, inference_s: float) -> None:
+        """Record the time of one inference (on the inference worker)."""
+        with self._lock:
+            self._stats.on_inference(now, inference_s)
+
+    def on_output(self, now: float, inference_s: Optional[float], age_s: Optional[float],
                   overlay: bool, tail_s: Optional[float] = None) -> None:
         """Count a frame segmented and published, with its timings."""
         with self._lock:

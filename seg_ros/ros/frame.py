@@ -224,6 +224,7 @@ class FrameProcessor:
                                f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
             return None
         inference_s = time.perf_counter() - t0
+        self._diag.on_inference(time.monotonic(), inference_s)
         self._diag.clear('inference')
         # What was built for this model, taken on the thread that rebuilds it: the publishing
         # stage never pairs these labels with a taxonomy built for another model.
@@ -267,7 +268,7 @@ class FrameProcessor:
                                 result.confidence, seg.trav, seg.fusion)
         stamp_ns = conversions.stamp_ns(header.stamp)
         age = ((self._clock.now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
-        self._diag.on_output(time.monotonic(), seg.inference_s, age, with_overlay,
+        self._diag.on_output(time.monotonic(), None, age, with_overlay,
                              time.perf_counter() - t0)
         self._diag.clear('processing')
 

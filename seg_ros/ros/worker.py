@@ -30,7 +30,11 @@ is still stuck in a runtime.
 with a bounded wait, :attr:`Worker.alive`) and its requests (reload the model, or only the
 traversability built on it), which it serves before the next frame. It calls a
 :class:`Job` for the work itself and a :class:`Watch` (the node's watchdog) around each item.
-No ROS imports: unit-tested directly (``test/test_worker.py``).
+
+:class:`Pipeline` puts two workers in a row (the node's inference, then its publishing), the
+second fed through its own one-slot mailbox with the same rule: a result not yet taken is
+replaced by a newer one and counted. So inference never waits for publishing, and neither
+stage queues. No ROS imports: unit-tested directly (``test/test_worker.py``).
 """
 from __future__ import annotations
 

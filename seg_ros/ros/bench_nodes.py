@@ -193,7 +193,7 @@ class Client:
         self._sent.clear()
         self._ages = []
         self._grids = set()
-        self._recorded: set[int] = set()
+        self._recorded = set()
         sent = 0
         start = next_t = time.monotonic()
         while True:

@@ -17,12 +17,17 @@
 One camera frame through the node: the model, then segmentation and its outputs.
 
 :class:`FrameProcessor` holds what a frame needs (the loaded model, and the taxonomy and fused
-grid built for its classes) and is the :class:`seg_ros.ros.worker.Job` of the node's worker:
-every method but :meth:`FrameProcessor.load` and :meth:`FrameProcessor.release` runs on the
-worker thread. A frame is converted, segmented and published (labels, overlay, confidence);
-its traversability outputs follow in :class:`seg_ros.ros.grids.Grids`. Loading is split in
-steps: the model (:meth:`FrameProcessor.load_model`), its class names on LabelInfo, then the
-traversability built on its classes (:meth:`FrameProcessor.load_traversability`).
+grid built for its classes) and does each of the three stages of the node's pipeline
+(:class:`seg_ros.ros.worker.Pipeline`): :meth:`FrameProcessor.decode` in the receiving callback
+(a :class:`Decoded` frame), :meth:`FrameProcessor.process` on the inference worker (the
+:class:`seg_ros.ros.worker.Stage`; it also serves reloads, so the model changes only there)
+and :meth:`FrameProcessor.publish` on the publishing worker (through :class:`PublishJob`):
+labels, overlay, confidence, then the traversability outputs in
+:class:`seg_ros.ros.grids.Grids`. A :class:`Segmented` frame carries the palette, taxonomy and
+fused grid of the model that made it, so a reload between the stages never mixes two models.
+Loading is split in steps: the model (:meth:`FrameProcessor.load_model`), its class names on
+LabelInfo, then the traversability built on its classes
+(:meth:`FrameProcessor.load_traversability`).
 """
 from __future__ import annotations
 
@@ -65,7 +70,6 @@ class Segmented:
 
     frame: Decoded
     result: Segmentation
-    inference_s: float
     lut: np.ndarray                                      # the model's palette
     trav: Optional[traversability.Traversability]        # None: traversability off
     fusion: Optional[FusedGrid]
@@ -79,7 +83,7 @@ def describe_frame(msg: Any) -> str:
 
 
 class FrameProcessor:
-    """The model and what is built on it; segments one frame at a time and publishes."""
+    """The model and what is built on it; decodes, segments and publishes frames (3 stages)."""
 
     def __init__(self, logger: Any, clock: Any, diagnostics: Diagnostics,
                  outputs: out.Outputs, settings: Settings) -> None:
@@ -228,8 +232,7 @@ class FrameProcessor:
         self._diag.clear('inference')
         # What was built for this model, taken on the thread that rebuilds it: the publishing
         # stage never pairs these labels with a taxonomy built for another model.
-        return Segmented(frame, result, inference_s, self._lut, self._grids.trav,
-                         self._grids.fusion)
+        return Segmented(frame, result, self._lut, self._grids.trav, self._grids.fusion)
 
     def failed(self, what: str, exc: Exception) -> None:
         model = self.settings.model_path

@@ -35,18 +35,17 @@ def test_stage_times_and_drops_per_stage():
         s.on_input(float(i))
         s.on_decode(float(i), 0.002)
     s.on_drop()                                   # replaced before inference
-    for i in range(3):
-        s.on_inference(1.0 + i, 0.010 * (i + 1))  # three inferences ...
-    s.on_drop(before_tail=True)                   # ... one replaced before publishing
-    s.on_output(3.5, None, 0.05, tail_s=0.004)
-    s.on_output(3.6, None, 0.05, tail_s=0.006)
+    for i in range(3):                            # three segmented, labels published ...
+        s.on_output(1.0 + i, 0.010 * (i + 1), 0.05)
+    s.on_skip()                                   # ... one's publishing step replaced
+    s.on_publishing(3.5, 0.004, overlay=True)
+    s.on_publishing(3.6, 0.006)
     _, _, values = s.summary(4.0)
-    assert values['frames dropped (overload)'] == '2'
-    assert values['frames dropped before inference'] == '1'
-    assert values['frames dropped before publishing'] == '1'
-    assert values['frames processed'] == '2'
+    assert values['frames dropped (overload)'] == '1'
+    assert values['frames with labels only (publishing overload)'] == '1'
+    assert values['frames processed'] == '3' and values['overlays published'] == '1'
     assert values['decode time p50 (ms)'] == '2.0'
-    assert values['inference time p50 (ms)'] == '20.0'       # every inference, published or not
+    assert values['inference time p50 (ms)'] == '20.0'
     assert values['publishing time p50 (ms)'] == '5.0'
 
 

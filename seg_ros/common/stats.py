@@ -81,8 +81,8 @@ class NodeStats:
     problem_hold_s: float = 5.0
     received: int = 0
     processed: int = 0
-    dropped: int = 0                 # before inference + before publishing
-    dropped_before_tail: int = 0     # inferred, replaced before the publishing stage took it
+    dropped: int = 0                 # replaced before inference
+    skipped: int = 0                 # labels published, the rest replaced before publishing
     rejected: int = 0
     overlays: int = 0
     inputs: Window = field(default_factory=Window)
@@ -103,27 +103,28 @@ class NodeStats:
     def on_decode(self, now: float, decode_s: float) -> None:
         self.decode_ms.add(now, decode_s * 1000.0)
 
-    def on_drop(self, before_tail: bool = False) -> None:
-        """Count a frame replaced by a newer one before inference (or before publishing)."""
+    def on_drop(self) -> None:
+        """Count a frame replaced by a newer one before inference."""
         self.dropped += 1
-        self.dropped_before_tail += int(before_tail)
 
-    def on_inference(self, now: float, inference_s: float) -> None:
-        """Record one inference (also of a frame dropped before publishing)."""
-        self.inference_ms.add(now, inference_s * 1000.0)
+    def on_skip(self) -> None:
+        """Count a frame whose labels went out but whose other outputs were replaced."""
+        self.skipped += 1
 
-    def on_output(self, now: float, inference_s: Optional[float], age_s: Optional[float],
-                  overlay: bool = False, tail_s: Optional[float] = None) -> None:
-        """Count a published frame; ``inference_s`` None when :meth:`on_inference` had it."""
+    def on_output(self, now: float, inference_s: float, age_s: Optional[float],
+                  overlay: bool = False) -> None:
+        """Count a frame segmented and its labels published, with its timings."""
         self.processed += 1
         self.overlays += int(overlay)
         self.outputs.add(now)
-        if inference_s is not None:
-            self.inference_ms.add(now, inference_s * 1000.0)
-        if tail_s is not None:
-            self.tail_ms.add(now, tail_s * 1000.0)
+        self.inference_ms.add(now, inference_s * 1000.0)
         if age_s is not None:
             self.age_ms.add(now, age_s * 1000.0)
+
+    def on_publishing(self, now: float, seconds: float, overlay: bool = False) -> None:
+        """Record the publishing step of one frame (overlay, images, grid, clouds, fusion)."""
+        self.overlays += int(overlay)
+        self.tail_ms.add(now, seconds * 1000.0)
 
     def report(self, kind: str, level: int, message: str, now: float) -> None:
         """Record a problem; ``kind`` groups repeats (one line per kind on /diagnostics)."""
@@ -150,8 +151,7 @@ class NodeStats:
             'frames received': str(self.received),
             'frames processed': str(self.processed),
             'frames dropped (overload)': str(self.dropped),
-            'frames dropped before inference': str(self.dropped - self.dropped_before_tail),
-            'frames dropped before publishing': str(self.dropped_before_tail),
+            'frames with labels only (publishing overload)': str(self.skipped),
             'frames rejected (bad input)': str(self.rejected),
             'overlays published': str(self.overlays),
             'inference time p50 (ms)': inf50,

@@ -149,21 +149,20 @@ class Diagnostics:
         with self._lock:
             self._stats.on_drop()
 
-    def on_tail_drop(self) -> None:
-        """Count a segmented frame the publishing stage had not started, replaced by a newer."""
+    def on_skip(self) -> None:
+        """Count a frame whose publishing step was replaced by a newer one (labels went out)."""
         with self._lock:
-            self._stats.on_drop(before_tail=True)
+            self._stats.on_skip()
 
-    def on_inference(self, now: float, inference_s: float) -> None:
-        """Record the time of one inference (on the inference worker)."""
+    def on_output(self, now: float, inference_s: float, age_s: Optional[float]) -> None:
+        """Count a frame segmented and its labels published, with its timings."""
         with self._lock:
-            self._stats.on_inference(now, inference_s)
+            self._stats.on_output(now, inference_s, age_s)
 
-    def on_output(self, now: float, inference_s: Optional[float], age_s: Optional[float],
-                  overlay: bool, tail_s: Optional[float] = None) -> None:
-        """Count a frame segmented and published, with its timings."""
+    def on_publishing(self, now: float, seconds: float, overlay: bool) -> None:
+        """Record the publishing step of one frame."""
         with self._lock:
-            self._stats.on_output(now, inference_s, age_s, overlay, tail_s)
+            self._stats.on_publishing(now, seconds, overlay)
 
     # ---------------------------------------------------------------- health and the message
     def watch_input(self, topic: Optional[str], timeout_s: float = 0.0) -> None:

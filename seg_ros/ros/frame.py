@@ -20,11 +20,12 @@ One camera frame through the node: the model, then segmentation and its outputs.
 grid built for its classes) and does each of the three stages of the node's pipeline
 (:class:`seg_ros.ros.worker.Pipeline`): :meth:`FrameProcessor.decode` in the receiving callback
 (a :class:`Decoded` frame), :meth:`FrameProcessor.process` on the inference worker (the
-:class:`seg_ros.ros.worker.Stage`; it also serves reloads, so the model changes only there)
-and :meth:`FrameProcessor.publish` on the publishing worker (through :class:`PublishJob`):
-labels, overlay, confidence, then the traversability outputs in
-:class:`seg_ros.ros.grids.Grids`. A :class:`Segmented` frame carries the palette, taxonomy and
-fused grid of the model that made it, so a reload between the stages never mixes two models.
+:class:`seg_ros.ros.worker.Stage`: the model, then the labels are published at once; it also
+serves reloads, so the model changes only there) and :meth:`FrameProcessor.publish` on the
+publishing worker (through :class:`PublishJob`): overlay, confidence, then the traversability
+outputs in :class:`seg_ros.ros.grids.Grids`. A :class:`Segmented` frame carries the palette,
+taxonomy and fused grid of the model that made it, so a reload between the stages never mixes
+two models.
 Loading is split in steps: the model (:meth:`FrameProcessor.load_model`), its class names on
 LabelInfo, then the traversability built on its classes
 (:meth:`FrameProcessor.load_traversability`).
@@ -228,8 +229,14 @@ class FrameProcessor:
                                f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
             return None
         inference_s = time.perf_counter() - t0
-        self._diag.on_inference(time.monotonic(), inference_s)
         self._diag.clear('inference')
+        # The labels go out here, the moment they exist: their age never includes a hand-off
+        # to another thread, and they precede every other output of the frame.
+        header = frame.header
+        self._out.publish(out.LABELS, messages.image_message(result.labels, 'mono8', header))
+        stamp_ns = conversions.stamp_ns(header.stamp)
+        age = ((self._clock.now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
+        self._diag.on_output(time.monotonic(), inference_s, age)
         # What was built for this model, taken on the thread that rebuilds it: the publishing
         # stage never pairs these labels with a taxonomy built for another model.
         return Segmented(frame, result, self._lut, self._grids.trav, self._grids.fusion)
@@ -253,10 +260,9 @@ class FrameProcessor:
 
     # ---------------------------------------------------------------- publishing (tail stage)
     def publish(self, seg: Segmented) -> None:
-        """Publish one segmented frame: labels first, then the images, then traversability."""
+        """Publish the rest of a segmented frame (its labels are out): images, traversability."""
         t0 = time.perf_counter()
         header, result = seg.frame.header, seg.result
-        self._out.publish(out.LABELS, messages.image_message(result.labels, 'mono8', header))
         with_overlay = self._out.wanted(out.OVERLAY)
         if with_overlay:
             blend = conversions.overlay(seg.frame.rgb, result.labels, seg.lut,
@@ -269,10 +275,7 @@ class FrameProcessor:
         if self.streams is not None and seg.trav is not None:
             self._grids.publish(self.settings, self.streams, header, result.labels,
                                 result.confidence, seg.trav, seg.fusion)
-        stamp_ns = conversions.stamp_ns(header.stamp)
-        age = ((self._clock.now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
-        self._diag.on_output(time.monotonic(), None, age, with_overlay,
-                             time.perf_counter() - t0)
+        self._diag.on_publishing(time.monotonic(), time.perf_counter() - t0, with_overlay)
         self._diag.clear('processing')
 
 

@@ -84,7 +84,7 @@ class SegmentationNode(LifecycleNode):
         watchdog = self._diag.watchdog
         self._worker: Pipeline[Decoded, Segmented] = Pipeline(
             self._frames, PublishJob(self._frames), watchdog.stage('inference'),
-            watchdog.stage('publishing'), on_tail_drop=self._diag.on_tail_drop)
+            watchdog.stage('publishing'), on_tail_drop=self._diag.on_skip)
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self.create_timer(settings.diagnostics_period, self._publish_diagnostics)

@@ -20,6 +20,7 @@ from pathlib import Path
 import time
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -27,6 +28,7 @@ from seg_ros.inference.loader import create_backend
 from seg_ros.offline import benchmarking as bm
 from seg_ros.testing import synthetic
 from seg_ros.tools import cli
+from seg_ros.zoo import CAMVID_CLASSES
 
 CLASSES = [f'c{i}' for i in range(12)]
 
@@ -61,8 +63,15 @@ def test_backend_scenario_json(tiny_model, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_all_scenarios_over_ros(tiny_model, tmp_path):
-    doc = _bench(tiny_model, tmp_path / 'all.json', '--frames', '10', '--rate', '20',
+def test_all_scenarios_over_ros(tmp_path):
+    # A CamVid model (as the zoo's exports say): the node loads its taxonomy, so node-trav's
+    # frames get their grids.
+    proto = synthetic.passthrough_model(CAMVID_CLASSES)
+    onnx.helper.set_model_props(proto, {**{p.key: p.value for p in proto.metadata_props},
+                                        'seg_ros.dataset': 'camvid'})
+    model = str(tmp_path / 'camvid_pt.onnx')
+    onnx.save(proto, model)
+    doc = _bench(model, tmp_path / 'all.json', '--frames', '10', '--rate', '20',
                  '--warmup', '0.2', '--backends', 'onnxruntime:cpu',
                  '--domain-id', os.environ['ROS_DOMAIN_ID'])
     rows = {r['scenario']: r for r in doc['results']}
@@ -73,7 +82,23 @@ def test_all_scenarios_over_ros(tiny_model, tmp_path):
         assert r['frames_in'] == 10 and 0 < r['frames_out'] <= 10
         assert r['latency_ms']['p50'] > 0
         assert r['peak_rss_mb'] > 10 and r['cpu_percent'] is not None
-    assert {o['scenario'] for o in doc['overhead']} == {'node', 'naive'}
+    assert {o['scenario'] for o in doc['overhead']} == {'node', 'node-trav', 'naive'}
+    # node-trav: a camera_info with each frame, so a grid comes back for the frames labelled.
+    assert 0 < rows['node-trav']['grids_out'] <= rows['node-trav']['frames_out']
+    assert 'grids_out' not in rows['node']
+
+
+@pytest.mark.slow
+def test_rounds_interleave_and_the_rate_follows_the_bare_backend(tiny_model, tmp_path):
+    doc = _bench(tiny_model, tmp_path / 'rounds.json', '--scenarios', 'backend,node',
+                 '--duration', '1', '--rounds', '2', '--rate-factor', '0.01', '--warmup', '0.2',
+                 '--backends', 'onnxruntime:cpu', '--domain-id', os.environ['ROS_DOMAIN_ID'])
+    order = [(r['scenario'], r['round']) for r in doc['results']]
+    assert order == [('backend', 0), ('node', 0), ('backend', 1), ('node', 1)]
+    for bare, node in zip(doc['results'][::2], doc['results'][1::2]):
+        assert node['status'] == 'ok', node
+        assert node['rate_hz'] == round(0.01 * bare['fps'], 2)   # of its own round's rate
+    assert [o['round'] for o in doc['overhead']] == [0, 1]
 
 
 def test_validate_catches_schema_errors():
@@ -110,7 +135,14 @@ def test_summary_statistics_and_overhead_pairing():
             dict(base, scenario='node', width=8, fps=50.0, latency_ms={'p50': 5.5})]
     assert bm.overhead_rows(rows) == [{
         'scenario': 'node', 'backend': 'onnxruntime', 'device': 'cpu', 'width': 4, 'height': 3,
-        'p50_over_backend_ms': 3.5, 'fps_ratio': 0.5}]
+        'round': 0, 'p50_over_backend_ms': 3.5, 'fps_ratio': 0.5}]
+    # With --rounds, each row is paired with the bare backend of its own round.
+    rounds = [dict(base, scenario='backend', fps=100.0, latency_ms={'p50': 2.0}, round=0),
+              dict(base, scenario='node-trav', fps=90.0, latency_ms={'p50': 4.0}, round=0),
+              dict(base, scenario='backend', fps=50.0, latency_ms={'p50': 3.0}, round=1),
+              dict(base, scenario='node-trav', fps=40.0, latency_ms={'p50': 7.0}, round=1)]
+    assert [(o['round'], o['fps_ratio'], o['p50_over_backend_ms'])
+            for o in bm.overhead_rows(rounds)] == [(0, 0.9, 2.0), (1, 0.8, 4.0)]
 
 
 def test_naive_pipeline_gives_the_same_labels_as_the_contract_model(tiny_model, tmp_path):
@@ -148,5 +180,8 @@ def test_bad_arguments_are_named(tiny_model, capsys):
     assert "unknown scenario(s) ['warp']" in capsys.readouterr().err
     assert cli.main(['benchmark', '--model', tiny_model, '--sizes', '640by480']) == 1
     assert '--sizes 640by480: expected WIDTHxHEIGHT' in capsys.readouterr().err
+    assert cli.main(['benchmark', '--model', tiny_model, '--scenarios', 'node',
+                     '--rate-factor', '1.5']) == 1
+    assert '--rate-factor needs the backend scenario' in capsys.readouterr().err
     assert cli.main(['benchmark', '--model', 'missing.onnx']) == 1
     assert 'model file not found: missing.onnx' in capsys.readouterr().err

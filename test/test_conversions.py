@@ -181,6 +181,19 @@ def test_overlay_blends_palette():
     np.testing.assert_array_equal(conversions.overlay(rgb, labels, lut, 0.0), rgb)
 
 
+def test_colorize_gives_each_label_its_colour_for_every_label_type():
+    palette = np.array([[255, 0, 0], [0, 0, 255], [7, 8, 9]], np.uint8)
+    lut = conversions.palette_lut(palette)
+    labels = np.array([[0, 1, 2], [2, 255, 0]], np.uint8)   # 255: beyond the palette -> black
+    expected = np.array([[[255, 0, 0], [0, 0, 255], [7, 8, 9]],
+                         [[7, 8, 9], [0, 0, 0], [255, 0, 0]]], np.uint8)
+    np.testing.assert_array_equal(conversions.colorize(labels, lut), expected)
+    np.testing.assert_array_equal(conversions.colorize(labels.astype(np.int32), lut), expected)
+    wide = np.tile(labels, (40, 30))                         # the OpenCV path on a real size
+    np.testing.assert_array_equal(conversions.colorize(wide, lut),
+                                  np.tile(expected, (40, 30, 1)))
+
+
 @pytest.mark.parametrize('encoding, dtype', [('16UC1', np.uint16), ('mono16', np.uint16),
                                              ('32FC1', np.float32)])
 @pytest.mark.parametrize('bigendian', [False, True])

@@ -30,6 +30,21 @@ def test_watchdog():
     assert 'worker thread is not running' in dog.check(100.0, False, 2.0)
 
 
+def test_watchdog_names_the_stage_that_is_stuck():
+    dog = health.Watchdog()
+    inference, publishing = dog.stage('inference'), dog.stage('publishing')
+    inference.begin('frame A', 10.0)
+    publishing.begin('frame B', 11.0)
+    inference.end()                                    # one stage's end leaves the other's
+    late = dog.check(13.5, True, 2.0)
+    assert late is not None
+    assert late.startswith('the publishing worker has been on frame B for 2.5 s')
+    publishing.end()
+    inference.begin('frame C', 20.0)
+    assert dog.check(21.0, True, 2.0) is None
+    assert dog.check(23.0, True, 2.0).startswith('the inference worker has been on frame C')
+
+
 def test_input_monitor_no_publisher_then_no_frames_then_ok():
     mon = health.InputMonitor('/camera/image', 3.0, started=0.0)
     assert mon.check(1.0, 0, None) is None

@@ -397,8 +397,8 @@ def test_watchdog_reports_a_frame_that_takes_too_long(probe, tmp_path):
         # The first best-effort frames may precede matching: send until the watchdog speaks.
         publish_until(probe, lambda: pub.publish(msg),
                       lambda _: 'watchdog' in (entries(probe) or {}), timeout=20, period=1.0)
-        text = wait_entry(probe, node, 'watchdog', 'the worker has been on the 64x48 frame '
-                          'stamped 42.000000000 in "cam" for')
+        text = wait_entry(probe, node, 'watchdog', 'the inference worker has been on the 64x48 '
+                          'frame stamped 42.000000000 in "cam" for')
         assert text.startswith('ERROR:') and '(bound 0.5 s, watchdog.timeout)' in text
         assert probe.wait(lambda: probe.messages('segmentation/labels'), 60), node.output()
         wait_cleared(probe, node, 'watchdog')

@@ -29,6 +29,26 @@ def test_rates_and_percentiles():
     assert values['frames processed'] == '11'
 
 
+def test_stage_times_and_drops_per_stage():
+    s = stats.NodeStats(started=0.0)
+    for i in range(4):
+        s.on_input(float(i))
+        s.on_decode(float(i), 0.002)
+    s.on_drop()                                   # replaced before inference
+    for i in range(3):                            # three segmented, labels published ...
+        s.on_output(1.0 + i, 0.010 * (i + 1), 0.05)
+    s.on_skip()                                   # ... one's publishing step replaced
+    s.on_publishing(3.5, 0.004, overlay=True)
+    s.on_publishing(3.6, 0.006)
+    _, _, values = s.summary(4.0)
+    assert values['frames dropped (overload)'] == '1'
+    assert values['frames with labels only (publishing overload)'] == '1'
+    assert values['frames processed'] == '3' and values['overlays published'] == '1'
+    assert values['decode time p50 (ms)'] == '2.0'
+    assert values['inference time p50 (ms)'] == '20.0'
+    assert values['publishing time p50 (ms)'] == '5.0'
+
+
 def test_window_forgets_old_samples():
     w = stats.Window(seconds=1.0)
     w.add(0.0, 5.0)

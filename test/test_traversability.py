@@ -83,6 +83,25 @@ def test_process_needs_camera_info():
         trav.process(np.full((48, 48), SIDEWALK, np.uint8))
 
 
+def test_process_takes_the_functional_image_the_caller_has():
+    """The node maps a frame once: the functional image it published goes into process."""
+    trav = traversability.Traversability(
+        traversability.from_parameters({'taxonomy': 'camvid'}), CAMVID_CLASSES)
+    trav.set_camera_info(K, [], 640, 480)
+    intr = geometry.Intrinsics.from_camera_info(K, [], 640, 480)
+    labels, _ = scene.render(scene.Scene(SIDEWALK, SKY, [scene.Box(3, 3.5, -1, 0, 2, BUILDING)]),
+                             intr, geometry.CameraPose.from_xyzrpy(trav.config.camera_pose))
+    functional = trav.functional(labels)
+    given = trav.process(labels, functional=functional)
+    assert given.functional is functional
+    assert np.array_equal(given.grid, trav.process(labels).grid)
+    # It is used as given: all sidewalk (traversable, id 1) gives a grid without obstacles.
+    free = trav.process(labels, functional=np.full_like(functional, 1))
+    assert (free.grid == 100).sum() == 0 < (trav.process(labels).grid == 100).sum()
+    with pytest.raises(ValueError, match='does not match'):
+        trav.process(labels, functional=functional[:10])
+
+
 def test_tf_transform_equals_pose_parameter():
     pose = [0.1, -0.2, 0.9, 0.0, 0.3, 0.2]
     a = traversability.Traversability(

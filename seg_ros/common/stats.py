@@ -81,12 +81,15 @@ class NodeStats:
     problem_hold_s: float = 5.0
     received: int = 0
     processed: int = 0
-    dropped: int = 0
+    dropped: int = 0                 # replaced before inference
+    skipped: int = 0                 # labels published, the rest replaced before publishing
     rejected: int = 0
     overlays: int = 0
     inputs: Window = field(default_factory=Window)
     outputs: Window = field(default_factory=Window)
     inference_ms: Window = field(default_factory=Window)
+    decode_ms: Window = field(default_factory=Window)
+    tail_ms: Window = field(default_factory=Window)
     age_ms: Window = field(default_factory=Window)
     problems: dict[str, Problem] = field(default_factory=dict)
     last_input: Optional[float] = None
@@ -97,17 +100,31 @@ class NodeStats:
         self.last_input = now
         self.inputs.add(now)
 
+    def on_decode(self, now: float, decode_s: float) -> None:
+        self.decode_ms.add(now, decode_s * 1000.0)
+
     def on_drop(self) -> None:
+        """Count a frame replaced by a newer one before inference."""
         self.dropped += 1
+
+    def on_skip(self) -> None:
+        """Count a frame whose labels went out but whose other outputs were replaced."""
+        self.skipped += 1
 
     def on_output(self, now: float, inference_s: float, age_s: Optional[float],
                   overlay: bool = False) -> None:
+        """Count a frame segmented and its labels published, with its timings."""
         self.processed += 1
         self.overlays += int(overlay)
         self.outputs.add(now)
         self.inference_ms.add(now, inference_s * 1000.0)
         if age_s is not None:
             self.age_ms.add(now, age_s * 1000.0)
+
+    def on_publishing(self, now: float, seconds: float, overlay: bool = False) -> None:
+        """Record the publishing step of one frame (overlay, images, grid, clouds, fusion)."""
+        self.overlays += int(overlay)
+        self.tail_ms.add(now, seconds * 1000.0)
 
     def report(self, kind: str, level: int, message: str, now: float) -> None:
         """Record a problem; ``kind`` groups repeats (one line per kind on /diagnostics)."""
@@ -125,6 +142,8 @@ class NodeStats:
             return ('n/a', 'n/a') if p is None else (f'{p[0]:.1f}', f'{p[1]:.1f}')
 
         inf50, inf95 = fmt(self.inference_ms.percentiles(now))
+        dec50, dec95 = fmt(self.decode_ms.percentiles(now))
+        tail50, tail95 = fmt(self.tail_ms.percentiles(now))
         age50, age95 = fmt(self.age_ms.percentiles(now))
         values = {
             'input rate (Hz)': f'{self.inputs.rate(now):.2f}',
@@ -132,10 +151,15 @@ class NodeStats:
             'frames received': str(self.received),
             'frames processed': str(self.processed),
             'frames dropped (overload)': str(self.dropped),
+            'frames with labels only (publishing overload)': str(self.skipped),
             'frames rejected (bad input)': str(self.rejected),
             'overlays published': str(self.overlays),
             'inference time p50 (ms)': inf50,
             'inference time p95 (ms)': inf95,
+            'decode time p50 (ms)': dec50,
+            'decode time p95 (ms)': dec95,
+            'publishing time p50 (ms)': tail50,
+            'publishing time p95 (ms)': tail95,
             'age of frame at publish p50 (ms)': age50,
             'age of frame at publish p95 (ms)': age95,
         }

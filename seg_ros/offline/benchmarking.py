@@ -37,10 +37,12 @@ import numpy as np
 from seg_ros.common import images
 
 SCHEMA_VERSION = 1
-SCENARIOS = ('backend', 'node', 'transport', 'naive')
+SCENARIOS = ('backend', 'node', 'node-trav', 'transport', 'naive')
 SCENARIO_HELP = {
     'backend': 'bare backend.infer() in this process (inference only)',
     'node': 'seg_ros node in its own process, fed by this process over ROS 2',
+    'node-trav': 'the node with its traversability tail at work: a camera_info with each '
+                 'frame, the grid and the three Nav2 clouds subscribed',
     'transport': 'a relay process without a model: the ROS transport alone',
     'naive': 'the usual hobby node: bridge copies, numpy normalisation, list-assigned data',
 }
@@ -339,18 +341,21 @@ def overhead_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ``p50_over_backend_ms`` is the scenario's median age at publish minus the backend's median
     inference time: what the process, the conversions and the transport add to the model.
     """
-    base = {(r['width'], r['height'], r['backend'], r['device']): r for r in results
-            if r['scenario'] == 'backend' and r['status'] == 'ok'}
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        # With --rounds, each scenario is paired with the bare backend of its own round.
+        return r['width'], r['height'], r['backend'], r['device'], r.get('round', 0)
+
+    base = {key(r): r for r in results if r['scenario'] == 'backend' and r['status'] == 'ok'}
     rows = []
     for r in results:
-        b = base.get((r['width'], r['height'], r['backend'], r['device']))
+        b = base.get(key(r))
         if r['scenario'] == 'backend' or r['status'] != 'ok' or b is None:
             continue
         lat, blat = r['latency_ms'], b['latency_ms']
         if lat['p50'] is None or blat['p50'] is None:
             continue
         rows.append({'scenario': r['scenario'], 'backend': r['backend'], 'device': r['device'],
-                     'width': r['width'], 'height': r['height'],
+                     'width': r['width'], 'height': r['height'], 'round': r.get('round', 0),
                      'p50_over_backend_ms': round(lat['p50'] - blat['p50'], 3),
                      'fps_ratio': round(r['fps'] / b['fps'], 3) if b['fps'] else None})
     return rows
@@ -373,14 +378,18 @@ def format_table(doc: dict[str, Any]) -> str:
                          f'{r.get("reason", "")}')
             continue
         lat = r['latency_ms']
+        extra = ''.join(f' {k}={r[k]}' for k in ('round', 'rate_hz', 'grids_out') if k in r)
         lines.append(f'{r["scenario"]:<10s} {be:<18s} {size:>9s} {f(r["fps"], "7.1f")} '
                      f'{f(lat["p50"])} {f(lat["p95"])} {f(lat["p99"])} '
                      f'{r["frames_out"]:>5d}/{r["frames_in"]:<5d} '
-                     f'{f(r["cpu_percent"], "6.0f")} {f(r["peak_rss_mb"], "7.0f")}')
+                     f'{f(r["cpu_percent"], "6.0f")} {f(r["peak_rss_mb"], "7.0f")}{extra}')
     if doc.get('overhead'):
         lines.append('')
-        lines.append('median age at publish minus median bare inference (same size, backend):')
+        lines.append('median age at publish minus median bare inference (same size, backend'
+                     ' and round), and output rate / bare rate:')
         for o in doc['overhead']:
+            ratio = f'{o["fps_ratio"]:.3f}' if o.get('fps_ratio') is not None else '-'
             lines.append(f'  {o["scenario"]:<10s} {o["width"]}x{o["height"]} '
-                         f'{o["backend"]}:{o["device"]}: {o["p50_over_backend_ms"]:+.1f} ms')
+                         f'{o["backend"]}:{o["device"]} round {o.get("round", 0)}: '
+                         f'{o["p50_over_backend_ms"]:+.1f} ms, {ratio} x the bare rate')
     return '\n'.join(lines)

@@ -37,6 +37,10 @@ from seg_ros.ros import process
 
 INPUT_TOPIC = 'image'
 OUTPUT_TOPIC = 'segmentation/labels'
+INFO_TOPIC = 'camera_info'
+GRID_TOPIC = 'traversability/grid'
+CLOUD_TOPICS = ('traversability/obstacles', 'traversability/dynamic_obstacles',
+                'traversability/clearing')
 
 
 def _qos() -> tuple[Any, Any]:
@@ -64,8 +68,44 @@ class Client:
         self.msgs: list[Any] = []
         self._sent: set[int] = set()
         self._ages: list[float] = []
+        self._grids: set[int] = set()
+        self._recorded: set[int] = set()
         self._any_output = False
         self._next = 0
+        self._info: Optional[Any] = None         # the camera_info to send, when traversability
+        self._info_pub: Optional[Any] = None
+        self._trav_subs: list[Any] = []
+
+    @property
+    def traversability(self) -> bool:
+        """Return whether camera_info is sent and the grid and clouds are subscribed."""
+        return bool(self._trav_subs)
+
+    def set_traversability(self, on: bool) -> None:
+        """
+        Send a camera_info with each frame and subscribe to the grid and the Nav2 clouds.
+
+        So the node's traversability tail runs in full (functional image, grid, three clouds,
+        each with a subscriber as in a Nav2 set-up); the grids received are counted.
+        """
+        from nav_msgs.msg import OccupancyGrid
+        from sensor_msgs.msg import CameraInfo, PointCloud2
+
+        for sub in self._trav_subs:
+            self.node.destroy_subscription(sub)
+        self._trav_subs = []
+        if not on:
+            return
+        sensor, out = _qos()
+        if self._info_pub is None:
+            self._info_pub = self.node.create_publisher(CameraInfo, INFO_TOPIC, sensor)
+        self._trav_subs = [self.node.create_subscription(OccupancyGrid, GRID_TOPIC,
+                                                         self._on_grid, out)]
+        self._trav_subs += [self.node.create_subscription(PointCloud2, topic, lambda _: None, out)
+                            for topic in CLOUD_TOPICS]
+
+    def _on_grid(self, msg: Any) -> None:
+        self._grids.add(conversions.stamp_ns(msg.header.stamp))
 
     def set_frames(self, frames: Sequence[np.ndarray], frame_id: str = 'camera') -> None:
         """Prepare the messages to send (conversion is not part of any measurement)."""
@@ -75,6 +115,7 @@ class Client:
         # Built once; only the stamp changes per send.
         self.msgs = [messages.image_message(f, 'rgb8', Header(frame_id=frame_id))
                      for f in frames]
+        self._info = _camera_info(frames[0].shape[1], frames[0].shape[0], frame_id)
 
     def _on_output(self, msg: Any) -> None:
         now = time.time_ns()
@@ -110,6 +151,10 @@ class Client:
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(now, 1_000_000_000)
         if record:
             self._sent.add(now)
+            self._recorded.add(now)
+        if self._trav_subs and self._info_pub is not None and self._info is not None:
+            self._info.header.stamp = msg.header.stamp    # the frame's camera_info, first
+            self._info_pub.publish(self._info)
         self.pub.publish(msg)
 
     def warm_up(self, executor: Any, rate: float, seconds: float = 1.0,
@@ -147,6 +192,8 @@ class Client:
         period = 1.0 / rate
         self._sent.clear()
         self._ages = []
+        self._grids = set()
+        self._recorded = set()
         sent = 0
         start = next_t = time.monotonic()
         while True:
@@ -165,7 +212,21 @@ class Client:
         while self._sent and time.monotonic() < drain_end:
             self._spin(executor, 0.02)
         return {'frames_in': sent, 'frames_out': len(self._ages), 'duration_s': window,
-                'ages_ms': list(self._ages)}
+                'ages_ms': list(self._ages), 'grids_out': len(self._grids & self._recorded)}
+
+
+def _camera_info(width: int, height: int, frame_id: str) -> Any:
+    """Return a pinhole camera_info for frames of this size (60 degrees across)."""
+    from sensor_msgs.msg import CameraInfo
+
+    f = width / (2 * np.tan(np.radians(30)))
+    msg = CameraInfo(width=width, height=height, distortion_model='plumb_bob')
+    msg.header.frame_id = frame_id
+    msg.k = [f, 0.0, (width - 1) / 2, 0.0, f, (height - 1) / 2, 0.0, 0.0, 1.0]
+    msg.d = [0.0] * 5
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [f, 0.0, (width - 1) / 2, 0.0, 0.0, f, (height - 1) / 2, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
 
 
 # --- processes under test ------------------------------------------------------------------

@@ -139,16 +139,30 @@ class Diagnostics:
         with self._lock:
             self._stats.on_input(now)
 
+    def on_decode(self, now: float, decode_s: float) -> None:
+        """Record the time one frame took to decode (in the receiving callback)."""
+        with self._lock:
+            self._stats.on_decode(now, decode_s)
+
     def on_drop(self) -> None:
-        """Count a frame the worker had not started, replaced by a newer one."""
+        """Count a frame inference had not started, replaced by a newer one."""
         with self._lock:
             self._stats.on_drop()
 
-    def on_output(self, now: float, inference_s: float, age_s: Optional[float],
-                  overlay: bool) -> None:
-        """Count a frame segmented and published, with its timings."""
+    def on_skip(self) -> None:
+        """Count a frame whose publishing step was replaced by a newer one (labels went out)."""
         with self._lock:
-            self._stats.on_output(now, inference_s, age_s, overlay)
+            self._stats.on_skip()
+
+    def on_output(self, now: float, inference_s: float, age_s: Optional[float]) -> None:
+        """Count a frame segmented and its labels published, with its timings."""
+        with self._lock:
+            self._stats.on_output(now, inference_s, age_s)
+
+    def on_publishing(self, now: float, seconds: float, overlay: bool) -> None:
+        """Record the publishing step of one frame."""
+        with self._lock:
+            self._stats.on_publishing(now, seconds, overlay)
 
     # ---------------------------------------------------------------- health and the message
     def watch_input(self, topic: Optional[str], timeout_s: float = 0.0) -> None:

@@ -17,16 +17,23 @@
 One camera frame through the node: the model, then segmentation and its outputs.
 
 :class:`FrameProcessor` holds what a frame needs (the loaded model, and the taxonomy and fused
-grid built for its classes) and is the :class:`seg_ros.ros.worker.Job` of the node's worker:
-every method but :meth:`FrameProcessor.load` and :meth:`FrameProcessor.release` runs on the
-worker thread. A frame is converted, segmented and published (labels, overlay, confidence);
-its traversability outputs follow in :class:`seg_ros.ros.grids.Grids`. Loading is split in
-steps: the model (:meth:`FrameProcessor.load_model`), its class names on LabelInfo, then the
-traversability built on its classes (:meth:`FrameProcessor.load_traversability`).
+grid built for its classes) and does each of the three stages of the node's pipeline
+(:class:`seg_ros.ros.worker.Pipeline`): :meth:`FrameProcessor.decode` in the receiving callback
+(a :class:`Decoded` frame), :meth:`FrameProcessor.process` on the inference worker (the
+:class:`seg_ros.ros.worker.Stage`: the model, then the labels are published at once; it also
+serves reloads, so the model changes only there) and :meth:`FrameProcessor.publish` on the
+publishing worker (through :class:`PublishJob`): overlay, confidence, then the traversability
+outputs in :class:`seg_ros.ros.grids.Grids`. A :class:`Segmented` frame carries the palette,
+taxonomy and fused grid of the model that made it, so a reload between the stages never mixes
+two models.
+Loading is split in steps: the model (:meth:`FrameProcessor.load_model`), its class names on
+LabelInfo, then the traversability built on its classes
+(:meth:`FrameProcessor.load_traversability`).
 """
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import gc
 import time
 from typing import Any, Callable, Optional
@@ -36,7 +43,7 @@ from seg_ros import traversability
 from seg_ros.common import conversions
 from seg_ros.common import memory
 from seg_ros.common import stats
-from seg_ros.inference.backend import Backend, BackendError
+from seg_ros.inference.backend import Backend, BackendError, Segmentation
 from seg_ros.inference.loader import create_backend, resolve_model_path
 from seg_ros.ros import messages
 from seg_ros.ros import outputs as out
@@ -48,6 +55,27 @@ from seg_ros.traversability.fusion import FusedGrid
 from sensor_msgs.msg import CompressedImage
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A frame decoded in the receiving callback, on its way to inference."""
+
+    header: Any          # the image's header: every output of the frame carries it
+    rgb: np.ndarray      # (H, W, 3) uint8, possibly a view of the message's buffer
+    what: str            # :func:`describe_frame`, for messages
+    decode_s: float
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A segmented frame on its way to the publishing stage, with what its outputs need."""
+
+    frame: Decoded
+    result: Segmentation
+    lut: np.ndarray                                      # the model's palette
+    trav: Optional[traversability.Traversability]        # None: traversability off
+    fusion: Optional[FusedGrid]
+
+
 def describe_frame(msg: Any) -> str:
     """Name a frame in messages: stamp, frame id and size, so a log line points at it."""
     h = msg.header
@@ -56,7 +84,7 @@ def describe_frame(msg: Any) -> str:
 
 
 class FrameProcessor:
-    """The model and what is built on it; segments one frame at a time and publishes."""
+    """The model and what is built on it; decodes, segments and publishes frames (3 stages)."""
 
     def __init__(self, logger: Any, clock: Any, diagnostics: Diagnostics,
                  outputs: out.Outputs, settings: Settings) -> None:
@@ -173,9 +201,31 @@ class FrameProcessor:
             del backend
             gc.collect()  # drop the runtime's session now, not at some later collection
 
-    # ---------------------------------------------------------------- the worker's job
-    def describe(self, msg: Any) -> str:
-        return describe_frame(msg)
+    # ---------------------------------------------------------------- decoding (executor)
+    def decode(self, msg: Any) -> Optional[Decoded]:
+        """
+        Decode one frame where it is received; None (and an 'input' WARN) when it is rejected.
+
+        A raw image is a view of the message's buffer (no copy), a compressed one is decoded
+        here, so inference never waits for it; the decode time goes to /diagnostics.
+        """
+        t0 = time.perf_counter()
+        try:
+            if isinstance(msg, CompressedImage):
+                rgb = conversions.compressed_to_rgb(msg.format, msg.data)
+            else:
+                rgb = conversions.image_msg_to_rgb(msg)
+        except conversions.ImageError as exc:
+            topic = self.streams.image_topic if self.streams is not None else 'image'
+            self._diag.problem('input', stats.WARN, f'frame rejected on {topic}: {exc}')
+            return None
+        decode_s = time.perf_counter() - t0
+        self._diag.on_decode(time.monotonic(), decode_s)
+        return Decoded(msg.header, rgb, describe_frame(msg), decode_s)
+
+    # ---------------------------------------------------------------- inference (head stage)
+    def describe(self, frame: Decoded) -> str:
+        return frame.what
 
     def reload(self, requests: Requests) -> None:
         if requests.model:
@@ -183,10 +233,36 @@ class FrameProcessor:
         elif requests.traversability:
             self.load_traversability()
 
-    def process(self, msg: Any) -> None:
-        self._pixels = getattr(msg, 'width', 0) * getattr(msg, 'height', 0)
-        if self.segment(msg):
-            self._diag.clear('processing')
+    def process(self, frame: Decoded) -> Optional[Segmented]:
+        """Run the model on one decoded frame; the result carries what its outputs need."""
+        self._pixels = frame.rgb.shape[0] * frame.rgb.shape[1]
+        backend = self.backend
+        if backend is None:
+            return None  # the 'model' problem already explains why on /diagnostics
+        rgb = frame.rgb
+        t0 = time.perf_counter()
+        try:
+            result = backend.infer(rgb)
+        except Exception as exc:  # noqa: B902 - runtimes raise their own types
+            if not self.current():
+                return None   # interrupted by a stop: not a failure of the model
+            self._diag.problem('inference', stats.ERROR,
+                               f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
+            return None
+        inference_s = time.perf_counter() - t0
+        if not self.current():
+            return None   # stopped (deactivate, shutdown) while inferring: nobody wants it
+        self._diag.clear('inference')
+        # The labels go out here, the moment they exist: their age never includes a hand-off
+        # to another thread, and they precede every other output of the frame.
+        header = frame.header
+        self._out.publish(out.LABELS, messages.image_message(result.labels, 'mono8', header))
+        stamp_ns = conversions.stamp_ns(header.stamp)
+        age = ((self._clock.now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
+        self._diag.on_output(time.monotonic(), inference_s, age)
+        # What was built for this model, taken on the thread that rebuilds it: the publishing
+        # stage never pairs these labels with a taxonomy built for another model.
+        return Segmented(frame, result, self._lut, self._grids.trav, self._grids.fusion)
 
     def failed(self, what: str, exc: Exception) -> None:
         model = self.settings.model_path
@@ -205,50 +281,44 @@ class FrameProcessor:
         if self._size_jump.changed(self._pixels):
             memory.trim_heap()   # an outlier frame's buffers go back to the system
 
-    # ---------------------------------------------------------------- one frame
-    def segment(self, msg: Any) -> bool:
-        """Segment one frame and publish; False when it was rejected or not segmented."""
-        topic = self.streams.image_topic if self.streams is not None else 'image'
-        try:
-            if isinstance(msg, CompressedImage):
-                rgb = conversions.compressed_to_rgb(msg.format, msg.data)
-            else:
-                rgb = conversions.image_msg_to_rgb(msg)
-        except conversions.ImageError as exc:
-            self._diag.problem('input', stats.WARN, f'frame rejected on {topic}: {exc}')
-            return False
-        backend = self.backend
-        if backend is None:
-            return False  # the 'model' problem already explains why on /diagnostics
+    # ---------------------------------------------------------------- publishing (tail stage)
+    def publish(self, seg: Segmented) -> None:
+        """Publish the rest of a segmented frame (its labels are out): images, traversability."""
         t0 = time.perf_counter()
-        try:
-            result = backend.infer(rgb)
-        except Exception as exc:  # noqa: B902 - runtimes raise their own types
-            if not self.current():
-                return False   # interrupted by a stop: not a failure of the model
-            self._diag.problem('inference', stats.ERROR,
-                               f'inference failed on a {rgb.shape[1]}x{rgb.shape[0]} frame: {exc}')
-            return False
-        inference_s = time.perf_counter() - t0
-        if not self.current():
-            return False   # stopped (deactivate, shutdown) while inferring: nobody wants it
-        self._diag.clear('inference')
-
-        header = msg.header
-        self._out.publish(out.LABELS, messages.image_message(result.labels, 'mono8', header))
+        header, result = seg.frame.header, seg.result
         with_overlay = self._out.wanted(out.OVERLAY)
         if with_overlay:
-            blend = conversions.overlay(rgb, result.labels, self._lut,
+            blend = conversions.overlay(seg.frame.rgb, result.labels, seg.lut,
                                         self.settings.overlay_alpha)
             self._out.publish(out.OVERLAY, messages.image_message(blend, 'rgb8', header))
         if (self.settings.publish_confidence and result.confidence is not None
                 and self._out.wanted(out.CONFIDENCE)):
             conf = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
             self._out.publish(out.CONFIDENCE, messages.image_message(conf, 'mono8', header))
-        if self.streams is not None and self.current():
+        if self.streams is not None and seg.trav is not None and self.current():
             self._grids.publish(self.settings, self.streams, header, result.labels,
-                                result.confidence)
-        stamp_ns = conversions.stamp_ns(header.stamp)
-        age = ((self._clock.now().nanoseconds - stamp_ns) / 1e9) if stamp_ns else None
-        self._diag.on_output(time.monotonic(), inference_s, age, with_overlay)
-        return True
+                                result.confidence, seg.trav, seg.fusion)
+        self._diag.on_publishing(time.monotonic(), time.perf_counter() - t0, with_overlay)
+        self._diag.clear('processing')
+
+
+class PublishJob:
+    """The publishing stage of the node's pipeline (a :class:`seg_ros.ros.worker.Job`)."""
+
+    def __init__(self, frames: FrameProcessor) -> None:
+        self._frames = frames
+
+    def describe(self, seg: Segmented) -> str:
+        return seg.frame.what
+
+    def reload(self, requests: Requests) -> None:
+        """Never asked: requests go to the inference stage, which rebuilds the model."""
+
+    def process(self, seg: Segmented) -> None:
+        self._frames.publish(seg)
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self._frames.failed(what, exc)
+
+    def settle(self) -> None:
+        """Nothing to tidy: the frame's buffers go with it."""

@@ -20,7 +20,8 @@ The traversability half of a frame: its functional image, grid, Nav2 clouds and 
 end the frame's grid with one problem on /diagnostics: the camera_info that belongs to the
 frame, its depth (or the monocular fallback), the camera pose (TF at the frame's stamp, else
 the ``camera_pose`` parameter), the grid, the clouds for Nav2's ObstacleLayer and the fused
-grid. It runs on the worker thread (:mod:`seg_ros.ros.frame` calls it).
+grid. It runs on the publishing worker (:mod:`seg_ros.ros.frame` calls it); :attr:`Grids.trav` and
+:attr:`Grids.fusion` are rebuilt on the inference worker and handed over with each frame.
 """
 from __future__ import annotations
 
@@ -65,12 +66,15 @@ class Grids:
         self.pose_source = 'camera_pose parameter (no frame yet)'
 
     def publish(self, settings: Settings, streams: Streams, header: Any, labels: np.ndarray,
-                confidence: Optional[np.ndarray] = None) -> None:
-        """Publish the functional image, then the grid and clouds where camera_info matches."""
-        trav = self.trav
-        if trav is None:
-            return
-        self._publish_functional(trav, header, labels, confidence)
+                confidence: Optional[np.ndarray], trav: traversability.Traversability,
+                fusion: Optional[FusedGrid]) -> None:
+        """
+        Publish the functional image, then the grid and clouds where camera_info matches.
+
+        ``trav`` and ``fusion`` are those built for the model that made ``labels`` (taken with
+        them on the inference thread; :attr:`trav` may have been rebuilt since).
+        """
+        functional = self._publish_functional(trav, header, labels, confidence)
         stamp, frame = conversions.stamp_ns(header.stamp), header.frame_id
         info = self._camera_info(settings, streams, stamp, frame, labels.shape)
         if info is None:
@@ -85,23 +89,25 @@ class Grids:
             camera_frame = frame or info.header.frame_id
             from_tf = self._update_camera_pose(settings, trav, streams, camera_frame,
                                                header.stamp)
-            result = trav.process(labels, depth, confidence)
+            result = trav.process(labels, depth, confidence, functional)
         except (ValueError, conversions.ImageError) as exc:
             self._diag.problem('traversability', stats.WARN, f'no grid for this frame: {exc}')
             return
         self._out.publish(out.GRID, messages.occupancy_grid(result.grid, result.spec, header))
         self._publish_clouds(trav, result, camera_frame if from_tf else result.spec.frame_id,
                              header, from_tf)
-        if self.fusion is not None:
-            self._publish_fused(settings, self.fusion, streams, result, header)
+        if fusion is not None:
+            self._publish_fused(settings, fusion, streams, result, header)
 
     def _publish_functional(self, trav: traversability.Traversability, header: Any,
-                            labels: np.ndarray, confidence: Optional[np.ndarray]) -> None:
+                            labels: np.ndarray, confidence: Optional[np.ndarray]) -> np.ndarray:
+        """Publish the functional image (and its colours if wanted); return it for the grid."""
         functional = trav.functional(labels, confidence)
         self._out.publish(out.FUNCTIONAL, messages.image_message(functional, 'mono8', header))
         if self._out.wanted(out.FUNCTIONAL_COLOR):
             self._out.publish(out.FUNCTIONAL_COLOR, messages.image_message(
                 trav.taxonomy.colorize(functional), 'rgb8', header))
+        return functional
 
     def _camera_info(self, s: Settings, streams: Streams, stamp: int, frame: str,
                      shape: tuple[int, ...]) -> Any:

@@ -43,36 +43,59 @@ SHM_HINT = ('with the shipped Fast DDS profile, a frame larger than its 32 MB sh
 
 class Watchdog:
     """
-    Tracks the frame the worker is on; a dead worker or one stuck too long is an error.
+    Tracks the item each worker stage is on; a dead worker or a stage stuck too long is an error.
 
-    The worker calls :meth:`begin` when it takes a frame and :meth:`end` when it is done with it
-    (whatever the outcome); the diagnostics timer calls :meth:`check`.
+    Each stage (the node's inference and publishing workers) gets its own hooks from
+    :meth:`stage`: the worker calls ``begin`` when it takes an item and ``end`` when it is done
+    with it (whatever the outcome); the diagnostics timer calls :meth:`check`, which names the
+    stage that is stuck. :meth:`begin` and :meth:`end` are the hooks of the stage "worker".
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._busy: Optional[tuple[str, float]] = None
+        self._busy: dict[str, tuple[str, float]] = {}
 
-    def begin(self, what: str, now: float) -> None:
-        with self._lock:
-            self._busy = (what, now)
+    def stage(self, name: str) -> 'StageWatch':
+        """Return the begin/end hooks of stage ``name``."""
+        return StageWatch(self, name)
 
-    def end(self) -> None:
+    def begin(self, what: str, now: float, stage: str = 'worker') -> None:
         with self._lock:
-            self._busy = None
+            self._busy[stage] = (what, now)
+
+    def end(self, stage: str = 'worker') -> None:
+        with self._lock:
+            self._busy.pop(stage, None)
 
     def check(self, now: float, alive: bool, timeout_s: float) -> Optional[str]:
-        """Return an ERROR message, or None when the worker is alive and keeping up."""
+        """Return an ERROR message, or None when the workers are alive and keeping up."""
         if not alive:
-            return ('the worker thread is not running: no frame will be processed; restart the '
+            return ('a worker thread is not running: no frame will be processed; restart the '
                     'node and report the traceback in its log')
         with self._lock:
-            busy = self._busy
-        if busy is not None and now - busy[1] > timeout_s:
-            return (f'the worker has been on {busy[0]} for {now - busy[1]:.1f} s (bound '
-                    f'{timeout_s} s, watchdog.timeout): inference or the grid hangs or is far '
-                    'too slow for this input; check the model, the device and the frame size')
+            busy = sorted(self._busy.items(), key=lambda kv: kv[1][1])   # the oldest first
+        for stage, (what, since) in busy:
+            if now - since > timeout_s:
+                name = 'the worker' if stage == 'worker' else f'the {stage} worker'
+                return (f'{name} has been on {what} for {now - since:.1f} s (bound '
+                        f'{timeout_s} s, watchdog.timeout): inference or the grid hangs or is '
+                        'far too slow for this input; check the model, the device and the '
+                        'frame size')
         return None
+
+
+@dataclass(frozen=True)
+class StageWatch:
+    """The watchdog hooks of one stage (``seg_ros.ros.worker.Watch``)."""
+
+    watchdog: Watchdog
+    name: str
+
+    def begin(self, what: str, now: float) -> None:
+        self.watchdog.begin(what, now, self.name)
+
+    def end(self) -> None:
+        self.watchdog.end(self.name)
 
 
 @dataclass

@@ -20,16 +20,20 @@ This file only wires things: its parameters (:mod:`seg_ros.ros.parameters`, decl
 :mod:`seg_ros.ros.descriptors`), its subscriptions, its outputs (:mod:`seg_ros.ros.outputs`),
 the frame path (:mod:`seg_ros.ros.frame`: model, segmentation, traversability, fusion), the
 worker thread (:mod:`seg_ros.ros.worker`) and what it says about itself
-(:mod:`seg_ros.ros.diagnostics`). Threading model: the executor thread only puts the newest
-frame into the worker's one-slot mailbox (replacing, and counting as dropped, a frame the
-worker has not started yet); the worker converts, runs the model and publishes. Latency
-therefore stays bounded by one inference when frames arrive faster than the model, and a slow
-model never blocks callbacks, timers or parameter services. A lifecycle transition does run
-on the executor thread (rclpy's lifecycle services are synchronous), so while activate loads a
-model or deactivate waits for the worker, /diagnostics is published from a thread of its own
-(:meth:`SegmentationNode._transition`), with the state ``activating`` or ``deactivating``;
-parameter requests are answered when the transition ends. (A multi-threaded executor would
-answer them too, but it cost the 30 Hz stream frames and latency in the soak: BENCHMARKS.md.)
+(:mod:`seg_ros.ros.diagnostics`). Threading model, a pipeline of three stages: the executor
+thread decodes each frame and puts it into the inference worker's one-slot mailbox (replacing,
+and counting as dropped, a frame inference has not started yet); the inference worker runs the
+model and hands the labels to the publishing worker through a second one-slot mailbox (same
+rule); the publishing worker publishes labels, images, grid, clouds and fused grid in that
+order. So inference never waits for decoding or publishing, latency stays bounded by one
+inference plus one publishing step however fast frames come, and a slow model never blocks
+callbacks, timers or parameter services.
+A lifecycle transition runs on the executor thread (rclpy's lifecycle services are
+synchronous), so while activate loads a model or deactivate waits for the workers, /diagnostics
+is published from a thread of its own (:meth:`SegmentationNode._transition`), with the state
+``activating`` or ``deactivating``; parameter requests are answered when the transition ends.
+(A multi-threaded executor would answer them too, but it cost the 30 Hz stream frames and
+latency in the soak: BENCHMARKS.md.)
 
 Lifecycle: a managed node (``rclpy.lifecycle``), as Nav2 brings its nodes up. *configure*
 creates the publishers and subscriptions, *activate* loads the model and starts the worker,
@@ -66,14 +70,14 @@ from seg_ros.ros import qos
 from seg_ros.ros import sync
 from seg_ros.ros import tf_pose
 from seg_ros.ros.diagnostics import Diagnostics, NodeView
-from seg_ros.ros.frame import FrameProcessor
+from seg_ros.ros.frame import Decoded, FrameProcessor, PublishJob, Segmented
 from seg_ros.ros.grids import Streams
 from seg_ros.ros.odometry import PoseTracker
 from seg_ros.ros.outputs import Outputs
 from seg_ros.ros.parameters import (ALL_PARAMETERS, check_value, PARAMETERS, reloads_model,
                                     Settings, validate)
 from seg_ros.ros.spin import spin
-from seg_ros.ros.worker import Put, Worker
+from seg_ros.ros.worker import Pipeline, Put
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 SHUTDOWN_WAIT = 5.0     # seconds a shutdown waits for the frame in flight (doc/diagnostics.md)
@@ -97,8 +101,13 @@ class SegmentationNode(LifecycleNode):
         self._frames = FrameProcessor(self.get_logger(), self.get_clock(), self._diag,
                                       self._outputs, settings)
         self._frames.trav_config = self._traversability_config()
-        self._worker: Worker[Any] = Worker(self._frames, self._diag.watchdog)
-        self._frames.current = self._worker.serving
+        watchdog = self._diag.watchdog
+        self._worker: Pipeline[Decoded, Segmented] = Pipeline(
+            self._frames, PublishJob(self._frames), watchdog.stage('inference'),
+            watchdog.stage('publishing'), on_tail_drop=self._diag.on_skip)
+        # A frame a stage took before a stop is neither published nor reported after it: each
+        # worker thread knows its generation (Worker.serving), whichever stage asks.
+        self._frames.current = lambda: self._worker.head.serving() or self._worker.tail.serving()
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self.create_timer(settings.diagnostics_period, self._publish_diagnostics)
@@ -164,7 +173,7 @@ class SegmentationNode(LifecycleNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model (failing the transition if it cannot be), start the worker, publish."""
-        if self._worker.alive:
+        if self._worker.any_alive:
             # A runtime that cannot be interrupted is still on a frame of the last activation:
             # two workers would share one model, and its frame would come out after this.
             return self._transition_failed(
@@ -283,7 +292,7 @@ class SegmentationNode(LifecycleNode):
         return False
 
     def _release_model(self) -> None:
-        if self._worker.alive:
+        if self._worker.any_alive:
             # Stuck in the runtime: closing the session under it would crash the process.
             self._diag.problem('lifecycle', stats.ERROR, 'the worker did not stop (stuck in a '
                                'runtime that cannot be interrupted); the model stays loaded '
@@ -400,10 +409,11 @@ class SegmentationNode(LifecycleNode):
     # ---------------------------------------------------------------- callbacks
     def _on_image(self, msg: Any) -> None:
         now = time.monotonic()
-        if not self._worker.mailbox.is_open:
+        if not self._worker.is_open:
             return  # configured but inactive: subscribed, not segmenting
         self._diag.on_input(now)
-        if self._worker.mailbox.put(msg) is Put.REPLACED:
+        frame = self._frames.decode(msg)   # here, so inference never waits for it
+        if frame is not None and self._worker.put(frame) is Put.REPLACED:
             self._diag.on_drop()
 
     def _publish_diagnostics(self) -> None:

@@ -30,7 +30,11 @@ is still stuck in a runtime.
 with a bounded wait, :attr:`Worker.alive`) and its requests (reload the model, or only the
 traversability built on it), which it serves before the next frame. It calls a
 :class:`Job` for the work itself and a :class:`Watch` (the node's watchdog) around each item.
-No ROS imports: unit-tested directly (``test/test_worker.py``).
+
+:class:`Pipeline` puts two workers in a row (the node's inference, then its publishing), the
+second fed through its own one-slot mailbox with the same rule: a result not yet taken is
+replaced by a newer one and counted. So inference never waits for publishing, and neither
+stage queues. No ROS imports: unit-tested directly (``test/test_worker.py``).
 """
 from __future__ import annotations
 
@@ -38,10 +42,12 @@ from dataclasses import dataclass
 import enum
 import threading
 import time
-from typing import Generic, Optional, Protocol, TypeVar
+from typing import Callable, Generic, Optional, Protocol, TypeVar
 
 T = TypeVar('T')
 T_contra = TypeVar('T_contra', contravariant=True)
+U = TypeVar('U')
+U_co = TypeVar('U_co', covariant=True)
 
 
 class Put(enum.Enum):
@@ -49,7 +55,7 @@ class Put(enum.Enum):
 
     STORED = 'stored'        # the slot was empty
     REPLACED = 'replaced'    # an item not yet taken was dropped for this one
-    CLOSED = 'closed'        # nobody serves the mailbox: the item was refused
+    CLOSED = 'closed'        # nobody serves the mailbox (or not that generation): refused
 
 
 class Mailbox(Generic[T]):
@@ -99,10 +105,15 @@ class Mailbox(Generic[T]):
         """Whether a consumer of ``generation`` should go on taking items."""
         return self._open and generation == self._generation
 
-    def put(self, item: T) -> Put:
-        """Store ``item``, replacing (and counting) one not taken yet; refused when closed."""
+    def put(self, item: T, generation: Optional[int] = None) -> Put:
+        """
+        Store ``item``, replacing (and counting) one not taken yet; refused when closed.
+
+        With ``generation``, an item meant for another generation than the current one (made
+        before a stop/start) is refused too: a stale item never reaches the new consumer.
+        """
         with self._cond:
-            if not self._open:
+            if not self._open or (generation is not None and generation != self._generation):
                 return Put.CLOSED
             replaced = self._full
             if replaced:
@@ -208,14 +219,15 @@ class Worker(Generic[T]):
         generation = getattr(self._local, 'generation', None)
         return generation is not None and self.mailbox.serves(generation)
 
-    def start(self) -> None:
-        """Open a new generation (no request, no item pending) and start its thread."""
+    def start(self) -> int:
+        """Open a new generation (no request, no item pending), start its thread; return it."""
         with self._lock:
             self._model = self._traversability = False
         generation = self.mailbox.begin()
         self._thread = threading.Thread(target=self._run, args=(generation,), name=self._name,
                                         daemon=True)
         self._thread.start()
+        return generation
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Close the mailbox and wait up to ``timeout`` s for the thread; True once it ended."""
@@ -268,3 +280,132 @@ class Worker(Generic[T]):
                     watch.end()
             del item
             job.settle()
+
+
+class Stage(Protocol[T_contra, U_co]):
+    """The head of a :class:`Pipeline`: a :class:`Job` whose ``process`` returns a result."""
+
+    def describe(self, item: T_contra) -> str:
+        """Name the item in messages."""
+
+    def reload(self, requests: Requests) -> None:
+        """Serve a request (before the next item)."""
+
+    def process(self, item: T_contra) -> Optional[U_co]:
+        """Do the item's work; the result (if not None) goes to the tail."""
+
+    def failed(self, what: str, exc: Exception) -> None:
+        """Report an exception of :meth:`reload` or :meth:`process`."""
+
+    def settle(self) -> None:
+        """Tidy up after each item."""
+
+
+@dataclass(frozen=True)
+class _Envelope(Generic[T]):
+    """An item for the head, with the tail generation it was put for."""
+
+    tail_generation: int
+    item: T
+
+
+class _Forward(Generic[T, U]):
+    """The head worker's job: the head stage, then its result into the tail's mailbox."""
+
+    def __init__(self, stage: Stage[T, U], tail: Mailbox[U],
+                 on_tail_drop: Optional[Callable[[], None]]) -> None:
+        self._stage = stage
+        self._tail = tail
+        self._on_tail_drop = on_tail_drop
+
+    def describe(self, envelope: _Envelope[T]) -> str:
+        return self._stage.describe(envelope.item)
+
+    def reload(self, requests: Requests) -> None:
+        self._stage.reload(requests)
+
+    def process(self, envelope: _Envelope[T]) -> None:
+        result = self._stage.process(envelope.item)
+        if result is None:
+            return
+        # The generation the frame was put for: a head thread that outlived a stop/start (stuck
+        # in a runtime) cannot hand a stale result to the new tail.
+        if (self._tail.put(result, envelope.tail_generation) is Put.REPLACED
+                and self._on_tail_drop is not None):
+            self._on_tail_drop()
+
+    def failed(self, what: str, exc: Exception) -> None:
+        self._stage.failed(what, exc)
+
+    def settle(self) -> None:
+        self._stage.settle()
+
+
+class Pipeline(Generic[T, U]):
+    """
+    Two workers in a row, so the head (inference) never waits for the tail (publishing).
+
+    The head worker serves the requests and runs the :class:`Stage` on the newest item of its
+    mailbox; its result goes into the tail worker's one-slot mailbox, where a result the tail
+    has not started yet is replaced by a newer one and counted (``on_tail_drop``), exactly as
+    the head's mailbox does with frames. Each worker calls its own :class:`Watch`. The results
+    reach the tail in the order the head made them, and the tail does each result's work in
+    one go, so the outputs of a frame keep their order.
+
+    Life cycle, explicit and bounded: :meth:`start` opens a new generation of both mailboxes
+    (tail first) and starts both threads; :meth:`stop` closes both mailboxes, then waits for
+    both threads with one shared deadline. Every item carries the tail generation it was put
+    for, so a head thread that was still stuck in an item across a stop/start cannot hand its
+    stale result to the new tail.
+    """
+
+    def __init__(self, head: Stage[T, U], tail: Job[U], head_watch: Optional[Watch] = None,
+                 tail_watch: Optional[Watch] = None,
+                 on_tail_drop: Optional[Callable[[], None]] = None,
+                 names: tuple[str, str] = ('seg_ros_inference', 'seg_ros_tail')) -> None:
+        self.tail: Worker[U] = Worker(tail, tail_watch, name=names[1])
+        self.head: Worker[_Envelope[T]] = Worker(
+            _Forward(head, self.tail.mailbox, on_tail_drop), head_watch, name=names[0])
+        self._tail_generation = 0
+
+    @property
+    def is_open(self) -> bool:
+        """Return whether items are accepted (between :meth:`start` and :meth:`stop`)."""
+        return self.head.mailbox.is_open
+
+    @property
+    def alive(self) -> bool:
+        """Return whether both threads run."""
+        return self.head.alive and self.tail.alive
+
+    @property
+    def any_alive(self) -> bool:
+        """Return whether either thread still runs (after a :meth:`stop` that timed out)."""
+        return self.head.alive or self.tail.alive
+
+    @property
+    def dropped(self) -> tuple[int, int]:
+        """Return the items dropped before the head and before the tail."""
+        return self.head.mailbox.dropped, self.tail.mailbox.dropped
+
+    def put(self, item: T) -> Put:
+        """Hand ``item`` to the head (replacing, and counting, one it has not started)."""
+        return self.head.mailbox.put(_Envelope(self._tail_generation, item))
+
+    def request(self, model: bool = False, traversability: bool = False) -> None:
+        """Ask the head for a rebuild before its next item."""
+        self.head.request(model=model, traversability=traversability)
+
+    def start(self) -> None:
+        """Start the tail, then the head, each in a new generation (nothing pending)."""
+        self._tail_generation = self.tail.start()
+        self.head.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Close both mailboxes and wait up to ``timeout`` s in all; True once both ended."""
+        deadline = time.monotonic() + timeout
+        self.head.mailbox.close()
+        self.tail.mailbox.close()
+        head = self.head.stop(timeout)
+        tail = self.tail.stop(max(0.0, deadline - time.monotonic()))
+        return head and tail

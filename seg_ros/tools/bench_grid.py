@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         grids[mode] = g
         if mode == 'monocular':
             classes = result.classes
+            _bench_messages(args, trav, labels, result, clouds)
     if classes is None:
         raise SystemExit('the monocular projection returned no class grid to fuse')
     _bench_fusion(args, trav, classes, cfg.grid)
@@ -144,6 +145,31 @@ def run(args: argparse.Namespace) -> int:
             cv2.imwrite(str(out / f'grid_{mode}.png'), grid.grid_image(g, scale=3)[..., ::-1])
         print(f'wrote {out}/functional.png, grid_monocular.png, grid_depth.png')
     return 0
+
+
+def _bench_messages(args: argparse.Namespace, trav: Any, labels: np.ndarray, result: Any,
+                    clouds: Sequence[np.ndarray]) -> None:
+    """Time the rest of the node's publishing step: functional image, colours, messages."""
+    from seg_ros.ros import messages
+    from std_msgs.msg import Header
+
+    header = Header(frame_id='camera')
+    steps = {
+        'functional image': lambda: trav.functional(labels),
+        'functional colours': lambda: trav.taxonomy.colorize(result.functional),
+        'messages (labels, functional, grid, 3 clouds)': lambda: (
+            messages.image_message(labels, 'mono8', header),
+            messages.image_message(result.functional, 'mono8', header),
+            messages.occupancy_grid(result.grid, result.spec, header),
+            [messages.point_cloud(c, 'camera', header) for c in clouds]),
+    }
+    for name, step in steps.items():
+        times = []
+        for _ in range(args.frames):
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1e3)
+        print(f'{"":>9s}  {name}: median {statistics.median(times):.2f} ms wall')
 
 
 def _bench_fusion(args: argparse.Namespace, trav: Any, classes: np.ndarray,

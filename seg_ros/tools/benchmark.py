@@ -24,6 +24,7 @@ BENCHMARKS.md).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import json
 import os
 from pathlib import Path
@@ -91,15 +92,16 @@ def _row(scenario: str, kind: str, device: str, size: tuple[int, int], **values:
 
 
 def _ros_scenario(client: Any, executor: Any, cmd: list[str], env: dict[str, str],
-                  args: argparse.Namespace) -> dict[str, Any]:
-    """Start the process under test, feed it, measure it, stop it."""
+                  args: argparse.Namespace, rate: Optional[float] = None) -> dict[str, Any]:
+    """Start the process under test, feed it at ``rate`` Hz (default ``--rate``), measure it."""
+    rate = rate or args.rate
     proc = process.NodeProcess(cmd, env, name='the process under test')
     try:
         client.wait_for_peer(executor, args.start_timeout, alive=proc.dead)
-        client.warm_up(executor, args.rate, args.warmup, args.start_timeout, alive=proc.dead)
+        client.warm_up(executor, rate, args.warmup, args.start_timeout, alive=proc.dead)
         # CPU is sampled over the measured window only (not model loading or warm-up).
         meter = bm.CpuMeter(proc.proc.pid)
-        res = client.measure(executor, args.rate, args.duration, args.frames)
+        res = client.measure(executor, rate, args.duration, args.frames)
         cpu = meter.percent()
         rss = bm.process_peak_rss_mb(proc.proc.pid)
         process.raise_if_dead(proc.dead, RuntimeError)
@@ -113,7 +115,8 @@ def _ros_scenario(client: Any, executor: Any, cmd: list[str], env: dict[str, str
             'duration_s': round(res['duration_s'], 3),
             'fps': round(res['frames_out'] / res['duration_s'], 2) if res['duration_s'] else 0.0,
             'latency_ms': bm.summarize_ms(res['ages_ms']), 'cpu_percent': cpu,
-            'peak_rss_mb': rss}
+            'peak_rss_mb': rss, 'rate_hz': round(rate, 2),
+            **({'grids_out': res['grids_out']} if client.traversability else {})}
 
 
 def _naive_setup(info: Any, workdir: Path) -> tuple[Optional[list[str]], str]:
@@ -174,6 +177,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='frames per scenario instead of --duration (0 = use duration)')
     parser.add_argument('--rate', type=float, default=30.0,
                         help='camera rate the publisher sends at, Hz (default 30)')
+    parser.add_argument('--rate-factor', type=float, default=0.0, metavar='F',
+                        help='send at F times the bare backend rate measured just before, in the '
+                        'same round (needs the backend scenario; 0 = use --rate)')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='repeat the scenarios this many times, interleaved (backend, node, '
+                        '...; again), so a shared machine loads each alike; rows carry "round"')
     parser.add_argument('--warmup', type=float, default=1.0,
                         help='seconds of frames sent after the first output, before measuring')
     parser.add_argument('--threads', type=int, default=0,
@@ -186,9 +195,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seg_ros.inference.backend import BackendError, BackendOptions
-    from seg_ros.inference.loader import create_backend
-
     scenarios = [s.strip() for s in args.scenarios.split(',') if s.strip()]
     unknown = sorted(set(scenarios) - set(bm.SCENARIOS))
     if unknown:
@@ -199,6 +205,10 @@ def run(args: argparse.Namespace) -> int:
         sizes = [parse_size(s, '--sizes') for s in args.sizes.split(',')]
         if args.rate <= 0:
             raise ValueError('--rate must be positive')
+        if args.rounds < 1 or args.rate_factor < 0:
+            raise ValueError('--rounds must be at least 1 and --rate-factor not negative')
+        if args.rate_factor and 'backend' not in scenarios:
+            raise ValueError('--rate-factor needs the backend scenario (its rate is the base)')
         images = args.images
         if images is None:
             assets = zoo.assets_dir()
@@ -219,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
                 'backends': [f'{k}:{d}' for k, d in backends], 'duration_s': args.duration,
                 'frames': args.frames, 'rate_hz': args.rate, 'warmup_s': args.warmup,
                 'threads': args.threads, 'images': str(images) if images else 'random',
+                'rounds': args.rounds, 'rate_factor': args.rate_factor,
                 'input_qos': 'best_effort depth 1', 'output_qos': 'reliable depth 10'}
     model = {'path': args.model, 'name': info.name if info else None,
              'classes': info.num_classes if info else None}
@@ -242,47 +253,15 @@ def run(args: argparse.Namespace) -> int:
         executor.add_node(node)
         doc['settings']['ros_domain_id'] = int(os.environ['ROS_DOMAIN_ID'])
     workdir = Path(tempfile.mkdtemp(prefix='seg_ros_bench_'))
-    py = sys.executable
     naive: Optional[tuple[Optional[list[str]], str]] = None
     try:
         for size in sizes:
             sized = bm.resize_frames(frames, size, label_range)
             if client is not None:
                 client.set_frames(sized)
-            if 'transport' in scenarios:
-                print(f'transport {size[0]}x{size[1]} ...', file=sys.stderr)
-                doc['results'].append(_row('transport', 'none', 'cpu', size, **_ros_scenario(
-                    client, executor, [py, '-m', 'seg_ros.ros.bench_nodes', 'relay'], env, args)))
-            for kind, device in backends:
-                if 'backend' in scenarios:
-                    print(f'backend {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
-                    try:
-                        be = create_backend(kind, args.model, BackendOptions(
-                            threads=args.threads, device=device))
-                        values = {'status': 'ok', **bm.time_backend(
-                            be.infer, sized, args.duration, args.frames)}
-                        values['backend_description'] = be.describe()
-                        be.close()
-                    except (BackendError, RuntimeError, ValueError) as exc:
-                        values = {'status': 'failed', 'reason': str(exc)}
-                    doc['results'].append(_row('backend', kind, device, size, **values))
-                if 'node' in scenarios:
-                    print(f'node {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
-                    doc['results'].append(_row('node', kind, device, size, **_node_scenario(
-                        client, executor, env, args, kind, device)))
-                if 'naive' in scenarios and kind == 'onnxruntime':
-                    print(f'naive {kind}:{device} {size[0]}x{size[1]} ...', file=sys.stderr)
-                    if naive is None:       # once per run: exporting a network takes time
-                        naive = (_naive_setup(info, workdir) if info
-                                 else (None, 'needs an .onnx model'))
-                    naive_args, why = naive
-                    if naive_args is None:
-                        values = {'status': 'skipped', 'reason': why}
-                    else:
-                        cmd = [py, '-m', 'seg_ros.ros.bench_nodes', 'naive', *naive_args,
-                               '--threads', str(args.threads), '--device', device]
-                        values = _ros_scenario(client, executor, cmd, env, args)
-                    doc['results'].append(_row('naive', kind, device, size, **values))
+            for round_ in range(args.rounds):
+                naive = _round(Round(doc, args, scenarios, backends, size, sized, round_,
+                                     client, executor, env, info, workdir), naive)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if node is not None and executor is not None and context is not None:
@@ -305,11 +284,100 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _node_scenario(client: Any, executor: Any, env: dict[str, str], args: argparse.Namespace,
-                   kind: str, device: str) -> dict[str, Any]:
+                   kind: str, device: str, rate: Optional[float] = None,
+                   traversability: bool = False) -> dict[str, Any]:
     import importlib.util
 
     if importlib.util.find_spec(process.NODE_MODULE) is None:
         return {'status': 'skipped', 'reason': f'{process.NODE_MODULE} is not installed'}
     cmd = process.node_command({'model_path': os.path.abspath(args.model), 'backend': kind,
-                                'device': device, 'threads': args.threads})
-    return _ros_scenario(client, executor, cmd, env, args)
+                                'device': device, 'threads': args.threads,
+                                'traversability.enabled': traversability})
+    client.set_traversability(traversability)
+    try:
+        return _ros_scenario(client, executor, cmd, env, args, rate)
+    finally:
+        client.set_traversability(False)
+
+
+@dataclass
+class Round:
+    """What one round of scenarios at one size needs."""
+
+    doc: dict[str, Any]
+    args: argparse.Namespace
+    scenarios: list[str]
+    backends: list[tuple[str, str]]
+    size: tuple[int, int]
+    sized: list[Any]
+    index: int
+    client: Any
+    executor: Any
+    env: dict[str, str]
+    info: Any
+    workdir: Path
+
+
+def _round(r: Round, naive: Optional[tuple[Optional[list[str]], str]]
+           ) -> Optional[tuple[Optional[list[str]], str]]:
+    """Run every scenario once at one size (one round); return the naive set-up for reuse."""
+    doc, args, scenarios, size, sized = r.doc, r.args, r.scenarios, r.size, r.sized
+    from seg_ros.inference.backend import BackendError, BackendOptions
+    from seg_ros.inference.loader import create_backend
+
+    client, executor, env, info, workdir = r.client, r.executor, r.env, r.info, r.workdir
+    py = sys.executable
+
+    def row(scenario: str, kind: str, device: str, values: dict[str, Any]) -> None:
+        extra = {'round': r.index} if args.rounds > 1 else {}
+        doc['results'].append(_row(scenario, kind, device, size, **values, **extra))
+
+    def rate(kind: str, device: str) -> Optional[float]:
+        """Return this round's camera rate: --rate-factor x the bare rate just measured."""
+        if not args.rate_factor:
+            return None
+        bare = [x for x in doc['results'] if x['scenario'] == 'backend'
+                and x['status'] == 'ok' and (x['backend'], x['device']) == (kind, device)
+                and x['width'] == size[0] and x['height'] == size[1]
+                and x.get('round', 0) == (r.index if args.rounds > 1 else 0)]
+        return args.rate_factor * bare[-1]['fps'] if bare and bare[-1]['fps'] else None
+
+    where = f'{size[0]}x{size[1]}' + (f' round {r.index + 1}/{args.rounds}'
+                                      if args.rounds > 1 else '')
+    if 'transport' in scenarios:
+        print(f'transport {where} ...', file=sys.stderr)
+        row('transport', 'none', 'cpu', _ros_scenario(
+            client, executor, [py, '-m', 'seg_ros.ros.bench_nodes', 'relay'], env, args))
+    for kind, device in r.backends:
+        if 'backend' in scenarios:
+            print(f'backend {kind}:{device} {where} ...', file=sys.stderr)
+            try:
+                be = create_backend(kind, args.model, BackendOptions(
+                    threads=args.threads, device=device))
+                values = {'status': 'ok', **bm.time_backend(
+                    be.infer, sized, args.duration, args.frames)}
+                values['backend_description'] = be.describe()
+                be.close()
+            except (BackendError, RuntimeError, ValueError) as exc:
+                values = {'status': 'failed', 'reason': str(exc)}
+            row('backend', kind, device, values)
+        for scenario in ('node', 'node-trav'):
+            if scenario in scenarios:
+                print(f'{scenario} {kind}:{device} {where} ...', file=sys.stderr)
+                row(scenario, kind, device, _node_scenario(
+                    client, executor, env, args, kind, device, rate(kind, device),
+                    traversability=scenario == 'node-trav'))
+        if 'naive' in scenarios and kind == 'onnxruntime':
+            print(f'naive {kind}:{device} {where} ...', file=sys.stderr)
+            if naive is None:       # once per run: exporting a network takes time
+                naive = (_naive_setup(info, workdir) if info
+                         else (None, 'needs an .onnx model'))
+            naive_args, why = naive
+            if naive_args is None:
+                values = {'status': 'skipped', 'reason': why}
+            else:
+                cmd = [py, '-m', 'seg_ros.ros.bench_nodes', 'naive', *naive_args,
+                       '--threads', str(args.threads), '--device', device]
+                values = _ros_scenario(client, executor, cmd, env, args, rate(kind, device))
+            row('naive', kind, device, values)
+    return naive

@@ -361,19 +361,26 @@ class Traversability:
         return self._cache
 
     def process(self, labels: np.ndarray, depth: Optional[np.ndarray] = None,
-                confidence: Optional[np.ndarray] = None) -> TraversabilityResult:
+                confidence: Optional[np.ndarray] = None,
+                functional: Optional[np.ndarray] = None) -> TraversabilityResult:
         """
         Project one label image; ``depth`` (aligned, same size) switches to depth mode.
 
         Depth is used only when ``depth.enabled`` is set; without a depth image the
         projection falls back to the ground plane. ``confidence`` (the model's max softmax,
         same size) makes pixels below ``traversability.min_confidence`` unknown.
+        ``functional``: :meth:`functional` of these labels and confidence when the caller
+        has it already (the node publishes it first), so the frame is not mapped twice.
         """
         if labels.ndim != 2:
             raise ValueError(f'labels must be (H, W), got shape {labels.shape}')
         if not self.ready:
             raise RuntimeError('no camera_info yet: call set_camera_info first')
-        functional = self.functional(labels, confidence)
+        if functional is None:
+            functional = self.functional(labels, confidence)
+        elif functional.shape != labels.shape:
+            raise ValueError(f'functional image {functional.shape} does not match the labels '
+                             f'{labels.shape}')
         h, w = labels.shape
         geo = self._geometry(w, h)
         lattice: grid.Lattice = geo['lattice']

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
+from seg_ros.common import conversions
 from seg_ros.common.share import share_path
 import yaml
 
@@ -140,7 +141,8 @@ class Taxonomy:
 
     def colorize(self, functional: np.ndarray) -> np.ndarray:
         """Return the ``(H, W, 3)`` RGB image of functional ids in the taxonomy's colours."""
-        return self.palette[functional]
+        return conversions.colorize(np.asarray(functional, np.uint8),
+                                    conversions.palette_lut(self.palette))
 
     def describe(self) -> list[str]:
         """Human-readable lines: functional class, cost, and the model classes it takes."""

@@ -22,6 +22,7 @@ that only bound a failure.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Optional
 
 import pytest
@@ -401,3 +402,31 @@ def test_pipeline_bounded_stop_and_no_stale_result_after_restart(stages):
     pipe.put('new')
     assert tail.wait_for('grid', 'new+')
     assert tail.of('labels') == ['new+']          # ... and it never reaches the new tail
+
+
+def test_pipeline_stop_interrupts_a_stage_that_overruns_then_gives_up_in_time(stages):
+    """
+    Stop waits ``timeout``, says so once (``overdue``), then asks the runtime to give up.
+
+    The interrupt here opens the gate, as ONNX Runtime's terminate flag ends a run: both
+    threads end within the grace. A runtime that ignores it (TensorRT) leaves stop False after
+    the grace, so the node keeps the model loaded instead of closing it under the run.
+    """
+    pipe, head, tail, _, _, _ = stages
+    pipe.start()
+    head.gate.clear()
+    pipe.put('long')
+    assert head.started.wait(WAIT)
+    overdue: list[int] = []
+    interrupts: list[int] = []
+
+    def ignored() -> None:
+        interrupts.append(1)
+
+    t0 = time.monotonic()
+    assert not pipe.stop(0.05, interrupt=ignored, grace=0.3, overdue=lambda: overdue.append(1))
+    assert 0.3 <= time.monotonic() - t0 < WAIT and pipe.any_alive
+    assert overdue == [1] and len(interrupts) >= 2      # asked again while it waits
+    assert pipe.stop(0.05, interrupt=head.gate.set, grace=WAIT)
+    assert not pipe.any_alive
+    assert tail.of('labels') == []                      # the interrupted frame went nowhere

@@ -25,12 +25,13 @@ logs each problem through :class:`LogThrottle` (a bad stream at 30 Hz logs once 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 import os
 import re
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.qos import QoSProfile
@@ -222,3 +223,27 @@ class Diagnostics:
         array = DiagnosticArray(status=[status])
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(array)
+
+
+@contextmanager
+def heartbeat(period: float, publish: Callable[[], None]) -> Iterator[None]:
+    """
+    Call ``publish`` every ``period`` s from a thread of its own while the block runs.
+
+    A lifecycle transition holds the executor thread (its diagnostics timer with it) for as
+    long as a model loads (seconds; a TensorRT engine build, minutes) or a worker takes to stop:
+    this keeps the status coming, so an operator sees what the node waits for, not silence.
+    """
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(period):
+            publish()
+
+    thread = threading.Thread(target=beat, name='seg_ros_transition_diagnostics', daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

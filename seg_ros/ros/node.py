@@ -18,40 +18,18 @@
 
 This file only wires things: its parameters (:mod:`seg_ros.ros.parameters`, declared with
 :mod:`seg_ros.ros.descriptors`), its subscriptions, its outputs (:mod:`seg_ros.ros.outputs`),
-the frame path (:mod:`seg_ros.ros.frame`: model, segmentation, traversability, fusion), the
-worker thread (:mod:`seg_ros.ros.worker`) and what it says about itself
-(:mod:`seg_ros.ros.diagnostics`). Threading model, a pipeline of three stages: the executor
-thread decodes each frame and puts it into the inference worker's one-slot mailbox (replacing,
-and counting as dropped, a frame inference has not started yet); the inference worker runs the
-model and hands the labels to the publishing worker through a second one-slot mailbox (same
-rule); the publishing worker publishes labels, images, grid, clouds and fused grid in that
-order. So inference never waits for decoding or publishing, latency stays bounded by one
-inference plus one publishing step however fast frames come, and a slow model never blocks
-callbacks, timers or parameter services.
-A lifecycle transition runs on the executor thread (rclpy's lifecycle services are
-synchronous), so while activate loads a model or deactivate waits for the workers, /diagnostics
-is published from a thread of its own (:meth:`SegmentationNode._transition`), with the state
-``activating`` or ``deactivating``; parameter requests are answered when the transition ends.
-(A multi-threaded executor would answer them too, but it cost the 30 Hz stream frames and
-latency in the soak: BENCHMARKS.md.)
-
-Lifecycle: a managed node (``rclpy.lifecycle``), as Nav2 brings its nodes up. *configure*
-creates the publishers and subscriptions, *activate* loads the model and starts the worker,
-*deactivate* stops the worker and releases the model (and its memory), *cleanup* and *shutdown*
-release everything. With ``autostart`` (the default) the node configures and activates itself,
-so ``ros2 run`` and ``ros2 launch`` need no lifecycle manager; if that first activation fails,
-fixing a model parameter retries it (only that one: a node a manager deactivated stays inactive
-until a manager activates it). ``/diagnostics`` is published in every state: a failed
-transition leaves its reason there.
-
-Stopping a frame in flight (deactivate, shutdown) waits for it a bounded time, then interrupts
-the runtime (:meth:`seg_ros.inference.backend.Backend.interrupt`); a frame taken before a stop is
-never published after it, and one worker thread runs at most.
+the frame path (:mod:`seg_ros.ros.frame`, :mod:`seg_ros.ros.grids`), the two workers of the
+pipeline (:mod:`seg_ros.ros.worker`: the executor thread decodes, an inference worker and a
+publishing worker each take the newest frame through a one-slot mailbox) and what it says about
+itself (:mod:`seg_ros.ros.diagnostics`). It is a lifecycle node (``rclpy.lifecycle``):
+configure creates the endpoints, activate loads the model and starts the workers, deactivate
+stops them (bounded, then interrupting the runtime) and releases the model. With ``autostart``
+it brings itself up; if that first activation fails, fixing a model parameter retries it (only
+that one). Threading, lifecycle and why: doc/node.md and doc/lifecycle.md.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-import threading
 import time
 from typing import Any, Iterator, Optional
 
@@ -69,12 +47,12 @@ from seg_ros.ros import descriptors
 from seg_ros.ros import qos
 from seg_ros.ros import sync
 from seg_ros.ros import tf_pose
-from seg_ros.ros.diagnostics import Diagnostics, NodeView
+from seg_ros.ros.diagnostics import Diagnostics, heartbeat, NodeView
 from seg_ros.ros.frame import Decoded, FrameProcessor, PublishJob, Segmented
 from seg_ros.ros.grids import Streams
 from seg_ros.ros.odometry import PoseTracker
 from seg_ros.ros.outputs import Outputs
-from seg_ros.ros.parameters import (ALL_PARAMETERS, check_value, PARAMETERS, reloads_model,
+from seg_ros.ros.parameters import (ALL_PARAMETERS, PARAMETERS, refusal, reloads_model,
                                     Settings, validate)
 from seg_ros.ros.spin import spin
 from seg_ros.ros.worker import Pipeline, Put
@@ -121,29 +99,10 @@ class SegmentationNode(LifecycleNode):
 
     @contextmanager
     def _transition(self, state: str) -> Iterator[None]:
-        """
-        Be in ``state`` (activating, deactivating) and keep /diagnostics coming meanwhile.
-
-        The transition holds the executor thread (its diagnostics timer with it) for as long as
-        a model loads (seconds; a TensorRT engine build, minutes) or the worker takes to stop:
-        a thread publishes the status instead until it ends, so an operator sees what it waits
-        for instead of silence.
-        """
+        """Be in ``state`` (activating, deactivating); /diagnostics keeps coming meanwhile."""
         self._state = state
-        done = threading.Event()
-
-        def beat() -> None:
-            while not done.wait(self.settings.diagnostics_period):
-                self._publish_diagnostics()
-
-        thread = threading.Thread(target=beat, name='seg_ros_transition_diagnostics',
-                                  daemon=True)
-        thread.start()
-        try:
+        with heartbeat(self.settings.diagnostics_period, self._publish_diagnostics):
             yield
-        finally:
-            done.set()
-            thread.join()
 
     @property
     def settings(self) -> Settings:
@@ -273,23 +232,11 @@ class SegmentationNode(LifecycleNode):
         self._diag.watch_input(None)
 
     def stop_worker(self, timeout: float = SHUTDOWN_WAIT) -> bool:
-        """
-        Stop the worker: wait ``timeout`` s for its frame, then interrupt the runtime.
-
-        Returns True once the thread has ended, so nothing publishes once publishers or context
-        go and the model can be closed; False when it is still in a runtime that could not be
-        interrupted (the model must then stay loaded: closing it under a run aborts).
-        """
-        if self._worker.stop(timeout):
-            return True
-        self._diag.log(stats.WARN, f'the worker is still on a frame after {timeout:g} s: '
-                       'interrupting the inference')
-        deadline = time.monotonic() + INTERRUPT_WAIT
-        while time.monotonic() < deadline:
-            self._frames.interrupt()
-            if self._worker.stop(0.1):
-                return True
-        return False
+        """Stop the workers (Pipeline.stop); False while one is in a runtime that won't stop."""
+        return self._worker.stop(
+            timeout, interrupt=self._frames.interrupt, grace=INTERRUPT_WAIT,
+            overdue=lambda: self._diag.log(stats.WARN, f'the worker is still on a frame after '
+                                           f'{timeout:g} s: interrupting the inference'))
 
     def _release_model(self) -> None:
         if self._worker.any_alive:
@@ -348,18 +295,10 @@ class SegmentationNode(LifecycleNode):
 
     def _check_parameters(self, params: list[Parameter]) -> SetParametersResult:
         """Refuse a bad value (or a bad traversability combination) with one message."""
-        for param in params:
-            if param.name in ALL_PARAMETERS:
-                problem = check_value(param.name, param.value)
-                if problem:
-                    self._diag.log(stats.WARN, f'rejected: {problem}')
-                    return SetParametersResult(successful=False, reason=problem)
-        if any(p.name in traversability.PARAMETERS for p in params):
-            try:
-                traversability.from_parameters(self._traversability_values(params))
-            except ValueError as exc:
-                self._diag.log(stats.WARN, f'rejected: {exc}')
-                return SetParametersResult(successful=False, reason=str(exc))
+        problem = refusal({p.name: p.value for p in params}, self._traversability_values(params))
+        if problem:
+            self._diag.log(stats.WARN, f'rejected: {problem}')
+            return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params: list[Parameter]) -> None:

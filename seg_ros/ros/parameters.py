@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from seg_ros.common import params as _params
 from seg_ros.common.params import Check, Param
 from seg_ros.inference.backend import BackendOptions, BACKENDS
+from seg_ros.traversability.pipeline import from_parameters as traversability_config
 from seg_ros.traversability.pipeline import MAX_GRID_CELLS
 from seg_ros.traversability.pipeline import PARAMETERS as TRAVERSABILITY_PARAMETERS
 
@@ -113,6 +114,28 @@ def check_value(name: str, value: Any,
                 table: Mapping[str, Param] = ALL_PARAMETERS) -> Optional[str]:
     """Return an error message for one value (type, bounds, choices), or None."""
     return _params.check_value(name, value, table)
+
+
+def refusal(changed: Mapping[str, Any], traversability: Mapping[str, Any]) -> Optional[str]:
+    """
+    Return the one message refusing a parameter request, or None to accept it.
+
+    ``changed`` maps the requested names to their values; ``traversability`` is the
+    traversability parameters as they would be after the request: each value must pass on its
+    own (type, bounds, choices), and a traversability value also in combination with the rest
+    (extent, cell counts, heights in order), so the node never takes a set it cannot build.
+    """
+    for name, value in changed.items():
+        if name in ALL_PARAMETERS:
+            problem = check_value(name, value)
+            if problem:
+                return problem
+    if any(name in TRAVERSABILITY_PARAMETERS for name in changed):
+        try:
+            traversability_config(dict(traversability))
+        except ValueError as exc:
+            return str(exc)
+    return None
 
 
 @dataclass(frozen=True)

@@ -401,11 +401,30 @@ class Pipeline(Generic[T, U]):
         self._tail_generation = self.tail.start()
         self.head.start()
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Close both mailboxes and wait up to ``timeout`` s in all; True once both ended."""
+    def stop(self, timeout: float = 10.0, interrupt: Optional[Callable[[], object]] = None,
+             grace: float = 0.0, overdue: Optional[Callable[[], None]] = None) -> bool:
+        """
+        Close both mailboxes and wait up to ``timeout`` s in all; True once both ended.
+
+        A stage still on its item then (a long inference) is told so (``overdue``) and asked to
+        give up through ``interrupt`` (the runtime's terminate flag), for up to ``grace`` s more.
+        False means a thread is still in a runtime that could not be interrupted: whatever it
+        uses (the model) must stay alive, since freeing it under a running call aborts.
+        """
         deadline = time.monotonic() + timeout
         self.head.mailbox.close()
         self.tail.mailbox.close()
-        head = self.head.stop(timeout)
+        if self._join(deadline) or interrupt is None:
+            return not self.any_alive
+        if overdue is not None:
+            overdue()
+        deadline = time.monotonic() + grace
+        while True:
+            interrupt()
+            if self._join(min(deadline, time.monotonic() + 0.1)) or time.monotonic() >= deadline:
+                return not self.any_alive
+
+    def _join(self, deadline: float) -> bool:
+        head = self.head.stop(max(0.0, deadline - time.monotonic()))
         tail = self.tail.stop(max(0.0, deadline - time.monotonic()))
         return head and tail

@@ -48,7 +48,10 @@ confidence). Only the network between them changes type.
   ``reduce_range`` (7-bit weights) on an x86 CPU without VNNI, where the AVX2/AVX-512 U8S8
   kernels can saturate. The element-wise operators stay float: quantizing them too
   (``QLinearAdd``/``Mul``/``Concat``, ESPNet's PReLU and residual adds) cost ESPNet 4.4 mIoU
-  on CamVid val for no measurable speed (BENCHMARKS.md). TensorRT cannot build this form
+  on CamVid val for no measurable speed (BENCHMARKS.md). A *speed pass* then times both
+  graphs node by node on the exporting CPU and keeps in float32 the convolutions whose
+  ``QLinearConv`` was no faster than ONNX Runtime's float kernel (small channel counts, where
+  its blocked NCHWc float convolution wins). TensorRT cannot build this form
   (uint8 zero points, com.microsoft operators): the metadata says ``int8-cpu`` and the
   TensorRT path refuses it with that reason.
 """

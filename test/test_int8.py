@@ -240,3 +240,4 @@ def test_speed_pass_matches_session_nodes_to_graph_convolutions(small_fp32, cali
     assert prec.source_node('/net/a/Conv_output_0_nchwc') == '/net/a/Conv'
     assert prec.source_node('/net/a/Conv_quant_token_12') == '/net/a/Conv'
     assert prec.source_node('/net/a/Conv_quant') == '/net/a/Conv'
+    assert prec.source_node('/net/a/Conv_token_130') == '/net/a/Conv'     # QDQ fused

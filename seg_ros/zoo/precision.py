@@ -621,9 +621,9 @@ def source_node(session_node: str) -> str:
 
     Its NCHWc layout pass names a float convolution after its output (``<conv>_output_0_nchwc``),
     the quantizer names a ``QLinearConv`` ``<conv>_quant``, and its NHWC pass appends
-    ``_token_<n>`` to that.
+    ``_token_<n>`` to that (to the convolution's own name when it fuses a QDQ graph).
     """
-    return re.sub(r'(_output_0_nchwc|_quant(_token_\d+)?)$', '', session_node)
+    return re.sub(r'(_output_0_nchwc|(_quant)?_token_\d+|_quant)$', '', session_node)
 
 
 def slower_int8_layers(float_ms: dict[str, tuple[str, float]],

@@ -158,7 +158,14 @@ def test_int8_cpu_export_is_onnxruntime_quantized_and_refused_by_tensorrt(
     assert f'reduce_range {expected}' in info.metadata[contract.KEY_CPU_QUANT]
     model = onnx.load(out)
     ops = [n.op_type for n in model.graph.node]
-    assert ops.count('QLinearConv') > 0 and ops.count('Conv') == 1   # all but normalisation
+    assert ops.count('QLinearConv') > 0
+    # float convolutions: the normalisation and exactly those the speed pass lists as kept
+    note = info.metadata[contract.KEY_CPU_QUANT]
+    assert 'kept float32 by the speed pass' in note
+    kept = note.split(': ', 1)[1].split(', ') if 'by the speed pass: ' in note else []
+    pre, _ = prec.edge_nodes(onnx.load(small_fp32))
+    floats = {n.name for n in model.graph.node if n.op_type == 'Conv'}
+    assert floats == ({n for n in pre if n in floats} | set(kept)) and len(floats) == 1 + len(kept)
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     conv = next(n for n in model.graph.node if n.op_type == 'QLinearConv')
     assert inits[conv.input[2]].dtype == np.uint8          # activation zero point: U8
@@ -187,3 +194,50 @@ def test_int8_options_are_checked_before_exporting(tmp_path, capsys):
     assert cli.main(['export', 'espnet_camvid', '-o', out, '--precision', 'fp16',
                      '--keep-float', '2']) == 1
     assert '--keep-float is only used by --precision int8' in capsys.readouterr().err
+
+
+def _network_convs(model: onnx.ModelProto) -> set:
+    pre, post = prec.edge_nodes(model)
+    return {n.name for n in model.graph.node
+            if n.op_type == 'Conv' and n.name not in pre + post}
+
+
+def test_int8_cpu_keeps_the_named_convolutions_float(small_fp32, calib_files):
+    fp32 = onnx.load(small_fp32)
+    convs = sorted(_network_convs(fp32))
+    keep = [convs[0], convs[-1]]
+    model = prec.to_int8_cpu(fp32, calib_files, 'minmax', speed_pass=False, keep_float=keep)
+    floats = _network_convs(model)
+    quantized = {prec.source_node(n.name) for n in model.graph.node if n.op_type == 'QLinearConv'}
+    assert floats == set(keep)
+    assert quantized == set(convs) - set(keep)
+    note = {p.key: p.value for p in model.metadata_props}[contract.KEY_CPU_QUANT]
+    assert note.endswith(f'2 convolutions kept float32: {", ".join(sorted(keep))}')
+
+
+def test_speed_pass_matches_session_nodes_to_graph_convolutions(small_fp32, calib_files):
+    """ONNX Runtime renames the nodes it rewrites: every convolution must still be found."""
+    fp32 = onnx.load(small_fp32)
+    convs = _network_convs(fp32)
+    int8 = prec.to_int8_cpu(fp32, calib_files, 'minmax', speed_pass=False)
+    frames = list(prec.calibration_frames(calib_files[:1]))
+    float_ms = prec.profile_node_ms(small_fp32, frames, runs=1)
+    int8_ms = prec.profile_node_ms(int8, frames, runs=1)
+    assert all(ms >= 0 for _, ms in list(float_ms.values()) + list(int8_ms.values()))
+    assert {prec.source_node(n) for n, (op, _) in int8_ms.items() if op == 'QLinearConv'} == convs
+    assert convs <= {prec.source_node(n) for n, (op, _) in float_ms.items()
+                     if op in ('Conv', 'FusedConv')}
+    # the choice: int8 no faster (ties too) -> kept float; faster by any margin -> quantized
+    conv_ms = {prec.source_node(n): ms for n, (op, ms) in float_ms.items()
+               if op in ('Conv', 'FusedConv')}
+    tie = {f'{c}_quant_token_{i}': ('QLinearConv', conv_ms[c]) for i, c in enumerate(convs)}
+    faster = {f'{c}_quant': ('QLinearConv', conv_ms[c] - 1e-3) for c in convs}
+    one = sorted(convs)[0]
+    mixed = {**faster, f'{one}_quant': ('QLinearConv', conv_ms[one] + 1.0)}
+    assert prec.slower_int8_layers(float_ms, tie) == sorted(convs)
+    assert prec.slower_int8_layers(float_ms, faster) == []
+    assert prec.slower_int8_layers(float_ms, mixed) == [one]
+    assert prec.source_node('/net/a/Conv_output_0_nchwc') == '/net/a/Conv'
+    assert prec.source_node('/net/a/Conv_quant_token_12') == '/net/a/Conv'
+    assert prec.source_node('/net/a/Conv_quant') == '/net/a/Conv'
+    assert prec.source_node('/net/a/Conv_token_130') == '/net/a/Conv'     # QDQ fused

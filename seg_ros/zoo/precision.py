@@ -48,7 +48,10 @@ confidence). Only the network between them changes type.
   ``reduce_range`` (7-bit weights) on an x86 CPU without VNNI, where the AVX2/AVX-512 U8S8
   kernels can saturate. The element-wise operators stay float: quantizing them too
   (``QLinearAdd``/``Mul``/``Concat``, ESPNet's PReLU and residual adds) cost ESPNet 4.4 mIoU
-  on CamVid val for no measurable speed (BENCHMARKS.md). TensorRT cannot build this form
+  on CamVid val for no measurable speed (BENCHMARKS.md). A *speed pass* then times both
+  graphs node by node on the exporting CPU and keeps in float32 the convolutions whose
+  ``QLinearConv`` was no faster than ONNX Runtime's float kernel (small channel counts, where
+  its blocked NCHWc float convolution wins). TensorRT cannot build this form
   (uint8 zero points, com.microsoft operators): the metadata says ``int8-cpu`` and the
   TensorRT path refuses it with that reason.
 """
@@ -59,6 +62,7 @@ import dataclasses
 import os
 from pathlib import Path
 import platform
+import re
 import tempfile
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 import warnings
@@ -74,6 +78,7 @@ QUANTIZED_OPS = ('Conv', 'ConvTranspose', 'MatMul', 'Gemm')
 CALIBRATION_METHODS = ('minmax', 'percentile', 'entropy')
 CALIBRATION_CHUNK = 16      # frames per collect pass: bounds the calibrator's memory
 SENSITIVITY_FRAMES = 4      # default frames for the per-layer sensitivity pass
+SPEED_RUNS = 8              # profiled runs per graph in int8-cpu's speed pass
 KEY_FLOAT_LAYERS = contract.KEY_FLOAT_LAYERS
 KEY_CPU_QUANT = contract.KEY_CPU_QUANT
 
@@ -574,14 +579,83 @@ def has_vnni() -> Optional[bool]:
     return bool({'avx512_vnni', 'avx_vnni'} & set(flags))
 
 
+def profile_node_ms(model: Any, frames: Sequence[np.ndarray], runs: int = SPEED_RUNS
+                    ) -> dict[str, tuple[str, float]]:
+    """
+    Time every node ONNX Runtime executes for ``model``: ``{node: (op type, median ms)}``.
+
+    One intra-op thread, every graph optimisation on (what the node's backend runs), the
+    kernel times from ONNX Runtime's own profiler over ``runs`` runs of ``frames`` after one
+    warm-up run. Node names are the session's, after its fusions and layout changes.
+    """
+    import json
+
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    with tempfile.TemporaryDirectory(prefix='seg_ros_profile_') as tmp:
+        so.enable_profiling = True
+        so.profile_file_prefix = os.path.join(tmp, 'profile')
+        data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
+        sess = ort.InferenceSession(data, so, providers=['CPUExecutionProvider'])
+        for i in range(runs + 1):
+            sess.run(None, {contract.INPUT: frames[i % len(frames)]})
+        with open(sess.end_profiling(), encoding='utf-8') as f:
+            events = json.load(f)
+    times: dict[str, list[float]] = {}
+    ops: dict[str, str] = {}
+    for event in events:
+        if event.get('cat') == 'Node' and event.get('name', '').endswith('_kernel_time'):
+            name = event['name'][:-len('_kernel_time')]
+            times.setdefault(name, []).append(event['dur'] / 1000.0)
+            ops[name] = event.get('args', {}).get('op_name', '')
+    # the first run of each node is the warm-up
+    return {n: (ops[n], float(np.median(t[1:] if len(t) > 1 else t))) for n, t in times.items()}
+
+
+def source_node(session_node: str) -> str:
+    """
+    Return the graph node a session node came from (ONNX Runtime renames what it rewrites).
+
+    Its NCHWc layout pass names a float convolution after its output (``<conv>_output_0_nchwc``),
+    the quantizer names a ``QLinearConv`` ``<conv>_quant``, and its NHWC pass appends
+    ``_token_<n>`` to that (to the convolution's own name when it fuses a QDQ graph).
+    """
+    return re.sub(r'(_output_0_nchwc|(_quant)?_token_\d+|_quant)$', '', session_node)
+
+
+def slower_int8_layers(float_ms: dict[str, tuple[str, float]],
+                       int8_ms: dict[str, tuple[str, float]]) -> list[str]:
+    """
+    Return the convolutions whose ``QLinearConv`` took at least as long as their float ``Conv``.
+
+    The arguments are :func:`profile_node_ms` of the float and the int8-cpu graph. ONNX
+    Runtime's float convolutions run in its blocked NCHWc layout, which beats its int8 kernel
+    on small-channel (e.g. dilated 3x3 on 12-28 channels) layers: ESPNet's level 2 blocks are
+    slower in int8 on an AVX-512 VNNI CPU (BENCHMARKS.md). Keeping those in float32 saves
+    their time and the quantize/dequantize around them. Ties go to float32.
+    """
+    conv = {source_node(n): ms for n, (op, ms) in float_ms.items() if op in ('Conv', 'FusedConv')}
+    qconv = {source_node(n): ms for n, (op, ms) in int8_ms.items() if op == 'QLinearConv'}
+    return sorted(n for n, ms in qconv.items() if n in conv and ms >= conv[n])
+
+
 def to_int8_cpu(model: Any, calib_files: Sequence[str], method: str = 'minmax',
                 reduce_range: Optional[bool] = None, quant_format: str = 'QOperator',
+                speed_pass: bool = True, keep_float: Sequence[str] = (),
                 log: Optional[Callable[[str], None]] = None) -> Any:
     """
     Return ``model`` in ONNX Runtime's CPU int8 form (module doc), calibrated on ``calib_files``.
 
     ``reduce_range`` None decides from this CPU (:func:`has_vnni`): on for x86 without VNNI.
-    The choice, the format and the types are recorded in the ``seg_ros.int8_cpu`` metadata.
+    ``keep_float`` names convolutions left in float32. The *speed pass* (``speed_pass``)
+    times the float and the int8 graph node by node on this CPU (:func:`profile_node_ms`, one
+    thread, a calibration frame) and quantizes again with the convolutions that int8 made no
+    faster kept in float32 (:func:`slower_int8_layers`), like ``reduce_range`` a choice for
+    the CPU it is exported on. The choices, the format and the types are recorded in the
+    ``seg_ros.int8_cpu`` metadata.
     """
     import onnx
 
@@ -599,18 +673,33 @@ def to_int8_cpu(model: Any, calib_files: Sequence[str], method: str = 'minmax',
         cache = os.path.join(tmp, 'ranges.json')
         onnx.save(model, src)
         calibrate(src, calib_files, method, False, QUANTIZED_OPS, cache)
-        q.quantize_static(
-            src, dst, None, calibration_cache_path=cache,
-            quant_format=getattr(q.QuantFormat, quant_format), per_channel=True,
-            op_types_to_quantize=list(QUANTIZED_OPS),
-            reduce_range=reduce_range, activation_type=q.QuantType.QUInt8,
-            weight_type=q.QuantType.QInt8, nodes_to_exclude=pre + post,
-            calibrate_method=_method(method),
-            extra_options={'ActivationSymmetric': False, 'WeightSymmetric': True})
-        quantized = onnx.load(dst)
+
+        def quantize(kept: Sequence[str]) -> Any:
+            q.quantize_static(
+                src, dst, None, calibration_cache_path=cache,
+                quant_format=getattr(q.QuantFormat, quant_format), per_channel=True,
+                op_types_to_quantize=list(QUANTIZED_OPS),
+                reduce_range=reduce_range, activation_type=q.QuantType.QUInt8,
+                weight_type=q.QuantType.QInt8, nodes_to_exclude=pre + post + list(kept),
+                calibrate_method=_method(method),
+                extra_options={'ActivationSymmetric': False, 'WeightSymmetric': True})
+            return onnx.load(dst)
+
+        kept = sorted(set(keep_float))
+        quantized = quantize(kept)
+        if speed_pass:
+            frames = list(calibration_frames(calib_files[:1]))
+            slower = slower_int8_layers(profile_node_ms(src, frames),
+                                        profile_node_ms(quantized, frames))
+            if slower:
+                kept = sorted(set(kept) | set(slower))
+                quantized = quantize(kept)
     cpu = {None: 'not x86', True: 'x86 with VNNI', False: 'x86 without VNNI'}[vnni]
     props[KEY_CPU_QUANT] = (f'onnxruntime {quant_format} U8S8 per-channel, reduce_range '
-                            f'{"on" if reduce_range else "off"} (exported on {cpu})')
+                            f'{"on" if reduce_range else "off"} (exported on {cpu}); '
+                            f'{len(kept)} convolutions kept float32'
+                            f'{" by the speed pass" if speed_pass else ""}'
+                            f'{": " + ", ".join(kept) if kept else ""}')
     if log is not None:
         log(f'int8-cpu: {props[KEY_CPU_QUANT]}')
     return _restore_props(quantized, props)

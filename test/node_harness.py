@@ -138,14 +138,25 @@ def parameter_value(value: Any) -> ParameterValue:
 
 
 def call_service(probe: Probe, srv_type: Any, name: str, request: Any,
-                 timeout: float = 30.0) -> Any:
-    """Call a service from the probe and return its response (the test fails if none)."""
+                 timeout: float = 30.0, retry: bool = False) -> Any:
+    """
+    Call a service from the probe and return its response (the test fails if none).
+
+    ``retry`` (idempotent calls only: describe, set the same value) sends the request again
+    every 5 s without an answer: right after discovery Fast DDS may drop a service's response
+    ("failed to send response (timeout)") before the server has matched the client's reader.
+    """
     client = probe.node.create_client(srv_type, name)
     try:
         assert client.wait_for_service(timeout_sec=10), f'no service {name}'
-        future = client.call_async(request)
-        assert probe.wait(future.done, timeout), f'{name} did not answer'
-        return future.result()
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            left = deadline - time.monotonic()
+            if probe.wait(future.done, min(5.0, left) if retry else left):
+                return future.result()
+            client.remove_pending_request(future)
+            assert retry and time.monotonic() < deadline, f'{name} did not answer'
     finally:
         probe.node.destroy_client(client)
 
@@ -156,7 +167,7 @@ def set_parameter(probe: Probe, name: str, value: Any, node: str = NODE_NAME,
     request = SetParameters.Request(parameters=[ParameterMsg(name=name,
                                                              value=parameter_value(value))])
     return call_service(probe, SetParameters, f'/{node}/set_parameters', request,
-                        timeout).results[0]
+                        timeout, retry=True).results[0]
 
 
 # --- /diagnostics ----------------------------------------------------------------------------

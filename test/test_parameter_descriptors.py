@@ -23,12 +23,10 @@ node's own check still refuses a value out of range, with its one message.
 """
 from __future__ import annotations
 
-import time
-
-from node_harness import NodeProcess, Probe
+from node_harness import call_service, NodeProcess, Probe, set_parameter
 import pytest
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
-from rcl_interfaces.srv import DescribeParameters, SetParameters
+from rcl_interfaces.msg import ParameterType
+from rcl_interfaces.srv import DescribeParameters
 from seg_ros.ros.parameters import ALL_PARAMETERS
 
 NODE = '/segmentation_node'
@@ -39,33 +37,15 @@ def described():
     """Return {name: descriptor} of every table parameter, read from a running node."""
     probe = Probe('seg_ros_describe_probe')
     try:
-        with NodeProcess({'autostart': False}) as node:
-            client = probe.node.create_client(DescribeParameters, f'{NODE}/describe_parameters')
-            assert client.wait_for_service(timeout_sec=20), node.output()
-            future = client.call_async(DescribeParameters.Request(names=list(ALL_PARAMETERS)))
-            assert _wait(future), node.output()
-            refused = _set(probe, 'overlay_alpha', 2.0)
-            accepted = _set(probe, 'overlay_alpha', 0.25)
-            yield ({d.name: d for d in future.result().descriptors}, refused, accepted)
+        with NodeProcess({'autostart': False}):
+            response = call_service(probe, DescribeParameters, f'{NODE}/describe_parameters',
+                                    DescribeParameters.Request(names=list(ALL_PARAMETERS)),
+                                    retry=True)
+            refused = set_parameter(probe, 'overlay_alpha', 2.0)
+            accepted = set_parameter(probe, 'overlay_alpha', 0.25)
+            yield ({d.name: d for d in response.descriptors}, refused, accepted)
     finally:
         probe.close()
-
-
-def _wait(future, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while not future.done() and time.monotonic() < end:
-        time.sleep(0.05)
-    return future.done()
-
-
-def _set(probe, name: str, value: float):
-    client = probe.node.create_client(SetParameters, f'{NODE}/set_parameters')
-    assert client.wait_for_service(timeout_sec=10)
-    future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(
-        name=name, value=ParameterValue(type=ParameterType.PARAMETER_DOUBLE,
-                                        double_value=value))]))
-    assert _wait(future)
-    return future.result().results[0]
 
 
 def test_every_parameter_is_described(described):

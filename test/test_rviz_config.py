@@ -23,6 +23,7 @@ functional image in the taxonomy's colours (not the raw ids, which are black on 
 import ast
 from pathlib import Path
 
+from seg_ros.ros import label_info, outputs
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,23 +45,10 @@ def _launch_default(name):
     raise KeyError(name)
 
 
-PUBLISHERS = ('create_publisher', '_publisher', 'create_lifecycle_publisher', 'publisher')
-
-
 def _node_topics():
-    """Topics the node creates publishers on (literal names in its source), made absolute."""
-    topics = set()
-    for path in (ROOT / 'seg_ros' / 'ros').glob('*.py'):
-        tree = ast.parse(path.read_text())
-        for call in ast.walk(tree):
-            if not isinstance(call, ast.Call):
-                continue
-            # create_publisher, or the node's wrappers of it (QoS events, lifecycle)
-            if getattr(call.func, 'attr', getattr(call.func, 'id', '')) in PUBLISHERS:
-                arg = call.args[1] if len(call.args) > 1 else None
-                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    topics.add(arg.value if arg.value.startswith('/') else '/' + arg.value)
-    return topics
+    """Return the topics the node publishes on (outputs table, LabelInfo, diagnostics)."""
+    names = [*outputs.TOPICS, label_info.TOPIC, '/diagnostics']
+    return {name if name.startswith('/') else '/' + name for name in names}
 
 
 def test_every_display_topic_is_published_under_the_launch_defaults():

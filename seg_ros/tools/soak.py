@@ -44,7 +44,7 @@ from seg_ros.ros import process
 from seg_ros.tools.benchmark import ros_environment
 
 COLUMNS = ('interval', 't_end_s', 'frames_in', 'frames_out', 'dropped', 'age_p50_ms',
-           'age_p95_ms', 'age_max_ms', 'rss_mb', 'overlays', 'grids')
+           'age_p95_ms', 'age_max_ms', 'rss_mb', 'anon_mb', 'shm_mb', 'overlays', 'grids')
 OUTPUTS = {'segmentation/labels': 'Image', 'segmentation/overlay': 'Image',
            'segmentation/confidence': 'Image', 'segmentation/functional': 'Image',
            'traversability/grid': 'OccupancyGrid', 'traversability/obstacles': 'PointCloud2'}
@@ -68,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--spike', default=None, metavar='WxH',
                         help='send one mono8 frame of this size at the start of the second '
                         'interval (e.g. 4000x3000): the RSS rows show whether it is released')
+    parser.add_argument('--spike-frames', type=int, default=1, metavar='N',
+                        help='send a stream of N frames of the --spike size at --rate instead '
+                        'of one (a camera switched to a large mode for a while)')
+    parser.add_argument('--spike-at', default='2', metavar='I[,I...]',
+                        help='intervals at whose start the spike is sent (default 2); several '
+                        'show whether repeated spikes add memory or reuse it')
+    parser.add_argument('--spike-encoding', choices=('mono8', 'rgb8'), default='mono8',
+                        help='encoding of the spike frames (rgb8: the first frame, resized)')
     parser.add_argument('--json', type=Path, default=None, metavar='OUT', help='write JSON')
 
 
@@ -80,6 +88,32 @@ def rss_mb(pid: int) -> Optional[float]:
     except OSError:
         return None
     return None
+
+
+def memory_parts_mb(pid: int) -> dict[str, Optional[float]]:
+    """
+    Split a process's resident memory: anonymous (heap, arenas) and shared-memory segments.
+
+    Fast DDS maps its shared-memory transport's segments from /dev/shm and keeps the largest
+    payload it has carried; the C and ONNX Runtime heaps are anonymous. Which of the two holds
+    memory after large frames says whether it is the transport or the node's own buffers.
+    """
+    anon = shm = 0
+    try:
+        path = ''
+        for line in Path(f'/proc/{pid}/smaps').read_text().splitlines():
+            fields = line.split()
+            if fields and not fields[0].endswith(':'):
+                path = fields[5] if len(fields) > 5 else ''
+            elif fields and fields[0] == 'Rss:':
+                kb = int(fields[1])
+                if path.startswith('/dev/shm'):
+                    shm += kb
+                elif path in ('', '[heap]') or path.startswith('[anon'):
+                    anon += kb
+    except (OSError, ValueError, IndexError):
+        return {'anon_mb': None, 'shm_mb': None}
+    return {'anon_mb': anon / 1024.0, 'shm_mb': shm / 1024.0}
 
 
 def camera_info_msg(width: int, height: int) -> Any:
@@ -117,6 +151,7 @@ class Soak:
                               reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.node.create_publisher(Image, 'image', sensor)
         self.info_pub = self.node.create_publisher(CameraInfo, 'camera_info', reliable)
+        self.frames = frames
         self.msgs = [image_message(f, 'rgb8', Header(frame_id='camera_optical_frame'))
                      for f in frames]
         self.info = camera_info_msg(*size)
@@ -144,16 +179,27 @@ class Soak:
                     if kv.key == 'frames dropped (overload)':
                         self.dropped = int(kv.value)
 
-    def publish_spike(self, size: tuple[int, int]) -> None:
-        """Send one mono8 frame of ``size`` (a camera switching mode, a bad driver)."""
+    def spike_message(self, size: tuple[int, int], encoding: str) -> Any:
+        """Return a frame of ``size`` (a camera switching mode, a bad driver)."""
         from sensor_msgs.msg import Image
+        from std_msgs.msg import Header
+        from seg_ros.ros.messages import image_message
         import array
 
         w, h = size
+        if encoding == 'rgb8':
+            return image_message(bm.resize_frames(self.frames[:1], size)[0], 'rgb8',
+                                 Header(frame_id='camera_optical_frame'))
         msg = Image(height=h, width=w, encoding='mono8', step=w)
         msg.header.frame_id = 'camera_optical_frame'
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
         msg.data = array.array('B', bytes(w * h))
+        return msg
+
+    def publish_spike(self, msg: Any, info: Any) -> None:
+        """Send one spike frame with a camera_info of its size, stamped now."""
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
+        info.header.stamp = msg.header.stamp
+        self.info_pub.publish(info)
         self.image_pub.publish(msg)
 
     def publish(self) -> None:
@@ -188,6 +234,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         size = parse_size(args.size, '--size')
         spike = parse_size(args.spike, '--spike') if args.spike else None
+        try:
+            spike_at = {int(i) for i in args.spike_at.split(',') if i.strip()}
+        except ValueError:
+            raise ValueError(f'--spike-at: a comma list of interval numbers, not '
+                             f'{args.spike_at!r}') from None
+        if args.spike_frames < 1:
+            raise ValueError('--spike-frames must be at least 1')
         if args.rate <= 0 or args.duration <= 0 or args.interval <= 0:
             raise ValueError('--rate, --duration and --interval must be positive')
         if not os.path.isfile(args.model):
@@ -208,6 +261,8 @@ def run(args: argparse.Namespace) -> int:
           f'{size[0]}x{size[1]}, {args.rate:g} Hz for {args.duration:g} s, a row every '
           f'{args.interval:g} s; every output subscribed', flush=True)
     soak = Soak(frames, size)
+    spike_msg = soak.spike_message(spike, args.spike_encoding) if spike else None
+    spike_info = camera_info_msg(*spike) if spike else None
     proc = process.NodeProcess(cmd, env)
     rows: list[dict[str, Any]] = []
     try:
@@ -227,12 +282,14 @@ def run(args: argparse.Namespace) -> int:
             sent0, counts0, dropped0 = soak._sent, dict(soak.counts), soak.dropped
             soak.ages = []
             interval_end = start + i * args.interval
-            if spike is not None and i == 2:
-                soak.publish_spike(spike)
-                # Nothing else for 3 s, so the node takes this frame rather than a newer one.
+            if spike is not None and i in spike_at:
+                for _ in range(args.spike_frames):
+                    soak.publish_spike(spike_msg, spike_info)
+                    soak.spin_until(time.monotonic() + period)
+                # Nothing else for 3 s, so the node takes the last one rather than a newer one.
                 soak.spin_until(time.monotonic() + 3.0)
-                print(f'# sent one {spike[0]}x{spike[1]} mono8 frame, then 3 s without frames',
-                      flush=True)
+                print(f'# sent {args.spike_frames} {spike[0]}x{spike[1]} {args.spike_encoding} '
+                      f'frame(s), then 3 s without frames', flush=True)
             while time.monotonic() < interval_end:
                 if proc.proc.poll() is not None:
                     print(f'error: the node exited with code {proc.proc.returncode}:\n'
@@ -248,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
                    - counts0['segmentation/labels'],
                    'dropped': soak.dropped - dropped0, 'age_p50_ms': ages['p50'],
                    'age_p95_ms': ages['p95'], 'age_max_ms': ages['max'],
-                   'rss_mb': rss_mb(proc.proc.pid),
+                   'rss_mb': rss_mb(proc.proc.pid), **memory_parts_mb(proc.proc.pid),
                    'overlays': soak.counts['segmentation/overlay']
                    - counts0['segmentation/overlay'],
                    'grids': soak.counts['traversability/grid'] - counts0['traversability/grid']}
@@ -264,7 +321,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps({'settings': {
             'model': args.model, 'size': args.size, 'rate': args.rate,
-            'duration': args.duration, 'interval': args.interval, 'threads': args.threads},
+            'duration': args.duration, 'interval': args.interval, 'threads': args.threads,
+            'spike': args.spike, 'spike_frames': args.spike_frames, 'spike_at': sorted(spike_at),
+            'spike_encoding': args.spike_encoding},
             'machine': bm.machine_info(), 'rows': rows, 'summary': summary}, indent=2))
         print(f'wrote {args.json}')
     return 0

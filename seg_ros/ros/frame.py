@@ -100,6 +100,8 @@ class FrameProcessor:
         self._grids = Grids(diagnostics, outputs, clock)
         self._size_jump = memory.SizeJump()
         self._pixels = 0
+        self._tail_size_jump = memory.SizeJump()   # the publishing stage's own frames
+        self._tail_pixels = 0
         # Whether the frame in hand is still wanted (Worker.serving): a frame taken before a
         # stop is neither published nor reported after it.
         self.current: Callable[[], bool] = lambda: True
@@ -281,11 +283,23 @@ class FrameProcessor:
         if self._size_jump.changed(self._pixels):
             memory.trim_heap()   # an outlier frame's buffers go back to the system
 
+    def settle_tail(self) -> None:
+        """
+        Trim the heap again once the publishing stage has moved past a size jump.
+
+        The inference stage trims on the first small frame, while the publishing stage may still
+        hold the last large frame's overlay, grid and clouds: what it frees afterwards would stay
+        in the heap (measured: 30 MB after a 4000x3000 stream, BENCHMARKS.md).
+        """
+        if self._tail_size_jump.changed(self._tail_pixels):
+            memory.trim_heap()
+
     # ---------------------------------------------------------------- publishing (tail stage)
     def publish(self, seg: Segmented) -> None:
         """Publish the rest of a segmented frame (its labels are out): images, traversability."""
         t0 = time.perf_counter()
         header, result = seg.frame.header, seg.result
+        self._tail_pixels = result.labels.shape[0] * result.labels.shape[1]
         with_overlay = self._out.wanted(out.OVERLAY)
         if with_overlay:
             blend = conversions.overlay(seg.frame.rgb, result.labels, seg.lut,
@@ -321,4 +335,4 @@ class PublishJob:
         self._frames.failed(what, exc)
 
     def settle(self) -> None:
-        """Nothing to tidy: the frame's buffers go with it."""
+        self._frames.settle_tail()

@@ -21,6 +21,8 @@ that only bound a failure.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from typing import Optional
@@ -430,3 +432,44 @@ def test_pipeline_stop_interrupts_a_stage_that_overruns_then_gives_up_in_time(st
     assert pipe.stop(0.05, interrupt=head.gate.set, grace=WAIT)
     assert not pipe.any_alive
     assert tail.of('labels') == []                      # the interrupted frame went nowhere
+
+
+class _NiceProbe:
+    """A stage that records its thread's nice value (Linux: per thread) and passes items on."""
+
+    def __init__(self) -> None:
+        self.nice: list[int] = []
+        self.done = threading.Event()
+
+    def describe(self, item: object) -> str:
+        return str(item)
+
+    def reload(self, requests: object) -> None:
+        pass
+
+    def process(self, item: object) -> object:
+        self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        self.done.set()
+        return item
+
+    def failed(self, what: str, exc: Exception) -> None:
+        raise AssertionError(f'{what}: {exc}')
+
+    def settle(self) -> None:
+        pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='per-thread nice is Linux')
+def test_pipeline_tail_runs_at_a_lower_priority_than_the_head():
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    head, tail = _NiceProbe(), _NiceProbe()
+    pipe: Pipeline[object, object] = Pipeline(head, tail, tail_niceness=7)
+    pipe.start()
+    try:
+        pipe.put('frame')
+        assert tail.done.wait(WAIT)
+        # Only the tail thread moved: the head (inference) and this thread keep the priority.
+        assert head.nice == [base] and tail.nice == [min(base + 7, 19)]
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+    finally:
+        assert pipe.stop(WAIT)

@@ -61,6 +61,10 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 SHUTDOWN_WAIT = 5.0     # seconds a shutdown waits for the frame in flight (doc/diagnostics.md)
 DEACTIVATE_WAIT = 1.0   # seconds a deactivate waits for it: its result is not published anyway
 INTERRUPT_WAIT = 2.0    # seconds more, once the runtime was asked to give up the inference
+# The publishing thread yields the CPU to inference where no core is free (doc/node.md,
+# "Threading"; BENCHMARKS.md: at 3x overload on 2 cores the grid still followed 99-100 % of the
+# labelled frames, and the labels came out at 0.87 of the bare rate instead of 0.83).
+TAIL_NICENESS = 10
 
 
 class SegmentationNode(LifecycleNode):
@@ -82,7 +86,8 @@ class SegmentationNode(LifecycleNode):
         watchdog = self._diag.watchdog
         self._worker: Pipeline[Decoded, Segmented] = Pipeline(
             self._frames, PublishJob(self._frames), watchdog.stage('inference'),
-            watchdog.stage('publishing'), on_tail_drop=self._diag.on_skip)
+            watchdog.stage('publishing'), on_tail_drop=self._diag.on_skip,
+            tail_niceness=TAIL_NICENESS)
         # A frame a stage took before a stop is neither published nor reported after it: each
         # worker thread knows its generation (Worker.serving), whichever stage asks.
         self._frames.current = lambda: self._worker.head.serving() or self._worker.tail.serving()

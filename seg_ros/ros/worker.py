@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import enum
+import os
 import threading
 import time
 from typing import Callable, Generic, Optional, Protocol, TypeVar
@@ -192,9 +193,10 @@ class Worker(Generic[T]):
     """One thread serving a :class:`Mailbox` for a :class:`Job`; no exception ends it."""
 
     def __init__(self, job: Job[T], watch: Optional[Watch] = None,
-                 name: str = 'seg_ros_worker') -> None:
+                 name: str = 'seg_ros_worker', niceness: int = 0) -> None:
         self.mailbox: Mailbox[T] = Mailbox()
         self._job = job
+        self._niceness = niceness
         self._watch = watch
         self._name = name
         self._lock = threading.Lock()
@@ -256,6 +258,8 @@ class Worker(Generic[T]):
         """Serve requests, then the newest item, until the mailbox stops serving this thread."""
         job, watch, mailbox = self._job, self._watch, self.mailbox
         self._local.generation = generation
+        if self._niceness:
+            _lower_priority(self._niceness)
         while True:
             item = mailbox.take(generation)
             if item is None and not mailbox.serves(generation):
@@ -280,6 +284,15 @@ class Worker(Generic[T]):
                     watch.end()
             del item
             job.settle()
+
+
+def _lower_priority(niceness: int) -> None:
+    """Raise the calling thread's nice value (Linux schedules threads one by one)."""
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+    except (AttributeError, OSError):
+        pass   # not Linux, or not allowed: the thread keeps the process's priority
 
 
 class Stage(Protocol[T_contra, U_co]):
@@ -345,6 +358,10 @@ class Pipeline(Generic[T, U]):
     """
     Two workers in a row, so the head (inference) never waits for the tail (publishing).
 
+    ``tail_niceness`` lowers the tail thread's scheduling priority (Linux nice, per thread), so
+    where the CPU has no free core the head's inference comes first and the tail takes what is
+    left; the one-slot hand-off means a starved tail skips frames instead of queueing them.
+
     The head worker serves the requests and runs the :class:`Stage` on the newest item of its
     mailbox; its result goes into the tail worker's one-slot mailbox, where a result the tail
     has not started yet is replaced by a newer one and counted (``on_tail_drop``), exactly as
@@ -362,8 +379,9 @@ class Pipeline(Generic[T, U]):
     def __init__(self, head: Stage[T, U], tail: Job[U], head_watch: Optional[Watch] = None,
                  tail_watch: Optional[Watch] = None,
                  on_tail_drop: Optional[Callable[[], None]] = None,
-                 names: tuple[str, str] = ('seg_ros_inference', 'seg_ros_tail')) -> None:
-        self.tail: Worker[U] = Worker(tail, tail_watch, name=names[1])
+                 names: tuple[str, str] = ('seg_ros_inference', 'seg_ros_tail'),
+                 tail_niceness: int = 0) -> None:
+        self.tail: Worker[U] = Worker(tail, tail_watch, name=names[1], niceness=tail_niceness)
         self.head: Worker[_Envelope[T]] = Worker(
             _Forward(head, self.tail.mailbox, on_tail_drop), head_watch, name=names[0])
         self._tail_generation = 0

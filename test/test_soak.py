@@ -48,7 +48,9 @@ def test_soak_smoke(camvid_onnx, camvid_val, tmp_path):
         values = dict(zip(columns, row))
         assert len(row) == len(columns)
         assert int(values['frames_in']) > 0 and int(values['frames_out']) > 0
-        assert int(values['frames_out']) <= int(values['frames_in'])
+        # A row may answer frames sent just before it began: the one in inference and the one
+        # waiting in the mailbox at the boundary, at most.
+        assert int(values['frames_out']) <= int(values['frames_in']) + 2
         assert float(values['age_p50_ms']) <= float(values['age_max_ms'])
         assert float(values['rss_mb']) > 50
         # The split of the resident set: parts of it, both present (the node maps Fast DDS's
@@ -61,6 +63,8 @@ def test_soak_smoke(camvid_onnx, camvid_val, tmp_path):
                    if ln.startswith('summary: '))
     assert set(summary) == {'rss_growth_after_warmup_mb', 'age_p50_trend_ms', 'rss_max_mb',
                             'frames_in', 'frames_out', 'dropped'}
+    # Over the run, every answer is one of the sent frames (the spike frames count as sent).
+    assert int(summary['frames_out']) <= int(summary['frames_in'])
     doc = json.loads(out.read_text())
     assert len(doc['rows']) == 3 and doc['summary']['frames_in'] == int(summary['frames_in'])
     assert doc['settings']['spike_frames'] == 3 and doc['settings']['spike_at'] == [2]

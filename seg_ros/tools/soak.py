@@ -165,6 +165,7 @@ class Soak:
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
                                       reliable)
         self._sent = 0
+        self.frames_sent = 0   # every frame, spikes included: what frames_out is compared with
 
     def _on_output(self, topic: str, msg: Any) -> None:
         self.counts[topic] += 1
@@ -201,6 +202,7 @@ class Soak:
         info.header.stamp = msg.header.stamp
         self.info_pub.publish(info)
         self.image_pub.publish(msg)
+        self.frames_sent += 1
 
     def publish(self) -> None:
         msg = self.msgs[self._sent % len(self.msgs)]
@@ -210,6 +212,7 @@ class Soak:
         self.info_pub.publish(self.info)
         self.image_pub.publish(msg)
         self._sent += 1
+        self.frames_sent += 1
 
     def spin_until(self, t: float) -> None:
         while True:
@@ -279,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         start = next_t = time.monotonic()
         n_intervals = max(1, int(round(args.duration / args.interval)))
         for i in range(1, n_intervals + 1):
-            sent0, counts0, dropped0 = soak._sent, dict(soak.counts), soak.dropped
+            sent0, counts0, dropped0 = soak.frames_sent, dict(soak.counts), soak.dropped
             soak.ages = []
             interval_end = start + i * args.interval
             if spike is not None and i in spike_at:
@@ -300,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
                 soak.spin_until(min(next_t, interval_end))
             ages = bm.summarize_ms(soak.ages)
             row = {'interval': i, 't_end_s': round(time.monotonic() - start, 1),
-                   'frames_in': soak._sent - sent0,
+                   'frames_in': soak.frames_sent - sent0,
                    'frames_out': soak.counts['segmentation/labels']
                    - counts0['segmentation/labels'],
                    'dropped': soak.dropped - dropped0, 'age_p50_ms': ages['p50'],

@@ -24,8 +24,8 @@ def test_rates_and_percentiles():
     level, message, values = s.summary(101.0)
     assert level == stats.OK and message == 'segmenting'
     assert abs(float(values['input rate (Hz)']) - 10.0) < 0.01
-    assert values['inference time p50 (ms)'] == '15.0'
-    assert values['age of frame at publish p95 (ms)'] == '30.0'
+    assert values['inference time p50 (ms)'] == '15.00'
+    assert values['age of frame at publish p95 (ms)'] == '30.00'
     assert values['frames processed'] == '11'
 
 
@@ -44,9 +44,9 @@ def test_stage_times_and_drops_per_stage():
     assert values['frames dropped (overload)'] == '1'
     assert values['frames with labels only (publishing overload)'] == '1'
     assert values['frames processed'] == '3' and values['overlays published'] == '1'
-    assert values['decode time p50 (ms)'] == '2.0'
-    assert values['inference time p50 (ms)'] == '20.0'
-    assert values['publishing time p50 (ms)'] == '5.0'
+    assert values['decode time p50 (ms)'] == '2.00'
+    assert values['inference time p50 (ms)'] == '20.00'
+    assert values['publishing time p50 (ms)'] == '5.00'
 
 
 def test_window_forgets_old_samples():

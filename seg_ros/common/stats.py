@@ -139,7 +139,8 @@ class NodeStats:
                 stale_after_s: float = 5.0) -> tuple[int, str, dict[str, str]]:
         """Return (level, one-line message, key/values) for a DiagnosticStatus."""
         def fmt(p: Optional[list[float]]) -> tuple[str, str]:
-            return ('n/a', 'n/a') if p is None else (f'{p[0]:.1f}', f'{p[1]:.1f}')
+            # Two decimals: a TensorRT model or the decode of a raw image takes well under 0.1 ms.
+            return ('n/a', 'n/a') if p is None else (f'{p[0]:.2f}', f'{p[1]:.2f}')
 
         inf50, inf95 = fmt(self.inference_ms.percentiles(now))
         dec50, dec95 = fmt(self.decode_ms.percentiles(now))

@@ -232,9 +232,9 @@ def _camera_info(width: int, height: int, frame_id: str) -> Any:
 # --- processes under test ------------------------------------------------------------------
 
 
-def _spin_node(node: Any) -> int:
+def _spin_node(node: Any, executor_choice: Optional[str] = None) -> int:
     from seg_ros.ros.spin import spin
-    return spin(node)
+    return spin(node, executor_choice)
 
 
 def run_relay(argv: Sequence[str]) -> int:
@@ -328,7 +328,8 @@ def run_naive(argv: Sequence[str]) -> int:
         pub.publish(out)
 
     node.create_subscription(Image, INPUT_TOPIC, on_image, sensor)
-    return _spin_node(node)
+    # The common way spins with rclpy's default executor, not the node's EventsExecutor.
+    return _spin_node(node, 'single')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

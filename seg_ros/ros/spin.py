@@ -18,6 +18,15 @@ Spin one node until SIGINT/SIGTERM/SIGHUP, then stop it in order: its worker, th
 
 Generic (any rclpy node; one with a ``stop_worker()`` has it called first), so the
 segmentation node and the benchmark's relay and naive nodes stop the same way.
+
+The executor is rclpy's ``EventsExecutor`` where rclpy has one (``rclpy.experimental``, Kilted
+on): it takes each message as the middleware announces it instead of rebuilding a wait set of
+every subscription, service, timer and event handler on each turn, which on the segmentation
+node (about 40 such entities) cost more CPU per received camera frame than the frame's own
+handling. Measured on 2 cores with the camera at 3x the model's rate: 14.2 instead of 16.4 ms
+of CPU per labelled frame, labels at 0.93 instead of 0.86 of the bare model's rate
+(BENCHMARKS.md). ``SEG_ROS_EXECUTOR=single`` (or an rclpy without it) spins with the
+``SingleThreadedExecutor`` instead (doc/node.md, "Threading").
 """
 from __future__ import annotations
 
@@ -25,16 +34,46 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXECUTOR_VARIABLE = 'SEG_ROS_EXECUTOR'
+EXECUTORS = ('events', 'single')
 
 
-def spin(node: Union[Node, Callable[[], Node]]) -> int:
+def make_executor(choice: Optional[str] = None) -> tuple[Executor, str, Optional[str]]:
+    """
+    Return the executor to spin with, its class name and a warning (None when all went well).
+
+    ``choice`` is ``events`` (the default), ``single`` or None to read ``SEG_ROS_EXECUTOR``. A
+    value that is neither, or ``events`` where rclpy has no EventsExecutor, is not fatal: the
+    node spins anyway, and the warning says with what and why.
+    """
+    if choice is None:
+        choice = os.environ.get(EXECUTOR_VARIABLE, '').strip().lower() or 'events'
+    warning = None
+    if choice not in EXECUTORS:
+        warning = (f'{EXECUTOR_VARIABLE}={choice!r} is not one of {", ".join(EXECUTORS)}: '
+                   'using events; unset it or set it to one of those')
+        choice = 'events'
+    if choice == 'events':
+        try:
+            from rclpy.experimental import EventsExecutor
+        except ImportError:
+            warning = ('this rclpy has no EventsExecutor (rclpy.experimental, Kilted on): '
+                       'spinning with the SingleThreadedExecutor, which costs more CPU per '
+                       'received frame')
+        else:
+            executor = EventsExecutor()   # a factory: the class is rclpy's C++ one
+            return executor, type(executor).__name__, warning
+    return SingleThreadedExecutor(), 'SingleThreadedExecutor', warning
+
+
+def spin(node: Union[Node, Callable[[], Node]], executor_choice: Optional[str] = None) -> int:
     """
     Spin until a signal or shutdown; stop the worker, destroy the node, shut rclpy down.
 
@@ -50,6 +89,8 @@ def spin(node: Union[Node, Callable[[], Node]]) -> int:
     the inference) cannot be joined, and closing the runtime under it would abort the process
     (std::terminate, SIGABRT): the process then logs that and exits at once with status 0,
     leaving the runtime to the operating system.
+
+    ``executor_choice`` goes to :func:`make_executor` (None: the environment decides).
     """
     stop = threading.Event()
     received: list[str] = []
@@ -62,10 +103,13 @@ def spin(node: Union[Node, Callable[[], Node]]) -> int:
     if threading.current_thread() is threading.main_thread():
         for sig in SIGNALS:
             previous[sig] = signal.signal(sig, on_signal)
-    executor = SingleThreadedExecutor()
+    executor, executor_name, warning = make_executor(executor_choice)
     built = None
     try:
         built = node if isinstance(node, Node) else node()
+        if warning:
+            built.get_logger().warning(warning)
+        built.get_logger().info(f'spinning with the {executor_name}')
         executor.add_node(built)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)

@@ -132,6 +132,38 @@ def test_exported_model_matches_validation_and_runs_in_the_node(run3, small):
 
 
 @pytest.mark.slow
+def test_int8_cpu_export_of_a_finetuned_model(small, tmp_path):
+    """--precision int8-cpu writes ONNX Runtime's quantized form, which the backend runs."""
+    import onnx
+    from seg_ros.inference import contract
+    from seg_ros.inference.loader import create_backend
+
+    out = tmp_path / 'run'
+    assert finetune(small, out, '--epochs', '1', '--precision', 'int8-cpu',
+                    '--calib', str(small / 'train')) == 0
+    model = onnx.load(out / 'model.onnx')
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta[contract.KEY_PRECISION] == 'int8-cpu'
+    assert sum(n.op_type == 'QLinearConv' for n in model.graph.node) > 10
+    rgb = cv2.cvtColor(cv2.imread(str(sorted((small / 'val').glob('*.png'))[0])),
+                       cv2.COLOR_BGR2RGB)
+    labels = create_backend('onnxruntime', str(out / 'model.onnx')).infer(rgb).labels
+    assert labels.shape == rgb.shape[:2] and labels.max() < len(CAMVID11)
+
+
+@pytest.mark.parametrize('extra, expected', [
+    (['--precision', 'int8'], '--precision int8 needs calibration frames: pass --calib DIR'),
+    (['--precision', 'int8-cpu', '--calib', 'no/such/dir'], 'no/such/dir'),
+    (['--calib', 'frames'], '--calib is only used by --precision int8 and int8-cpu, not fp32')])
+def test_export_options_are_checked_before_training(small, tmp_path, capsys, extra, expected):
+    """A bad export option stops the run at once, not after the training it would end."""
+    assert finetune(small, tmp_path / 'run', '--epochs', '1', *extra) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: export options: ') and expected in err, err
+    assert not (tmp_path / 'run' / 'log.csv').exists()
+
+
+@pytest.mark.slow
 def test_resume_continues_from_the_saved_step(run3, small, tmp_path, capsys):
     """Stopped after two epochs, then resumed: the same log and the same weights as one run."""
     import torch

@@ -21,6 +21,7 @@ import sys
 from seg_ros import zoo
 from seg_ros.common.images import parse_size
 from seg_ros.inference import contract
+from seg_ros.zoo.precision import PRECISIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,8 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_precision_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare --precision and the calibration options (``seg-ros wrap`` takes the same)."""
-    parser.add_argument('--precision', choices=('fp32', 'fp16', 'int8', 'int8-cpu'),
-                        default='fp32',
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='types inside the graph (default fp32). fp16: float16 weights and '
                         'activations; int8: explicit symmetric Q/DQ calibrated on --calib, for '
                         'TensorRT 10 and 11 (they build fp16/int8 as typed, see '

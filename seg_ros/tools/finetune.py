@@ -27,6 +27,7 @@ from pathlib import Path
 import sys
 
 from seg_ros.common.images import parse_size
+from seg_ros.zoo.precision import PRECISIONS
 
 
 def _size(text: str, option: str) -> tuple[int, int]:
@@ -107,8 +108,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument('--no-progress', action='store_true', help='no progress bar')
     g = parser.add_argument_group('export (as "seg-ros export")')
     g.add_argument('--no-export', action='store_true', help='do not export model.onnx')
-    g.add_argument('--precision', choices=('fp32', 'fp16', 'int8'), default='fp32')
-    g.add_argument('--calib', default='', metavar='DIR', help='int8: calibration frames')
+    g.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                   help='as "seg-ros export --precision": int8 for TensorRT, int8-cpu for '
+                   "ONNX Runtime's CPU kernels")
+    g.add_argument('--calib', default='', metavar='DIR',
+                   help='int8, int8-cpu: calibration frames')
     g.add_argument('--calib-count', type=int, default=0, metavar='N')
 
 

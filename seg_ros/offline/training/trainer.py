@@ -136,6 +136,12 @@ def _check_options(o: Options) -> None:
         raise FinetuneError(f'--scale {o.scale[0]} {o.scale[1]}: need 0 < MIN <= MAX')
     if o.dice < 0 or o.jitter < 0 or o.lr < 0:
         raise FinetuneError('--dice, --jitter and --lr must be >= 0')
+    if o.export:   # now, not after hours of training
+        from seg_ros.zoo.export import calibration_files, ExportError
+        try:
+            calibration_files(o.precision, o.calib, o.calib_count)
+        except ExportError as exc:
+            raise FinetuneError(f'export options: {exc}') from exc
 
 
 def _network_size(o: Options, entry: zoo.ZooEntry, first: np.ndarray) -> tuple[int, int]:

@@ -188,6 +188,122 @@ def test_label_beyond_model_classes_names_the_file(dataset, tmp_path, capsys):
     assert 'a.png' in err and 'ignore-index' in err
 
 
+# --- labels in other classes than the model's --------------------------------------------
+
+SOURCE = ['road', 'grass', 'building', 'pedestrian']    # what the label values of this set mean
+
+
+def _source_labels(tmp_path: Path) -> Path:
+    """Write the known-answer labels in SOURCE's values (ground split into road and grass)."""
+    to_source = {0: (0, 1), 1: (2, 2), 2: (3, 3), 3: (255, 255)}   # model id -> source values
+    folder = tmp_path / 'source_labels'
+    folder.mkdir()
+    for stem, (_, gt) in _frames().items():
+        out = np.zeros_like(gt)
+        for model_id, (left, right) in to_source.items():
+            out[:, :5][gt[:, :5] == model_id] = left
+            out[:, 5:][gt[:, 5:] == model_id] = right
+        Image.fromarray(out, mode='L').save(folder / f'{stem}.png')
+    return folder
+
+
+def test_labels_in_other_classes_through_a_label_map(dataset, tmp_path, capsys):
+    model, images, _ = dataset
+    labels = _source_labels(tmp_path)
+    (tmp_path / 'classes.txt').write_text('\n'.join(SOURCE) + '\n')
+    # Its classes in another order than the model's: they are matched by name.
+    (tmp_path / 'map.yaml').write_text(
+        'classes: [Person, wall, ground]\n'
+        'mapping: {road: ground, grass: ground, building: wall, pedestrian: Person}\n')
+    out = tmp_path / 'out.json'
+    assert cli.main(['evaluate', '--model', str(model), '--images', str(images), '--labels',
+                     str(labels), '--label-classes', str(tmp_path / 'classes.txt'),
+                     '--label-map', str(tmp_path / 'map.yaml'), '--json', str(out),
+                     '--no-progress']) == 0
+    doc = json.loads(out.read_text())
+    m = doc['metrics']
+    # The known answer, scored on the model's classes; its "void" class occurs nowhere.
+    assert [c['name'] for c in m['per_class']] == CLASSES
+    assert [c['iou'] for c in m['per_class']][:3] == pytest.approx([1.0, 0.8, 0.9])
+    assert m['per_class'][3]['iou'] is None and m['mean_iou'] == pytest.approx(0.9)
+    assert m['pixel_accuracy'] == pytest.approx(180 / 190)
+    assert 'label map' in doc['label_mapping'] and '4 label classes' in doc['label_mapping']
+    assert 'labels: 4 label classes of' in capsys.readouterr().out
+
+
+def test_functional_model_against_the_original_labels(tmp_path):
+    """A model of functional classes (finetune --taxonomy) scored on CamVid's own labels."""
+    from seg_ros.traversability import taxonomy
+    from seg_ros.zoo import CAMVID_CLASSES
+
+    tax = taxonomy.load(taxonomy.resolve('camvid'), CAMVID_CLASSES)
+    model = synthetic.save_passthrough(str(tmp_path / 'f.onnx'), list(tax.names))
+    gt = np.full((10, 10), CAMVID_CLASSES.index('road'), np.uint8)
+    gt[5:] = CAMVID_CLASSES.index('car')
+    gt[0] = 11                                            # void: not scored
+    lut = np.asarray(tax.lut)
+    pred = lut[np.minimum(gt, len(CAMVID_CLASSES) - 1)].astype(np.uint8)
+    road, car = lut[CAMVID_CLASSES.index('road')], lut[CAMVID_CLASSES.index('car')]
+    assert road != car
+    pred[9] = road                                        # 10 car pixels called road
+    images, labels = tmp_path / 'i', tmp_path / 'l'
+    images.mkdir()
+    labels.mkdir()
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[..., 0] = pred
+    cv2.imwrite(str(images / 'x.png'), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    Image.fromarray(gt, mode='L').save(labels / 'x.png')
+    backend = create_backend('onnxruntime', model)
+    mapping = evaluate.load_label_mapping(backend.info.classes, preset='camvid',
+                                          taxonomy='camvid')
+    result = evaluate.evaluate(backend, [(images / 'x.png', labels / 'x.png')], None,
+                               progress=False, label_mapping=mapping)
+    iou = dict(zip(result.classes, result.scores.iou))
+    # road: 40 right, 10 more predicted -> 40/50; car: 40 of 50 found -> 40/50
+    assert iou[tax.names[road]] == pytest.approx(0.8)
+    assert iou[tax.names[car]] == pytest.approx(0.8)
+    assert result.cm.sum() == 90
+
+
+@pytest.mark.parametrize('options, expected', [
+    (['--label-map', 'map.yaml'], 'add --label-dataset PRESET or --label-classes FILE'),
+    (['--label-dataset', 'camvid', '--label-map', 'map.yaml'],
+     'gives class(es) floor, which the model does not predict (its classes: ground, wall'),
+    (['--label-dataset', 'nosuch'], 'unknown dataset preset "nosuch"; presets: camvid, '
+     'cityscapes, rugd (or --label-classes FILE)'),
+    (['--label-dataset', 'camvid', '--ignore-index', '3'],
+     '--ignore-index 3 is the label value of class "road"'),
+])
+def test_label_mapping_errors_name_the_fix(dataset, tmp_path, capsys, monkeypatch, options,
+                                           expected):
+    model, images, labels = dataset
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'map.yaml').write_text('mapping: {road: floor, building: wall, '
+                                       'pedestrian: person}\ndefault: ignore\n')
+    assert cli.main(['evaluate', '--model', str(model), '--images', str(images), '--labels',
+                     str(labels), '--no-progress', *options]) == 1
+    err = capsys.readouterr().err
+    assert 'error: ' in err and expected in err, err
+
+
+def test_label_values_outside_the_label_classes_name_the_file(dataset, tmp_path, capsys):
+    model, images, _ = dataset
+    labels = _source_labels(tmp_path)
+    Image.fromarray(np.full((10, 10), 7, np.uint8), mode='L').save(labels / 'a.png')
+    (tmp_path / 'classes.txt').write_text('\n'.join(SOURCE) + '\n')
+    (tmp_path / 'map.yaml').write_text('mapping: {road: ground, grass: ground, building: wall, '
+                                       'pedestrian: person}\n')
+    args = ['evaluate', '--model', str(model), '--images', str(images), '--labels', str(labels),
+            '--label-classes', str(tmp_path / 'classes.txt'), '--label-map',
+            str(tmp_path / 'map.yaml'), '--no-progress']
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert str(labels / 'a.png') in err and 'label value(s) 7 are in no label class' in err
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8), mode='RGB').save(labels / 'a.png')
+    assert cli.main(args) == 1
+    assert 'an RGB label PNG has no class values to map' in capsys.readouterr().err
+
+
 def test_colours_to_ids_maps_unknown_to_ignore():
     rgb = np.array([[[0, 0, 0], [220, 20, 60], [1, 2, 3]]], np.uint8)
     ids = evaluate.colors_to_ids(rgb, np.asarray(PALETTE), unknown=255)

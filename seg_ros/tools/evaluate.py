@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import json
 import os
 from pathlib import Path
+import re
 import sys
 import time
 from typing import Any, Optional, Sequence
@@ -101,7 +102,8 @@ def read_label(path: Path, palette: np.ndarray, colors: str = 'index',
     Grey PNGs (8 or 16 bit) hold the ids. Palette PNGs hold an index per pixel and a colour
     table: ``colors='index'`` takes the index as the id (the PASCAL VOC convention),
     ``colors='palette'`` maps the index's colour through the model's palette. RGB PNGs are
-    always mapped through the model's palette.
+    mapped through the model's palette, except with ``colors='values'`` (labels in other
+    classes than the model's), which takes grey and palette indices only.
     """
     from PIL import Image
 
@@ -110,8 +112,11 @@ def read_label(path: Path, palette: np.ndarray, colors: str = 'index',
         img.load()
     except (OSError, ValueError) as exc:
         raise EvaluationError(f'{path}: not a readable PNG ({exc})') from exc
-    if img.mode == 'P' and colors == 'index':
+    if img.mode == 'P' and colors in ('index', 'values'):
         return np.asarray(img).astype(np.int64)
+    if colors == 'values' and img.mode in ('RGB', 'RGBA'):
+        raise EvaluationError(f'{path}: an RGB label PNG has no class values to map with '
+                              '--label-map/--label-taxonomy; write class values as a grey PNG')
     if img.mode in ('P', 'RGB', 'RGBA'):
         return colors_to_ids(np.asarray(img.convert('RGB')), palette, ignore_index,
                              source=str(path))
@@ -170,6 +175,76 @@ def load_functional_map(spec: str, classes: Sequence[str]) -> FunctionalMap:
     return FunctionalMap(lut, tuple(tax.names))
 
 
+# --- labels in other classes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelMapping:
+    """Label value -> model class id (LABEL_IGNORE: not scored, -1: in no class list)."""
+
+    lut: np.ndarray
+    description: str
+
+    def apply(self, values: np.ndarray, source: str) -> np.ndarray:
+        """Map one label image; a value that is in no class list is an error naming the file."""
+        if values.size and int(values.max()) >= self.lut.size:
+            bad = np.unique(values[values >= self.lut.size])
+        else:
+            mapped = self.lut[values]
+            if not (mapped < 0).any():
+                return mapped
+            bad = np.unique(values[mapped < 0])
+        raise EvaluationError(f'{source}: label value(s) {", ".join(map(str, bad[:8].tolist()))} '
+                              f'are in no label class ({self.description}); check '
+                              '--label-dataset/--label-classes and --ignore-index')
+
+
+LABEL_IGNORE = 255   # mapped label of an ignored pixel (a model has at most 254 classes here)
+_FINETUNE_OPTIONS = {'classes': '--label-classes', 'dataset': '--label-dataset',
+                     'taxonomy': '--label-taxonomy', 'ignore': '--ignore-index'}
+
+
+def load_label_mapping(model_classes: Sequence[str], classes_file: str = '', preset: str = '',
+                       ignore: Optional[int] = None, label_map: str = '',
+                       taxonomy: str = '') -> LabelMapping:
+    """
+    Say how label values become the model's classes, with ``seg-ros finetune``'s class options.
+
+    The labels' own classes come from a dataset preset or a class file, and a label map or a
+    functional taxonomy maps them by name onto the model's classes: a functional model (trained
+    with ``finetune --taxonomy``) or a merged one (``--label-map``) is then scored against the
+    original label PNGs. Every class the labels map to must be one of the model's.
+    """
+    from seg_ros.offline.training import data as td
+    from seg_ros.traversability.taxonomy import normalised_name
+
+    if not (classes_file or preset):
+        raise EvaluationError('--label-map and --label-taxonomy need to know what the label '
+                              'values mean: add --label-dataset PRESET or --label-classes FILE')
+    try:
+        spec = td.class_spec(td.read_classes_file(classes_file) if classes_file else None,
+                             preset, ignore, label_map, taxonomy)
+    except td.DataError as exc:   # its messages name finetune's options: name ours
+        raise EvaluationError('labels: ' + re.sub(
+            r'--(classes|dataset|taxonomy|ignore)(?![\w-])',
+            lambda m: _FINETUNE_OPTIONS[m.group(1)], str(exc))) from exc
+    by_name = {normalised_name(c): i for i, c in enumerate(model_classes)}
+    missing = [c for c in spec.classes if normalised_name(c) not in by_name]
+    if missing:
+        raise EvaluationError(
+            f'labels: {spec.mapping} gives class(es) {", ".join(missing)}, which the model '
+            f'does not predict (its classes: {", ".join(model_classes)}); map onto the '
+            "model's class names")
+    to_model = np.array([by_name[normalised_name(c)] for c in spec.classes], np.int64)
+    lut = spec.lut.astype(np.int64)
+    valid = (lut >= 0) & (lut != td.IGNORE)
+    lut[valid] = to_model[lut[valid]]
+    lut[lut == td.IGNORE] = LABEL_IGNORE
+    values = len(spec.source_classes)
+    return LabelMapping(lut, f'{values} label classes of '
+                        f'{preset or classes_file}, ignore {spec.ignore}; {spec.mapping}')
+
+
 # --- evaluation ----------------------------------------------------------------------------
 
 
@@ -206,17 +281,25 @@ class Result:
     infer_ms: list[float]
     functional: Optional[metrics.Scores] = None
     functional_cm: Optional[np.ndarray] = None
+    label_mapping: str = ''      # how label values became the model's classes ('' = as is)
 
 
 def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Optional[int],
              tolerance: float = 2.0, colors: str = 'index',
-             functional: Optional[FunctionalMap] = None, progress: Optional[bool] = None
-             ) -> Result:
-    """Run ``backend`` over the pairs and score it (the importable core of the command)."""
+             functional: Optional[FunctionalMap] = None, progress: Optional[bool] = None,
+             label_mapping: Optional[LabelMapping] = None) -> Result:
+    """
+    Run ``backend`` over the pairs and score it (the importable core of the command).
+
+    With ``label_mapping`` the label PNGs hold values of other classes, mapped per pixel onto
+    the model's (their ignore value is the mapping's; ``ignore_index`` is not used then).
+    """
     from tqdm import tqdm
 
     info = backend.info
     n = info.num_classes
+    if label_mapping is not None:
+        ignore_index = LABEL_IGNORE
     if ignore_index is not None and not 0 <= ignore_index <= 255:
         raise EvaluationError(f'--ignore-index {ignore_index} must be in 0..255')
     acc = Accumulator(n, ignore_index, tolerance)
@@ -226,7 +309,11 @@ def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Opt
     for image_path, label_path in tqdm(pairs, desc='evaluate', unit='img',
                                        disable=None if progress is None else not progress):
         rgb = read_image(image_path)  # contiguous RGB, as the node hands frames over
-        gt = read_label(label_path, info.palette, colors, ignore_index)
+        if label_mapping is None:
+            gt = read_label(label_path, info.palette, colors, ignore_index)
+        else:
+            gt = label_mapping.apply(read_label(label_path, info.palette, 'values'),
+                                     str(label_path))
         if gt.shape != rgb.shape[:2]:
             raise EvaluationError(
                 f'{label_path}: label is {gt.shape[1]}x{gt.shape[0]} but image {image_path.name}'
@@ -243,7 +330,8 @@ def evaluate(backend: Any, pairs: Sequence[tuple[Path, Path]], ignore_index: Opt
             facc.add(functional.apply(pred, unmapped=nf), functional.apply(gt, ignore_index))
     scored = [c for c in range(n) if c != ignore_index]
     scores = metrics.Scores.from_counts(acc.cm, info.classes, scored, acc.boundary, tolerance)
-    result = Result(info.classes, scored, scores, acc.cm, len(pairs), times)
+    result = Result(info.classes, scored, scores, acc.cm, len(pairs), times,
+                    label_mapping=label_mapping.description if label_mapping else '')
     if facc is not None and functional is not None:
         # The last column holds predictions of unmapped classes; it is not scored, and kept in
         # the matrix only when some class is unmapped.
@@ -274,6 +362,8 @@ def to_json(result: Result, args: argparse.Namespace, backend_desc: str) -> dict
         'infer_ms': {'mean': round(float(np.mean(ms)), 3),
                      'p50': round(float(np.percentile(ms, 50)), 3)},
     }
+    if result.label_mapping:
+        out['label_mapping'] = result.label_mapping
     if result.functional is not None and result.functional_cm is not None:
         out['taxonomy'] = args.taxonomy
         out['functional'] = result.functional.to_dict()
@@ -371,6 +461,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--label-colours', choices=('index', 'palette'), default='index',
                         help='palette PNG labels: take the palette index as the class id '
                         '(default), or map its colour through the model palette')
+    g = parser.add_argument_group(
+        "labels in other classes than the model's (the class options of seg-ros finetune)")
+    g.add_argument('--label-dataset', default='', metavar='PRESET',
+                   help="the label values are this dataset's classes (camvid, cityscapes, "
+                   'rugd); --ignore-index defaults to its ignore value')
+    g.add_argument('--label-classes', default='', metavar='FILE',
+                   help='the label values are these classes (one name per line)')
+    g.add_argument('--label-map', default='', metavar='YAML',
+                   help='label class -> model class, as finetune --label-map (doc/tools.md)')
+    g.add_argument('--label-taxonomy', default='', metavar='T',
+                   help="the model predicts this taxonomy's functional classes (a model from "
+                   'finetune --taxonomy T): label classes are mapped through it')
     parser.add_argument('--label-suffix', default='',
                         help='label file = image stem + this + .png (e.g. _L)')
     parser.add_argument('--limit', type=int, default=0, metavar='N',
@@ -404,10 +506,16 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads, device=args.device))
         functional = (load_functional_map(args.taxonomy, backend.info.classes)
                       if args.taxonomy else None)
+        mapping = None
+        if args.label_dataset or args.label_classes or args.label_map or args.label_taxonomy:
+            mapping = load_label_mapping(backend.info.classes, args.label_classes,
+                                         args.label_dataset, args.ignore_index, args.label_map,
+                                         args.label_taxonomy)
+            print(f'labels: {mapping.description}')
         t0 = time.perf_counter()
         result = evaluate(backend, pairs, args.ignore_index, args.tolerance,
                           args.label_colours, functional,
-                          progress=False if args.no_progress else None)
+                          progress=False if args.no_progress else None, label_mapping=mapping)
         elapsed = time.perf_counter() - t0
     except (EvaluationError, ImageFileError, BackendError) as exc:
         print(f'error: {exc}', file=sys.stderr)

@@ -159,7 +159,8 @@ def _suggest(name: str, valid: Sequence[str]) -> str:
     return f' (did you mean {", ".join(repr(c) for c in close)}?)' if close else ''
 
 
-def _norm(name: str) -> str:
+def normalised_name(name: str) -> str:
+    """Compare class names as people write them: case, '_' and '-' and spacing do not count."""
     return ' '.join(str(name).replace('_', ' ').replace('-', ' ').split()).lower()
 
 
@@ -253,14 +254,14 @@ def build(spec: Mapping[str, Any], model_classes: Sequence[str],
     exact = {c: i for i, c in enumerate(model_classes)}
     loose: dict[str, list[int]] = {}
     for i, c in enumerate(model_classes):
-        loose.setdefault(_norm(c), []).append(i)
+        loose.setdefault(normalised_name(c), []).append(i)
     lut_list: list[Optional[int]] = [None] * len(model_classes)
     for key, value in mapping.items():
         key = str(key)
         if key in exact:
             idx = exact[key]
-        elif len(loose.get(_norm(key), [])) == 1:
-            idx = loose[_norm(key)][0]
+        elif len(loose.get(normalised_name(key), [])) == 1:
+            idx = loose[normalised_name(key)][0]
         else:
             raise TaxonomyError(
                 f'{source}: mapping names model class "{key}", which this model does not '

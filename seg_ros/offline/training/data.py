@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from seg_ros.common.images import ImageFileError, is_image_file, label_files, read_image
 from seg_ros.inference.contract import default_palette
+from seg_ros.traversability.taxonomy import normalised_name
 import yaml
 
 IGNORE = 255        # training id of pixels that are neither learnt nor scored
@@ -122,10 +123,6 @@ class ClassSpec:
 
 def _default_palette(n: int) -> Palette:
     return tuple((int(r), int(g), int(b)) for r, g, b in default_palette(n))
-
-
-def _norm(name: str) -> str:
-    return ' '.join(str(name).replace('_', ' ').replace('-', ' ').split()).lower()
 
 
 def _lut(source_to_train: Sequence[int], ignore: int) -> np.ndarray:
@@ -231,13 +228,13 @@ def load_label_map(path: Union[str, Path], source: Sequence[str], palette: Palet
                             f'{", ".join(targets)} (or "ignore")')
         return tid[str(value)]
 
-    by_name = {_norm(c): i for i, c in enumerate(source)}
+    by_name = {normalised_name(c): i for i, c in enumerate(source)}
     table: list[Optional[int]] = [None] * len(source)
     for key, value in mapping.items():
         if isinstance(key, int) and not isinstance(key, bool):
             idx = key if 0 <= key < len(source) else None
         else:
-            idx = by_name.get(_norm(str(key)))
+            idx = by_name.get(normalised_name(str(key)))
         if idx is None:
             raise DataError(f'{path}: mapping names label class "{key}", which is not one of the '
                             f'label classes: {", ".join(source)}')

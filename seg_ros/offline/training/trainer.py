@@ -186,12 +186,13 @@ def _init_head(head: Any, base_classes: Sequence[str], classes: Sequence[str]) -
     initialisation. Returns how many classes matched.
     """
     import torch
+    from seg_ros.traversability.taxonomy import normalised_name
 
-    by_name = {td._norm(c): j for j, c in enumerate(base_classes)}
+    by_name = {normalised_name(c): j for j, c in enumerate(base_classes)}
     matched = 0
     with torch.no_grad():
         for i, c in enumerate(classes):
-            j = by_name.get(td._norm(c))
+            j = by_name.get(normalised_name(c))
             if j is not None:
                 head.weight[i].zero_()
                 head.weight[i, j] = 1.0

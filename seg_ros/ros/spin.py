@@ -21,12 +21,14 @@ segmentation node and the benchmark's relay and naive nodes stop the same way.
 
 The executor is rclpy's ``EventsExecutor`` where rclpy has one (``rclpy.experimental``, Kilted
 on): it takes each message as the middleware announces it instead of rebuilding a wait set of
-every subscription, service, timer and event handler on each turn, which on the segmentation
-node (about 40 such entities) cost more CPU per received camera frame than the frame's own
-handling. Measured on 2 cores with the camera at 3x the model's rate: 14.2 instead of 16.4 ms
-of CPU per labelled frame, labels at 0.93 instead of 0.86 of the bare model's rate
-(BENCHMARKS.md). ``SEG_ROS_EXECUTOR=single`` (or an rclpy without it) spins with the
-``SingleThreadedExecutor`` instead (doc/node.md, "Threading").
+every subscription, service, timer and event handler on each turn. On the segmentation node
+(its parameter and lifecycle services, QoS event handlers, inputs and timers), with the camera
+faster than the model, that bookkeeping was most of
+the cost of a frame that is received only to be replaced: measured on 2 cores with the camera
+at 3x the model's rate, the executor thread's CPU fell from 0.91 to 0.32 ms per received frame
+and the labels went from 0.87 to 0.93 of the bare model's rate (BENCHMARKS.md).
+``SEG_ROS_EXECUTOR=single`` (or an rclpy without it) spins with the ``SingleThreadedExecutor``
+instead (doc/node.md, "Threading").
 """
 from __future__ import annotations
 

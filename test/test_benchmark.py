@@ -59,7 +59,38 @@ def test_backend_scenario_json(tiny_model, tmp_path, capsys):
     assert row['frames_in'] == row['frames_out'] == 7
     lat = row['latency_ms']
     assert 0 < lat['p50'] <= lat['p95'] <= lat['p99'] <= lat['max']
-    assert 'backend' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'backend' in out
+    # It says which seg_ros ran: the package imported here (the node processes import it too).
+    assert doc['machine']['seg_ros'] == str(Path(bm.__file__).resolve().parents[1])
+    assert out.startswith(f"seg_ros: {doc['machine']['seg_ros']} (")
+
+
+def test_a_commit_is_credited_only_to_a_checkouts_own_package(tmp_path):
+    """A copy installed into a venv inside a checkout is not that checkout's commit."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(['git', '-c', 'user.email=t@example.com', '-c', 'user.name=t',
+                               *args], cwd=repo, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    repo = tmp_path / 'repo'
+    (repo / 'seg_ros').mkdir(parents=True)
+    (repo / 'seg_ros' / 'x.py').write_text('x = 1\n')
+    git('init', '-q')
+    git('add', '.')
+    git('commit', '-q', '-m', 'x')
+    assert bm.checkout_commit(repo) == (git('rev-parse', '--short', 'HEAD'), False)
+    (repo / 'seg_ros' / 'x.py').write_text('x = 2\n')
+    assert bm.checkout_commit(repo)[1] is True
+    assert 'with changes' in bm.describe_code({'seg_ros': str(repo / 'seg_ros'),
+                                               'git_commit': 'abc', 'git_dirty': True})
+    installed = repo / '.venv' / 'lib' / 'site-packages'
+    (installed / 'seg_ros').mkdir(parents=True)
+    assert bm.checkout_commit(installed) == (None, None)
+    assert 'an installed copy' in bm.describe_code({'seg_ros': str(installed / 'seg_ros'),
+                                                    'git_commit': None, 'git_dirty': None})
 
 
 @pytest.mark.slow

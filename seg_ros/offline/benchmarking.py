@@ -257,13 +257,42 @@ def machine_info() -> dict[str, Any]:
         info['onnxruntime_providers'] = ort.get_available_providers()
     except ImportError:
         info['onnxruntime'] = None
-    try:
-        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True,
-                                text=True, timeout=5, cwd=os.path.dirname(__file__))
-        info['git_commit'] = commit.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info['git_commit'] = None
+    root = Path(__file__).resolve().parents[2]      # the folder holding the seg_ros package
+    info['seg_ros'] = str(root / 'seg_ros')
+    info['git_commit'], info['git_dirty'] = checkout_commit(root)
     return info
+
+
+def describe_code(machine: dict[str, Any]) -> str:
+    """Say which seg_ros runs (the node processes import the same one), before any figure."""
+    commit, dirty = machine.get('git_commit'), machine.get('git_dirty')
+    where = (f'git {commit}{" with changes" if dirty else ""}' if commit else
+             'not a git checkout: an installed copy; set PYTHONPATH to a checkout to measure '
+             'it')
+    return f'seg_ros: {machine.get("seg_ros")} ({where})'
+
+
+def checkout_commit(root: Path) -> tuple[Optional[str], Optional[bool]]:
+    """
+    Return the commit of the checkout whose top is ``root``, and whether seg_ros/ differs from it.
+
+    (None, None) when ``root`` is not the top of a git checkout: a copy installed into a virtual
+    environment that lives inside a checkout would otherwise be credited with that checkout's
+    commit, which is not the code that ran (``seg-ros`` imports the installed copy).
+    """
+    def git(*args: str) -> Optional[str]:
+        try:
+            out = subprocess.run(['git', *args], capture_output=True, text=True, timeout=5,
+                                 cwd=root)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git('rev-parse', '--show-toplevel')
+    if not top or Path(top).resolve() != root.resolve():
+        return None, None
+    status = git('status', '--porcelain', '--', 'seg_ros')
+    return git('rev-parse', '--short', 'HEAD'), None if status is None else bool(status)
 
 
 def _program() -> str:

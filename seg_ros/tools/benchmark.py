@@ -234,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
     model = {'path': args.model, 'name': info.name if info else None,
              'classes': info.num_classes if info else None}
     doc = bm.new_document(settings, model)
+    print(bm.describe_code(doc['machine']), flush=True)
 
     ros = [s for s in scenarios if s != 'backend']
     env: dict[str, str] = {}

@@ -61,10 +61,11 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 SHUTDOWN_WAIT = 5.0     # seconds a shutdown waits for the frame in flight (doc/diagnostics.md)
 DEACTIVATE_WAIT = 1.0   # seconds a deactivate waits for it: its result is not published anyway
 INTERRUPT_WAIT = 2.0    # seconds more, once the runtime was asked to give up the inference
-# The publishing thread yields the CPU to inference where no core is free (doc/node.md,
-# "Threading"; BENCHMARKS.md: at 3x overload on 2 cores the grid still followed 99-100 % of the
-# labelled frames, and the labels came out at 0.87 of the bare rate instead of 0.83).
-TAIL_NICENESS = 10
+# How far the publishing thread's nice value is raised above the node's (Linux, per thread).
+# 0: measured with the EventsExecutor, +10 changed neither the rate nor the age of the labels
+# (BENCHMARKS.md, "The publishing worker's priority"), and the grid and clouds Nav2 consumes
+# should not be the ones to starve on a busy robot computer.
+TAIL_NICENESS = 0
 
 
 class SegmentationNode(LifecycleNode):

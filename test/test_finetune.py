@@ -23,6 +23,7 @@ the very weights of an uninterrupted one.
 """
 import json
 from pathlib import Path
+import re
 import shutil
 
 import cv2
@@ -149,6 +150,28 @@ def test_int8_cpu_export_of_a_finetuned_model(small, tmp_path):
                        cv2.COLOR_BGR2RGB)
     labels = create_backend('onnxruntime', str(out / 'model.onnx')).infer(rgb).labels
     assert labels.shape == rgb.shape[:2] and labels.max() < len(CAMVID11)
+
+
+@pytest.mark.slow
+def test_a_finished_run_resumed_exports_again_in_another_precision(run3, small, tmp_path,
+                                                                   capsys):
+    """--resume on a finished run trains nothing more and exports best.pth as asked."""
+    import onnx
+    from seg_ros.inference import contract
+
+    out = tmp_path / 'again'
+    shutil.copytree(run3, out)
+    (out / 'model.onnx').unlink()
+    capsys.readouterr()
+    assert finetune(small, out, '--epochs', '3', '--name', 'espnet_small_test', '--resume',
+                    '--precision', 'int8-cpu', '--calib', str(small / 'train')) == 0
+    printed = capsys.readouterr().out
+    assert 'after epoch 3 (step 6)' in printed
+    assert not re.search(r'^epoch \d+/', printed, re.M)    # no epoch ran again
+    meta = {p.key: p.value for p in onnx.load(out / 'model.onnx').metadata_props}
+    assert meta[contract.KEY_PRECISION] == 'int8-cpu'
+    assert json.loads((out / 'log.json').read_text()) == json.loads(
+        (run3 / 'log.json').read_text())
 
 
 @pytest.mark.parametrize('extra, expected', [

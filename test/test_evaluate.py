@@ -273,6 +273,8 @@ def test_functional_model_against_the_original_labels(tmp_path):
      'cityscapes, rugd (or --label-classes FILE)'),
     (['--label-dataset', 'camvid', '--ignore-index', '3'],
      '--ignore-index 3 is the label value of class "road"'),
+    (['--label-dataset', 'camvid', '--label-colours', 'palette'],
+     '--label-colours palette reads colours as the model'),
 ])
 def test_label_mapping_errors_name_the_fix(dataset, tmp_path, capsys, monkeypatch, options,
                                            expected):
@@ -284,6 +286,14 @@ def test_label_mapping_errors_name_the_fix(dataset, tmp_path, capsys, monkeypatc
                      str(labels), '--no-progress', *options]) == 1
     err = capsys.readouterr().err
     assert 'error: ' in err and expected in err, err
+
+
+def test_label_mapping_refuses_a_model_whose_class_would_read_as_ignored(tmp_path):
+    model = synthetic.save_passthrough(str(tmp_path / 'p256.onnx'),
+                                       [f'c{i}' for i in range(256)])
+    classes = create_backend('onnxruntime', model).info.classes
+    with pytest.raises(evaluate.EvaluationError, match='the model has 256 classes'):
+        evaluate.load_label_mapping(classes, preset='camvid', taxonomy='camvid')
 
 
 def test_label_values_outside_the_label_classes_name_the_file(dataset, tmp_path, capsys):

@@ -221,6 +221,10 @@ def load_label_mapping(model_classes: Sequence[str], classes_file: str = '', pre
     if not (classes_file or preset):
         raise EvaluationError('--label-map and --label-taxonomy need to know what the label '
                               'values mean: add --label-dataset PRESET or --label-classes FILE')
+    if len(model_classes) > LABEL_IGNORE:
+        raise EvaluationError(f'the model has {len(model_classes)} classes; a label mapping '
+                              f'scores models of at most {LABEL_IGNORE} (class {LABEL_IGNORE} '
+                              'would read as ignored)')
     try:
         spec = td.class_spec(td.read_classes_file(classes_file) if classes_file else None,
                              preset, ignore, label_map, taxonomy)
@@ -508,6 +512,10 @@ def run(args: argparse.Namespace) -> int:
                       if args.taxonomy else None)
         mapping = None
         if args.label_dataset or args.label_classes or args.label_map or args.label_taxonomy:
+            if args.label_colours == 'palette':
+                raise EvaluationError("--label-colours palette reads colours as the model's "
+                                      'classes; with --label-dataset/--label-classes the labels '
+                                      'hold values of their own classes: drop one of the two')
             mapping = load_label_mapping(backend.info.classes, args.label_classes,
                                          args.label_dataset, args.ignore_index, args.label_map,
                                          args.label_taxonomy)

@@ -92,7 +92,8 @@ def test_labels_headers_overlay_and_diagnostics(models, probe):
         assert float(v['inference time p50 (ms)']) > 0
         assert float(v['age of frame at publish p95 (ms)']) > 0
         # rclpy of Kilted on has it: the receiving path then costs least (seg_ros.ros.spin).
-        assert 'spinning with the EventsExecutor' in node.output()
+        from test_spin import EVENTS
+        assert f'spinning with the {EVENTS}' in node.output()
 
 
 def test_overlay_only_computed_with_subscribers(models, probe):

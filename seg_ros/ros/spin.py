@@ -23,10 +23,10 @@ The executor is rclpy's ``EventsExecutor`` where rclpy has one (``rclpy.experime
 on): it takes each message as the middleware announces it instead of rebuilding a wait set of
 every subscription, service, timer and event handler on each turn. On the segmentation node
 (its parameter and lifecycle services, QoS event handlers, inputs and timers), with the camera
-faster than the model, that bookkeeping was most of
-the cost of a frame that is received only to be replaced: measured on 2 cores with the camera
-at 3x the model's rate, the executor thread's CPU fell from 0.91 to 0.32 ms per received frame
-and the labels went from 0.87 to 0.93 of the bare model's rate (BENCHMARKS.md).
+faster than the model, that bookkeeping was most of the cost of a frame that is received only
+to be replaced: measured on 2 cores with the camera at 3x the model's rate, the executor
+thread's CPU fell from 0.91 to 0.32 ms per received frame and the labels went from 0.87 to 0.93
+of the bare model's rate (BENCHMARKS.md).
 ``SEG_ROS_EXECUTOR=single`` (or an rclpy without it) spins with the ``SingleThreadedExecutor``
 instead (doc/node.md, "Threading").
 """
@@ -47,9 +47,9 @@ EXECUTOR_VARIABLE = 'SEG_ROS_EXECUTOR'
 EXECUTORS = ('events', 'single')
 
 
-def make_executor(choice: Optional[str] = None) -> tuple[Executor, str, Optional[str]]:
+def make_executor(choice: Optional[str] = None) -> tuple[Executor, Optional[str]]:
     """
-    Return the executor to spin with, its class name and a warning (None when all went well).
+    Return the executor to spin with and a warning (None when all went well).
 
     ``choice`` is ``events`` (the default), ``single`` or None to read ``SEG_ROS_EXECUTOR``. A
     value that is neither, or ``events`` where rclpy has no EventsExecutor, is not fatal: the
@@ -70,9 +70,8 @@ def make_executor(choice: Optional[str] = None) -> tuple[Executor, str, Optional
                        'spinning with the SingleThreadedExecutor, which costs more CPU per '
                        'received frame')
         else:
-            executor = EventsExecutor()   # a factory: the class is rclpy's C++ one
-            return executor, type(executor).__name__, warning
-    return SingleThreadedExecutor(), 'SingleThreadedExecutor', warning
+            return EventsExecutor(), warning
+    return SingleThreadedExecutor(), warning
 
 
 def spin(node: Union[Node, Callable[[], Node]], executor_choice: Optional[str] = None) -> int:
@@ -105,13 +104,14 @@ def spin(node: Union[Node, Callable[[], Node]], executor_choice: Optional[str] =
     if threading.current_thread() is threading.main_thread():
         for sig in SIGNALS:
             previous[sig] = signal.signal(sig, on_signal)
-    executor, executor_name, warning = make_executor(executor_choice)
+    executor, warning = make_executor(executor_choice)
     built = None
     try:
         built = node if isinstance(node, Node) else node()
         if warning:
             built.get_logger().warning(warning)
-        built.get_logger().info(f'spinning with the {executor_name}')
+        # rclpy.experimental.EventsExecutor is a factory: the class is rclpy's C++ one.
+        built.get_logger().info(f'spinning with the {type(executor).__name__}')
         executor.add_node(built)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)

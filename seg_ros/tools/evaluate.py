@@ -180,20 +180,17 @@ def load_functional_map(spec: str, classes: Sequence[str]) -> FunctionalMap:
 
 @dataclass(frozen=True)
 class LabelMapping:
-    """Label value -> model class id (LABEL_IGNORE: not scored, -1: in no class list)."""
+    """Label value (0..65535, all of them) -> model class id (LABEL_IGNORE: not scored, -1: none)."""
 
     lut: np.ndarray
     description: str
 
     def apply(self, values: np.ndarray, source: str) -> np.ndarray:
         """Map one label image; a value that is in no class list is an error naming the file."""
-        if values.size and int(values.max()) >= self.lut.size:
-            bad = np.unique(values[values >= self.lut.size])
-        else:
-            mapped = self.lut[values]
-            if not (mapped < 0).any():
-                return mapped
-            bad = np.unique(values[mapped < 0])
+        mapped = self.lut[values]      # the table covers every 16-bit PNG value
+        if not (mapped < 0).any():
+            return mapped
+        bad = np.unique(values[mapped < 0])
         raise EvaluationError(f'{source}: label value(s) {", ".join(map(str, bad[:8].tolist()))} '
                               f'are in no label class ({self.description}); check '
                               '--label-dataset/--label-classes and --ignore-index')

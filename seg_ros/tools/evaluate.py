@@ -180,7 +180,7 @@ def load_functional_map(spec: str, classes: Sequence[str]) -> FunctionalMap:
 
 @dataclass(frozen=True)
 class LabelMapping:
-    """Label value (0..65535, all of them) -> model class id (LABEL_IGNORE: not scored, -1: none)."""
+    """Label value (every 16-bit value) -> model class (LABEL_IGNORE: not scored, -1: none)."""
 
     lut: np.ndarray
     description: str

@@ -275,6 +275,9 @@ def test_functional_model_against_the_original_labels(tmp_path):
      '--ignore-index 3 is the label value of class "road"'),
     (['--label-dataset', 'camvid', '--label-colours', 'palette'],
      '--label-colours palette reads colours as the model'),
+    (['--label-dataset', 'camvid', '--label-taxonomy', 'nosuch'], '--label-taxonomy nosuch: '),
+    (['--label-dataset', 'camvid', '--label-taxonomy', 'camvid', '--label-map', 'map.yaml'],
+     'give either --label-map or --label-taxonomy, not both'),
 ])
 def test_label_mapping_errors_name_the_fix(dataset, tmp_path, capsys, monkeypatch, options,
                                            expected):

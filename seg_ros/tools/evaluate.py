@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 import json
 import os
 from pathlib import Path
-import re
 import sys
 import time
 from typing import Any, Optional, Sequence
@@ -197,8 +196,6 @@ class LabelMapping:
 
 
 LABEL_IGNORE = 255   # mapped label of an ignored pixel (a model has at most 254 classes here)
-_FINETUNE_OPTIONS = {'classes': '--label-classes', 'dataset': '--label-dataset',
-                     'taxonomy': '--label-taxonomy', 'ignore': '--ignore-index'}
 
 
 def load_label_mapping(model_classes: Sequence[str], classes_file: str = '', preset: str = '',
@@ -222,13 +219,14 @@ def load_label_mapping(model_classes: Sequence[str], classes_file: str = '', pre
         raise EvaluationError(f'the model has {len(model_classes)} classes; a label mapping '
                               f'scores models of at most {LABEL_IGNORE} (class {LABEL_IGNORE} '
                               'would read as ignored)')
+    ours = td.OptionNames(classes='--label-classes', dataset='--label-dataset',
+                          ignore='--ignore-index', label_map='--label-map',
+                          taxonomy='--label-taxonomy')
     try:
         spec = td.class_spec(td.read_classes_file(classes_file) if classes_file else None,
-                             preset, ignore, label_map, taxonomy)
-    except td.DataError as exc:   # its messages name finetune's options: name ours
-        raise EvaluationError('labels: ' + re.sub(
-            r'--(classes|dataset|taxonomy|ignore)(?![\w-])',
-            lambda m: _FINETUNE_OPTIONS[m.group(1)], str(exc))) from exc
+                             preset, ignore, label_map, taxonomy, ours)
+    except td.DataError as exc:
+        raise EvaluationError(f'labels: {exc}') from exc
     by_name = {normalised_name(c): i for i, c in enumerate(model_classes)}
     missing = [c for c in spec.classes if normalised_name(c) not in by_name]
     if missing:

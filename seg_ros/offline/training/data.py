@@ -132,45 +132,61 @@ def _lut(source_to_train: Sequence[int], ignore: int) -> np.ndarray:
     return lut
 
 
+@dataclass(frozen=True)
+class OptionNames:
+    """The command-line options the class arguments came from: the messages cite these."""
+
+    classes: str = '--classes'
+    dataset: str = '--dataset'
+    ignore: str = '--ignore'
+    label_map: str = '--label-map'
+    taxonomy: str = '--taxonomy'
+
+
+FINETUNE_OPTIONS = OptionNames()   # seg-ros finetune's
+
+
 def class_spec(classes: Optional[Sequence[str]] = None, preset: str = '',
                ignore: Optional[int] = None, label_map: str = '',
-               taxonomy: str = '') -> ClassSpec:
+               taxonomy: str = '', options: OptionNames = FINETUNE_OPTIONS) -> ClassSpec:
     """
     Resolve the class options into a :class:`ClassSpec`.
 
     ``classes`` (a class list) or ``preset`` (a dataset name) say what label values mean;
     ``ignore`` defaults to the preset's (255 otherwise). ``label_map`` (a YAML file, see
     :func:`load_label_map`) or ``taxonomy`` (a functional taxonomy preset or file, as the node's
-    ``taxonomy`` parameter) then map those classes onto the classes to train.
+    ``taxonomy`` parameter) then map those classes onto the classes to train. ``options``: the
+    option names a message should tell the user to change (another tool names them its way).
     """
+    o = options
     table = presets()
     if preset and classes:
-        raise DataError('give the label classes once: --classes FILE or --dataset PRESET')
+        raise DataError(f'give the label classes once: {o.classes} FILE or {o.dataset} PRESET')
     if preset:
         if preset not in table:
             raise DataError(f'unknown dataset preset "{preset}"; presets: '
-                            f'{", ".join(sorted(table))} (or --classes FILE)')
+                            f'{", ".join(sorted(table))} (or {o.classes} FILE)')
         p = table[preset]
         source, palette, default_ignore = p.classes, p.palette, p.ignore
     elif classes:
         source = tuple(str(c) for c in classes)
         palette, default_ignore = _default_palette(len(source)), 255
     else:
-        raise DataError('say what the label values mean: --classes FILE (one name per line) '
-                        f'or --dataset PRESET ({", ".join(sorted(table))})')
+        raise DataError(f'say what the label values mean: {o.classes} FILE (one name per '
+                        f'line) or {o.dataset} PRESET ({", ".join(sorted(table))})')
     ignore = default_ignore if ignore is None else int(ignore)
     if not 0 <= ignore <= 65535:
-        raise DataError(f'--ignore {ignore} must be a label value in 0..65535')
+        raise DataError(f'{o.ignore} {ignore} must be a label value in 0..65535')
     if ignore < len(source):
-        raise DataError(f'--ignore {ignore} is the label value of class "{source[ignore]}"; '
+        raise DataError(f'{o.ignore} {ignore} is the label value of class "{source[ignore]}"; '
                         'the ignore value must not be a class (e.g. 255, or CamVid void 11 '
                         'with the 11 CamVid classes)')
     if len(source) > MAX_CLASSES:
         raise DataError(f'{len(source)} classes; at most {MAX_CLASSES}')
     if label_map and taxonomy:
-        raise DataError('give either --label-map or --taxonomy, not both')
+        raise DataError(f'give either {o.label_map} or {o.taxonomy}, not both')
     if taxonomy:
-        return _taxonomy_spec(source, ignore, taxonomy)
+        return _taxonomy_spec(source, ignore, taxonomy, o.taxonomy)
     if label_map:
         return load_label_map(label_map, source, palette, ignore)
     return ClassSpec(source, palette, _lut(range(len(source)), ignore), source, ignore,
@@ -256,7 +272,8 @@ def load_label_map(path: Union[str, Path], source: Sequence[str], palette: Palet
                      f'label map {path}')
 
 
-def _taxonomy_spec(source: Sequence[str], ignore: int, spec: str) -> ClassSpec:
+def _taxonomy_spec(source: Sequence[str], ignore: int, spec: str,
+                   option: str = FINETUNE_OPTIONS.taxonomy) -> ClassSpec:
     """Map the label classes onto a functional taxonomy (train a navigation model)."""
     from seg_ros.traversability import taxonomy
 
@@ -265,7 +282,7 @@ def _taxonomy_spec(source: Sequence[str], ignore: int, spec: str) -> ClassSpec:
         tax = taxonomy.load(path, source)
         raw = yaml.safe_load(Path(path).read_text()) or {}
     except taxonomy.TaxonomyError as exc:
-        raise DataError(f'--taxonomy {spec}: {exc}') from exc
+        raise DataError(f'{option} {spec}: {exc}') from exc
     names = tax.names
     palette = tuple((int(r), int(g), int(b)) for r, g, b in tax.palette.tolist())
     # The trained model predicts functional classes directly; the node then needs the identity

@@ -71,3 +71,18 @@ def test_unknown_value_warns_and_spins_with_events(context, monkeypatch):
     assert type(executor).__name__ == EVENTS
     assert warning is not None and "SEG_ROS_EXECUTOR='multi'" in warning
     assert 'events, single' in warning
+
+
+def test_a_given_context_is_the_executors():
+    # The benchmark's client spins in its own context (it may run inside a process using rclpy).
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        for choice in ('events', 'single'):
+            executor, _ = spin.make_executor(choice, context=context)
+            try:
+                assert executor.context is context
+            finally:
+                executor.shutdown()
+    finally:
+        context.try_shutdown()

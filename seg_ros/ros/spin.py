@@ -39,6 +39,7 @@ import threading
 from typing import Callable, Optional, Union
 
 import rclpy
+from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
@@ -47,13 +48,19 @@ EXECUTOR_VARIABLE = 'SEG_ROS_EXECUTOR'
 EXECUTORS = ('events', 'single')
 
 
-def make_executor(choice: Optional[str] = None) -> tuple[Executor, Optional[str]]:
+def make_executor(choice: Optional[str] = None,
+                  context: Optional[Context] = None) -> tuple[Executor, Optional[str]]:
     """
     Return the executor to spin with and a warning (None when all went well).
 
     ``choice`` is ``events`` (the default), ``single`` or None to read ``SEG_ROS_EXECUTOR``. A
     value that is neither, or ``events`` where rclpy has no EventsExecutor, is not fatal: the
-    node spins anyway, and the warning says with what and why.
+    node spins anyway, and the warning says with what and why. ``context``: the rclpy context
+    to spin in (None: the default one).
+
+    The benchmark's and the soak's feeding processes spin with it too: they time each output as
+    their callback receives it, so their own executor's cost per message is part of every age
+    they report.
     """
     if choice is None:
         choice = os.environ.get(EXECUTOR_VARIABLE, '').strip().lower() or 'events'
@@ -70,8 +77,8 @@ def make_executor(choice: Optional[str] = None) -> tuple[Executor, Optional[str]
                        'spinning with the SingleThreadedExecutor, which costs more CPU per '
                        'received frame')
         else:
-            return EventsExecutor(), warning
-    return SingleThreadedExecutor(), warning
+            return EventsExecutor(context=context), warning
+    return SingleThreadedExecutor(context=context), warning
 
 
 def spin(node: Union[Node, Callable[[], Node]], executor_choice: Optional[str] = None) -> int:

@@ -242,17 +242,23 @@ def run(args: argparse.Namespace) -> int:
     if ros:
         env = ros_environment(args.domain_id)
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
 
         from seg_ros.ros.bench_nodes import Client
+        from seg_ros.ros.spin import make_executor
         # An own context: the benchmark can run inside a process that already uses rclpy.
         context = rclpy.Context()
         rclpy.init(context=context)
         node = rclpy.create_node('seg_ros_benchmark_client', context=context)
         client = Client(node)
-        executor = SingleThreadedExecutor(context=context)
+        # Always the EventsExecutor, whatever SEG_ROS_EXECUTOR chooses for the node: the client
+        # times each output in its callback, so its own cost per message (the camera's frames
+        # out, the labels, grid and clouds in) is in every age it records.
+        executor, warning = make_executor('events', context=context)
+        if warning:
+            print(f'benchmark client: {warning}', file=sys.stderr)
         executor.add_node(node)
         doc['settings']['ros_domain_id'] = int(os.environ['ROS_DOMAIN_ID'])
+        doc['settings']['client_executor'] = type(executor).__name__
     workdir = Path(tempfile.mkdtemp(prefix='seg_ros_bench_'))
     naive: Optional[tuple[Optional[list[str]], str]] = None
     try:

@@ -126,20 +126,26 @@ def test_all_scenarios_over_ros(tmp_path):
     # node-trav: a camera_info with each frame, so a grid comes back for the frames labelled.
     assert 0 < rows['node-trav']['grids_out'] <= rows['node-trav']['frames_out']
     assert 'grids_out' not in rows['node']
+    for name in ('transport', 'naive'):   # they report nothing of themselves on /diagnostics
+        assert 'node_age_ms' not in rows[name] and 'node_inference_ms' not in rows[name]
     # The feeding process times the outputs in its callbacks: it spins with the cheaper executor.
     assert doc['settings']['client_executor'] == spin_events_name()
 
 
 @pytest.mark.slow
 def test_rounds_interleave_and_the_rate_follows_the_bare_backend(tiny_model, tmp_path):
+    # 1.5 s windows: the node's /diagnostics (1 Hz) reports its own timings within each.
     doc = _bench(tiny_model, tmp_path / 'rounds.json', '--scenarios', 'backend,node',
-                 '--duration', '1', '--rounds', '2', '--rate-factor', '0.01', '--warmup', '0.2',
+                 '--duration', '1.5', '--rounds', '2', '--rate-factor', '0.01', '--warmup', '0.2',
                  '--backends', 'onnxruntime:cpu', '--domain-id', os.environ['ROS_DOMAIN_ID'])
     order = [(r['scenario'], r['round']) for r in doc['results']]
     assert order == [('backend', 0), ('node', 0), ('backend', 1), ('node', 1)]
     for bare, node in zip(doc['results'][::2], doc['results'][1::2]):
         assert node['status'] == 'ok', node
         assert node['rate_hz'] == round(0.01 * bare['fps'], 2)   # of its own round's rate
+        # The node's age at its publish, beside the age at arrival the client measured.
+        assert 0 < node['node_age_ms']['p50'] <= node['node_age_ms']['p95']
+        assert 0 < node['node_inference_ms']['p50'] <= node['node_inference_ms']['p95']
     assert [o['round'] for o in doc['overhead']] == [0, 1]
 
 
@@ -154,12 +160,16 @@ def test_validate_catches_schema_errors():
                 {'scenario': 'node', 'backend': 'onnxruntime', 'device': 'cpu', 'width': 4,
                  'height': 3, 'status': 'skipped', 'reason': 'no node'}]}
     assert bm.validate(good) == []
+    good['results'][0]['node_age_ms'] = {'p50': 2.0, 'p95': 3}
+    assert bm.validate(good) == []
     bad = copy.deepcopy(good)
     bad['schema_version'] = 2
     del bad['results'][0]['latency_ms']['p99']
     bad['results'][1]['status'] = 'maybe'
     bad['results'][1]['scenario'] = 'other'
+    bad['results'][0]['node_age_ms'] = {'p50': 'n/a', 'p95': 3.0}
     problems = bm.validate(bad)
+    assert any('results[0].node_age_ms' in p for p in problems)
     assert any('schema_version' in p for p in problems)
     assert any('latency_ms.p99' in p for p in problems)
     assert any('results[1].status' in p for p in problems)

@@ -13,6 +13,7 @@
 # limitations under the License.
 
 """Rates, percentiles and the OK/WARN/ERROR decision behind /diagnostics."""
+import pytest
 from seg_ros.common import stats
 
 
@@ -103,3 +104,18 @@ def test_size_jump_and_heap_trim():
     assert not jump.changed(600 * 480)
     if platform.libc_ver()[0] == 'glibc':
         assert memory.trim_heap()               # other C libraries have no malloc_trim
+
+
+def test_timings_on_diagnostics_read_back_by_their_names():
+    # The benchmark reads the node's own timings back from /diagnostics by these names.
+    st = stats.NodeStats()
+    _, _, values = st.summary(100.0)
+    assert stats.read_percentiles(values, stats.AGE_AT_PUBLISH) is None   # n/a: no output yet
+    for i in range(20):
+        st.on_output(100.0 + i * 0.01, 0.005 + i * 0.001, 0.010 + i * 0.001)
+    _, _, values = st.summary(100.3)
+    age = stats.read_percentiles(values, stats.AGE_AT_PUBLISH)
+    inference = stats.read_percentiles(values, stats.INFERENCE_TIME)
+    assert age == {'p50': pytest.approx(19.5, abs=0.01), 'p95': pytest.approx(28.05, abs=0.01)}
+    assert inference == {'p50': pytest.approx(14.5, abs=0.01),
+                         'p95': pytest.approx(23.05, abs=0.01)}

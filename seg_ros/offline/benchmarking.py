@@ -34,7 +34,7 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
-from seg_ros.common import images
+from seg_ros.common import images, stats
 
 SCHEMA_VERSION = 1
 SCENARIOS = ('backend', 'node', 'node-trav', 'transport', 'naive')
@@ -105,8 +105,8 @@ def summarize_ms(values_ms: Sequence[float]) -> dict[str, Optional[float]]:
     if not len(values_ms):
         return dict.fromkeys(keys)
     v = np.asarray(values_ms, np.float64)
-    stats = (v.mean(), *np.percentile(v, [50, 95, 99]), v.max())
-    return {k: round(float(s), 3) for k, s in zip(keys, stats)}
+    figures = (v.mean(), *np.percentile(v, [50, 95, 99]), v.max())
+    return {k: round(float(x), 3) for k, x in zip(keys, figures)}
 
 
 def _clock_ticks() -> int:
@@ -315,6 +315,8 @@ RESULT_KEYS: dict[str, type] = {'scenario': str, 'backend': str, 'device': str, 
 MEASURED_KEYS: dict[str, type] = {'frames_in': int, 'frames_out': int, 'duration_s': float,
                                   'fps': float, 'latency_ms': dict}
 LATENCY_KEYS = ('mean', 'p50', 'p95', 'p99', 'max')
+# Optional fields of node rows: the node's own timings from its /diagnostics (field -> name).
+NODE_FIGURES = {'node_age_ms': stats.AGE_AT_PUBLISH, 'node_inference_ms': stats.INFERENCE_TIME}
 
 
 def validate(doc: dict[str, Any]) -> list[str]:
@@ -355,6 +357,11 @@ def validate(doc: dict[str, Any]) -> list[str]:
             for key in ('cpu_percent', 'peak_rss_mb'):
                 if key not in row:
                     errors.append(f'results[{i}].{key} missing')
+            for key in NODE_FIGURES:   # optional: only where the node reported them
+                figure = row.get(key, {'p50': 0.0, 'p95': 0.0})
+                if not (isinstance(figure, dict) and all(
+                        isinstance(figure.get(q), (int, float)) for q in ('p50', 'p95'))):
+                    errors.append(f'results[{i}].{key} is not {{p50, p95}} in ms')
         elif status in ('skipped', 'failed'):
             if not isinstance(row.get('reason'), str):
                 errors.append(f'results[{i}].reason missing')
@@ -408,6 +415,8 @@ def format_table(doc: dict[str, Any]) -> str:
             continue
         lat = r['latency_ms']
         extra = ''.join(f' {k}={r[k]}' for k in ('round', 'rate_hz', 'grids_out') if k in r)
+        if 'node_age_ms' in r:   # the node's own age at publish (/diagnostics) beside the arrival
+            extra += f' node_age_p95={r["node_age_ms"]["p95"]}'
         lines.append(f'{r["scenario"]:<10s} {be:<18s} {size:>9s} {f(r["fps"], "7.1f")} '
                      f'{f(lat["p50"])} {f(lat["p95"])} {f(lat["p99"])} '
                      f'{r["frames_out"]:>5d}/{r["frames_in"]:<5d} '

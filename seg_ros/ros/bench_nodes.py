@@ -29,10 +29,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
-from seg_ros.common import conversions
+from seg_ros.common import conversions, stats
 from seg_ros.ros import process
 
 INPUT_TOPIC = 'image'
@@ -41,6 +41,7 @@ INFO_TOPIC = 'camera_info'
 GRID_TOPIC = 'traversability/grid'
 CLOUD_TOPICS = ('traversability/obstacles', 'traversability/dynamic_obstacles',
                 'traversability/clearing')
+DIAGNOSTICS_TOPIC = '/diagnostics'
 
 
 def _qos() -> tuple[Any, Any]:
@@ -58,6 +59,7 @@ class Client:
     """Publish frames at a fixed rate and record each output's age (receive - header.stamp)."""
 
     def __init__(self, node: Any) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import Image
 
         sensor, out = _qos()
@@ -65,6 +67,9 @@ class Client:
         # The publisher keeps 1 sample like a camera driver; best effort, as the node expects.
         self.pub = node.create_publisher(Image, INPUT_TOPIC, sensor)
         self.sub = node.create_subscription(Image, OUTPUT_TOPIC, self._on_output, out)
+        self.diag_sub = node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC,
+                                                 self._on_diagnostics, out)
+        self._diagnostics: Optional[dict[str, str]] = None
         self.msgs: list[Any] = []
         self._sent: set[int] = set()
         self._ages: list[float] = []
@@ -106,6 +111,26 @@ class Client:
 
     def _on_grid(self, msg: Any) -> None:
         self._grids.add(conversions.stamp_ns(msg.header.stamp))
+
+    def _on_diagnostics(self, msg: Any) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if stats.percentile_key(stats.AGE_AT_PUBLISH, 95) in values:
+                self._diagnostics = values
+
+    def node_figures(self, wanted: Mapping[str, str]) -> dict[str, dict[str, float]]:
+        """
+        Return the node's own timings from its latest /diagnostics since :meth:`measure` began.
+
+        ``wanted`` maps a result field to a timing's /diagnostics name
+        (``seg_ros.common.stats.AGE_AT_PUBLISH``, ...). A seg_ros node times its labels' age
+        right after their publish, over the last 5 s: beside the client's age (at arrival) the
+        difference is delivery and the client's own executor. Fields the process does not
+        report (the relay, the naive node), or not yet, are left out.
+        """
+        values = self._diagnostics or {}
+        found = {field: stats.read_percentiles(values, stem) for field, stem in wanted.items()}
+        return {field: p for field, p in found.items() if p is not None}
 
     def set_frames(self, frames: Sequence[np.ndarray], frame_id: str = 'camera') -> None:
         """Prepare the messages to send (conversion is not part of any measurement)."""
@@ -192,6 +217,7 @@ class Client:
         period = 1.0 / rate
         self._sent.clear()
         self._ages = []
+        self._diagnostics = None
         self._grids = set()
         self._recorded = set()
         sent = 0

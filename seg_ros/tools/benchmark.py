@@ -116,7 +116,8 @@ def _ros_scenario(client: Any, executor: Any, cmd: list[str], env: dict[str, str
             'fps': round(res['frames_out'] / res['duration_s'], 2) if res['duration_s'] else 0.0,
             'latency_ms': bm.summarize_ms(res['ages_ms']), 'cpu_percent': cpu,
             'peak_rss_mb': rss, 'rate_hz': round(rate, 2),
-            **({'grids_out': res['grids_out']} if client.traversability else {})}
+            **({'grids_out': res['grids_out']} if client.traversability else {}),
+            **client.node_figures(bm.NODE_FIGURES)}
 
 
 def _naive_setup(info: Any, workdir: Path) -> tuple[Optional[list[str]], str]:

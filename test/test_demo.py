@@ -49,6 +49,8 @@ def test_demo_passthrough_model_on_camvid(tmp_path, camvid_val, capsys):
     assert 1 <= summary['frames_answered'] <= 4
     assert summary['age_ms']['p50'] is not None
     assert summary['model'] == 'passthrough' and summary['node_exit_code'] == 0
+    # The node's own status, read back from /diagnostics (1 Hz; the node runs for seconds).
+    assert 'inference time p50 (ms)' in summary['node_diagnostics']
     frames = replay.list_images(camvid_val[0])
     labels = sorted((out / 'labels').glob('*.png'))
     assert len(labels) == summary['frames_answered']

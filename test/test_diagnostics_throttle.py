@@ -24,7 +24,7 @@ from __future__ import annotations
 import rclpy
 from rclpy.node import Node
 from seg_ros.common import stats
-from seg_ros.ros.diagnostics import Diagnostics, LogThrottle
+from seg_ros.ros.diagnostics import Diagnostics, LogThrottle, node_status_values
 
 
 def test_the_same_message_passes_once_per_period():
@@ -72,3 +72,16 @@ def test_diagnostics_logs_a_repeated_problem_once_but_records_every_one(capfd):
     assert err.count('depth stamped') == 1, err
     assert 'depth stamped 0.5 s after the frame' in err
     assert err.count('no transform from camera to base_link') == 1, err
+
+
+def test_the_nodes_status_is_found_among_others():
+    # The demo, the soak and the benchmark read the node's figures back from /diagnostics.
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+    other = DiagnosticStatus(name='/camera: segmentation_fault_counter', level=DiagnosticStatus.OK,
+                             values=[KeyValue(key='inference time p50 (ms)', value='1.00')])
+    ours = DiagnosticStatus(name='/robot/seg: segmentation', level=DiagnosticStatus.WARN,
+                            message='slow', values=[KeyValue(key='frames dropped (overload)',
+                                                             value='3')])
+    assert node_status_values(DiagnosticArray(status=[other])) == {}
+    values = node_status_values(DiagnosticArray(status=[other, ours]))
+    assert values == {'frames dropped (overload)': '3', 'level': '1', 'message': 'slow'}

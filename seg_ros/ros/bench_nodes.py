@@ -113,10 +113,11 @@ class Client:
         self._grids.add(conversions.stamp_ns(msg.header.stamp))
 
     def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            values = {kv.key: kv.value for kv in status.values}
-            if stats.percentile_key(stats.AGE_AT_PUBLISH, 95) in values:
-                self._diagnostics = values
+        from seg_ros.ros.diagnostics import node_status_values
+
+        values = node_status_values(msg)
+        if values:
+            self._diagnostics = values
 
     def node_figures(self, wanted: Mapping[str, str]) -> dict[str, dict[str, float]]:
         """

@@ -41,6 +41,7 @@ from seg_ros.ros import dds_env
 from seg_ros.ros import health
 
 _NUMBERS = re.compile(r'\d+(?:\.\d+)?')
+STATUS_NAME = 'segmentation'   # the node's status is '<node's full name>: segmentation'
 _LEVELS = {stats.OK: DiagnosticStatus.OK, stats.WARN: DiagnosticStatus.WARN,
            stats.ERROR: DiagnosticStatus.ERROR}
 
@@ -217,12 +218,31 @@ class Diagnostics:
         if backend and backend.memory():
             values['accelerator memory'] = backend.memory()
         status = DiagnosticStatus(
-            level=_LEVELS[level], name=f'{self._node.get_fully_qualified_name()}: segmentation',
+            level=_LEVELS[level], name=f'{self._node.get_fully_qualified_name()}: {STATUS_NAME}',
             message=message, hardware_id=backend.hardware() if backend else 'none',
             values=[KeyValue(key=k, value=v) for k, v in values.items()])
         array = DiagnosticArray(status=[status])
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(array)
+
+
+def node_status_values(msg: Any) -> dict[str, str]:
+    """
+    Return the key/values of a seg_ros node's status in a DiagnosticArray; {} when it has none.
+
+    ``level`` (as a number) and ``message`` are added to the values. The demo, the soak and the
+    benchmark read the node's own figures back through this, by the names in
+    :mod:`seg_ros.common.stats`.
+    """
+    for status in getattr(msg, 'status', []):
+        if status.name.endswith(f': {STATUS_NAME}'):
+            values = {kv.key: kv.value for kv in status.values}
+            level = status.level
+            values['level'] = str(int.from_bytes(level, 'little') if isinstance(level, bytes)
+                                  else level)
+            values['message'] = status.message
+            return values
+    return {}
 
 
 @contextmanager

@@ -223,18 +223,6 @@ def write_video(overlays: list[Path], n_frames: int, path: Path, fps: float) -> 
     return True
 
 
-def diagnostics_values(msg: Any) -> dict[str, str]:
-    """Return the key/values of the node's status in a DiagnosticArray."""
-    for status in getattr(msg, 'status', []):
-        if 'segmentation' in status.name:
-            values = {kv.key: kv.value for kv in status.values}
-            values['level'] = str(int.from_bytes(bytes(status.level), 'little')
-                                  if isinstance(status.level, bytes) else status.level)
-            values['message'] = status.message
-            return values
-    return {}
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
@@ -269,7 +257,10 @@ def _run(args: argparse.Namespace) -> int:
     env = dds_env.isolated_env()
     os.environ.update(env)
 
+    from seg_ros.common.stats import INFERENCE_TIME, percentile_key
     from seg_ros.ros import player
+    from seg_ros.ros.diagnostics import node_status_values
+    inference_p50 = percentile_key(INFERENCE_TIME, 50)
     print(f'demo: model {model}, {len(files)} frames from {images}, '
           f'{"as fast as the node" if args.as_fast_as_node else f"{args.rate:g} Hz"}, '
           f'ROS_DOMAIN_ID={env["ROS_DOMAIN_ID"]}', flush=True)
@@ -297,8 +288,8 @@ def _run(args: argparse.Namespace) -> int:
 
         def keep_diag(topic: str, msgtype: str, msg: Any, t: float) -> None:
             # The last status that saw inferences (the node's figures are over a window).
-            values = diagnostics_values(msg) if topic == '/diagnostics' else {}
-            if values and (not last_diag or values.get('inference time p50 (ms)') != 'n/a'):
+            values = node_status_values(msg) if topic == '/diagnostics' else {}
+            if values and (not last_diag or values.get(inference_p50) != 'n/a'):
                 last_diag['values'] = values
 
         p.hooks += [saver, keep_diag]

@@ -177,11 +177,11 @@ class Soak:
             self.ages.append((time.time_ns() - stamp) / 1e6)
 
     def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name.endswith('segmentation'):
-                for kv in status.values:
-                    if kv.key == 'frames dropped (overload)':
-                        self.dropped = int(kv.value)
+        from seg_ros.ros.diagnostics import node_status_values
+
+        dropped = node_status_values(msg).get('frames dropped (overload)')
+        if dropped is not None:
+            self.dropped = int(dropped)
 
     def spike_message(self, size: tuple[int, int], encoding: str) -> Any:
         """Return a frame of ``size`` (a camera switching mode, a bad driver)."""

@@ -357,8 +357,8 @@ def validate(doc: dict[str, Any]) -> list[str]:
             for key in ('cpu_percent', 'peak_rss_mb'):
                 if key not in row:
                     errors.append(f'results[{i}].{key} missing')
-            for key in NODE_FIGURES:   # optional: only where the node reported them
-                figure = row.get(key, {'p50': 0.0, 'p95': 0.0})
+            for key in NODE_FIGURES.keys() & row.keys():   # only where the node reported them
+                figure = row[key]
                 if not (isinstance(figure, dict) and all(
                         isinstance(figure.get(q), (int, float)) for q in ('p50', 'p95'))):
                     errors.append(f'results[{i}].{key} is not {{p50, p95}} in ms')
